@@ -1,0 +1,55 @@
+"""otel-exec: executions of falyx, dataknobs-fsm, routilux and plain Python as OpenTelemetry spans.
+
+```python
+import otel_exec
+
+otel_exec.configure(service_name="billing-cli")   # in-memory store; OTLP when an endpoint is set
+
+@otel_exec.traced
+async def fetch(n): ...
+
+otel_exec.summary()                                # falyx-style history table
+otel_exec.registry.get_by_name("fetch")
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otel_exec.config import configure, flush, shutdown, store
+from otel_exec.execution import Execution
+from otel_exec.instrumentation import instrument, uninstrument
+from otel_exec.instrumentation.decorator import traced
+from otel_exec.semconv import ExecStatus
+from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec.views.registry import ExecutionRegistry
+
+__version__ = "0.1.0"
+
+registry = ExecutionRegistry(store)
+"""falyx-compatible registry of the default store."""
+
+
+def summary(*args: Any, **kwargs: Any) -> None:
+    """Print the execution history: ``otel_exec.registry.summary(...)``, falyx's arguments."""
+    registry.summary(*args, **kwargs)
+
+
+__all__ = [
+    "ExecStatus",
+    "Execution",
+    "ExecutionRegistry",
+    "ExecutionSpanProcessor",
+    "ExecutionStore",
+    "__version__",
+    "configure",
+    "flush",
+    "instrument",
+    "registry",
+    "shutdown",
+    "store",
+    "summary",
+    "traced",
+    "uninstrument",
+]

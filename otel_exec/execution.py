@@ -1,0 +1,256 @@
+"""The ``Execution`` record every view hands out: one finished or running span, as an execution.
+
+In the process, ``result``, ``exception``, ``args`` and ``kwargs`` are the real objects (as in
+falyx's ``ExecutionContext``); what leaves the process is the bounded, scrubbed text in the span's
+attributes, which is also what a record loaded from a file answers with.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+
+from otel_exec import semconv
+from otel_exec.semconv import ExecStatus
+from otel_exec.values import policy
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Link
+
+_STATUSES = {status.value: status for status in ExecStatus}
+_EMPTY: tuple[Any, ...] = ()
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+"""Marks a value an instrumentation did not capture (distinct from a real ``None``)."""
+
+
+class Outcome:
+    """The real objects of one execution, carried in-process from the wrapper to the store."""
+
+    __slots__ = ("args", "exception", "kwargs", "result")
+
+    def __init__(self, result: Any = MISSING, exception: BaseException | None = None,
+                 args: Any = MISSING, kwargs: Any = MISSING) -> None:
+        self.result = result
+        self.exception = exception
+        self.args = args
+        self.kwargs = kwargs
+
+
+class Execution:
+    """One execution as the views see it; read-only, cheap to build, small to keep."""
+
+    __slots__ = ("_outcome", "_parent_id", "_span_id", "_status_code", "_trace_id", "attributes",
+                 "end_ns", "events", "index", "links", "name", "scope", "start_ns",
+                 "status_description")
+
+    def __init__(self, *, name: str, trace_id: int, span_id: int, parent_id: int | None,
+                 start_ns: int, end_ns: int | None, attributes: Mapping[str, Any],
+                 events: Sequence[Event] = _EMPTY, links: Sequence[Link] = _EMPTY,
+                 status_code: StatusCode = StatusCode.UNSET, status_description: str | None = None,
+                 scope: str = "", index: int | None = None, outcome: Outcome | None = None) -> None:
+        self.index = index
+        self.name = name
+        self._trace_id = trace_id
+        self._span_id = span_id
+        self._parent_id = parent_id
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.attributes = attributes
+        self.events = events
+        self.links = links
+        self._status_code = status_code
+        self.status_description = status_description
+        self.scope = scope
+        self._outcome = outcome
+
+    @classmethod
+    def from_span(cls, span: ReadableSpan, index: int | None = None,
+                  outcome: Outcome | None = None) -> Execution:
+        """Read a span (finished, or still running when ``index`` is None) as an execution."""
+        context = span.context
+        parent = span.parent
+        status = span.status
+        scope = span.instrumentation_scope
+        return cls(
+            name=span.name,
+            trace_id=context.trace_id if context else 0,
+            span_id=context.span_id if context else 0,
+            parent_id=parent.span_id if parent is not None else None,
+            start_ns=span.start_time or 0,
+            end_ns=span.end_time,
+            attributes=dict(span.attributes or _EMPTY),
+            events=span.events or _EMPTY,
+            links=span.links or _EMPTY,
+            status_code=status.status_code,
+            status_description=status.description,
+            scope=scope.name if scope is not None else "",
+            index=index,
+            outcome=outcome,
+        )
+
+    # identity -------------------------------------------------------------------------------
+    @property
+    def trace_id(self) -> str:
+        """The trace id, as 32 hex digits (what Jaeger and Tempo show)."""
+        return format_trace_id(self._trace_id)
+
+    @property
+    def span_id(self) -> str:
+        """The span id, as 16 hex digits."""
+        return format_span_id(self._span_id)
+
+    @property
+    def parent_span_id(self) -> str | None:
+        """The parent's span id, or None for a root."""
+        return None if self._parent_id is None else format_span_id(self._parent_id)
+
+    @property
+    def kind(self) -> str:
+        """``action``, ``step``, ``routine``, ``function``...; ``span`` for foreign spans."""
+        return str(self.attributes.get(semconv.EXEC_KIND, semconv.KIND_SPAN))
+
+    @property
+    def framework(self) -> str:
+        """``falyx``, ``dataknobs_fsm``, ``routilux``, ``python``; else the scope name."""
+        return str(self.attributes.get(semconv.EXEC_FRAMEWORK, self.scope))
+
+    # verdict --------------------------------------------------------------------------------
+    @property
+    def status(self) -> ExecStatus:
+        """The execution's status (see the span model in DESIGN.md)."""
+        if self.end_ns is None:
+            return ExecStatus.RUNNING
+        value = self.attributes.get(semconv.EXEC_STATUS)
+        if value is not None and (known := _STATUSES.get(str(value))) is not None:
+            return known
+        return ExecStatus.FAILED if self._status_code is StatusCode.ERROR else ExecStatus.COMPLETED
+
+    @property
+    def success(self) -> bool:
+        """False for failed and error_continued executions, True otherwise (falyx's OK/ERROR)."""
+        return self.status not in semconv.ERROR_STATUSES
+
+    # timing ---------------------------------------------------------------------------------
+    @property
+    def start_time(self) -> float:
+        """Start, in epoch seconds."""
+        return self.start_ns / 1e9
+
+    @property
+    def end_time(self) -> float | None:
+        """End, in epoch seconds; None while running."""
+        return None if self.end_ns is None else self.end_ns / 1e9
+
+    @property
+    def duration(self) -> float | None:
+        """Duration in seconds; None while running."""
+        return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def start_datetime(self) -> datetime:
+        """Start as a local, timezone-aware datetime."""
+        return datetime.fromtimestamp(self.start_time).astimezone()
+
+    # values ---------------------------------------------------------------------------------
+    def _real(self, name: str, attribute: str) -> Any:
+        outcome = self._outcome
+        if outcome is not None:
+            value = getattr(outcome, name)
+            if value is not MISSING:
+                return value
+        return self.attributes.get(attribute)
+
+    @property
+    def result(self) -> Any:
+        """The real result in-process; its bounded text when loaded from a file; else None."""
+        return self._real("result", semconv.EXEC_RESULT)
+
+    @property
+    def result_text(self) -> str:
+        """Bounded, scrubbed repr of the real result in-process; the recorded text otherwise."""
+        outcome = self._outcome
+        if outcome is not None and outcome.result is not MISSING:
+            return policy().text(outcome.result)
+        return str(self.attributes.get(semconv.EXEC_RESULT, "None"))
+
+    @property
+    def args(self) -> Any:
+        """The real positional arguments in-process; their bounded text otherwise."""
+        return self._real("args", semconv.EXEC_ARGS)
+
+    @property
+    def kwargs(self) -> Any:
+        """The real keyword arguments in-process; their bounded text otherwise."""
+        return self._real("kwargs", semconv.EXEC_KWARGS)
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The real exception object, in the process that ran it."""
+        return None if self._outcome is None else self._outcome.exception
+
+    def _exception_event(self) -> Mapping[str, Any] | None:
+        for event in reversed(self.events):
+            if event.name == semconv.EXCEPTION_EVENT:
+                return event.attributes or {}
+        return None
+
+    @property
+    def error_type(self) -> str | None:
+        """The ``error.type`` of a failed execution."""
+        value = self.attributes.get(semconv.ERROR_TYPE)
+        return None if value is None else str(value)
+
+    @property
+    def exception_text(self) -> str | None:
+        """``repr`` of the exception in-process, ``Type('message')`` from the span otherwise."""
+        if self.exception is not None:
+            return repr(self.exception)
+        event = self._exception_event()
+        if event is None:
+            return None
+        kind = str(event.get(semconv.EXCEPTION_TYPE, "Exception")).rsplit(".", 1)[-1]
+        return f"{kind}({str(event.get(semconv.EXCEPTION_MESSAGE, ''))!r})"
+
+    @property
+    def traceback(self) -> str | None:
+        """The formatted traceback recorded with the exception, as falyx keeps it."""
+        event = self._exception_event()
+        if event is None:
+            return None
+        stacktrace = event.get(semconv.EXCEPTION_STACKTRACE)
+        return None if stacktrace is None else str(stacktrace)
+
+    @property
+    def ignore_in_history(self) -> bool:
+        """Whether falyx-style ``last_result`` lookups skip this execution."""
+        return bool(self.attributes.get(semconv.EXEC_IGNORE_IN_HISTORY, False))
+
+    @property
+    def signature(self) -> str:
+        """``name(args, kwargs)`` with the bounded texts of the arguments."""
+        parts = []
+        args = self.attributes.get(semconv.EXEC_ARGS)
+        if args not in (None, "()"):
+            parts.append(str(args).removeprefix("(").removesuffix(")").removesuffix(","))
+        kwargs = self.attributes.get(semconv.EXEC_KWARGS)
+        if kwargs not in (None, "{}"):
+            parts.append(f"**{kwargs}")
+        return f"{self.name}({', '.join(parts)})"
+
+    def __repr__(self) -> str:
+        return (f"Execution(index={self.index!r}, name={self.name!r}, kind={self.kind!r}, "
+                f"status={self.status.value!r}, duration={self.duration!r})")

@@ -1,0 +1,93 @@
+"""Auto-instrumentation of the supported frameworks, by name.
+
+```python
+otel_exec.instrument()            # every supported framework that is installed
+otel_exec.instrument("falyx")     # just one; ModuleNotFoundError if it is not installed
+otel_exec.uninstrument()
+```
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A supported framework: its import name, its instrumentor and the extra that installs it."""
+
+    module: str
+    instrumentor: str
+    extra: str
+
+    def installed(self) -> bool:
+        """Whether the framework can be imported here."""
+        return importlib.util.find_spec(self.module) is not None
+
+    def load(self) -> BaseInstrumentor:
+        """The framework's instrumentor (a singleton, as every ``BaseInstrumentor``)."""
+        module_name, _, class_name = self.instrumentor.partition(":")
+        instrumentor: BaseInstrumentor = getattr(importlib.import_module(module_name),
+                                                 class_name)()
+        return instrumentor
+
+
+FRAMEWORKS: dict[str, Framework] = {}
+
+
+def _resolve(names: tuple[str, ...]) -> list[str]:
+    unknown = [name for name in names if name not in FRAMEWORKS]
+    if unknown:
+        raise ValueError(f"unknown framework {', '.join(map(repr, unknown))}; "
+                         f"supported: {', '.join(FRAMEWORKS) or 'none'}")
+    return list(names) if names else [name for name, fw in FRAMEWORKS.items() if fw.installed()]
+
+
+def instrument(*frameworks: str, **options: Any) -> list[str]:
+    """Instrument frameworks by name (all installed ones when none is named).
+
+    Configures otel_exec with its defaults first if ``configure()`` has not run, so the
+    registry and the other views see the spans. Extra keyword options go to each
+    instrumentor's ``instrument()``.
+
+    Returns:
+        The names instrumented.
+
+    Raises:
+        ValueError: A name is not a supported framework.
+        ModuleNotFoundError: A named framework is not installed.
+    """
+    from otel_exec.config import ensure_configured
+
+    names = _resolve(frameworks)
+    for name in names:
+        framework = FRAMEWORKS[name]
+        if not framework.installed():
+            raise ModuleNotFoundError(
+                f"{name} is not installed; pip install 'otel-exec[{framework.extra}]'")
+    ensure_configured()
+    for name in names:
+        instrumentor = FRAMEWORKS[name].load()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(**options)
+    return names
+
+
+def uninstrument(*frameworks: str) -> list[str]:
+    """Undo ``instrument`` (for all instrumented frameworks when none is named)."""
+    uninstrumented = []
+    for name in _resolve(frameworks):
+        framework = FRAMEWORKS[name]
+        if not framework.installed():
+            continue
+        instrumentor = framework.load()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+            uninstrumented.append(name)
+    return uninstrumented

@@ -1,0 +1,300 @@
+"""``@traced``: any Python callable as an execution span.
+
+```python
+import otel_exec
+
+@otel_exec.traced()
+async def fetch(n: int) -> list[int]: ...
+
+@otel_exec.traced(name="load", kind="step")
+def load(path: str) -> bytes: ...
+```
+
+Functions, methods, coroutines, generators and async generators keep their signature, their
+sync/async nature and their return value; exceptions pass through unchanged. A generator's span
+covers the whole iteration, but is current only while the generator's own code runs, so the
+consumer's work between items is not counted as its child.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any, cast, overload
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otel_exec import semconv
+from otel_exec.execution import MISSING
+from otel_exec.semconv import ExecStatus
+from otel_exec.spans import ExecutionSpan, get_tracer, value_attributes
+from otel_exec.values import policy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+
+_SCOPE = "otel_exec.traced"
+_logger = logging.getLogger(__name__)
+
+
+@overload
+def traced[**P, R](func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def traced[**P, R](func: None = None, /, *, name: str | None = None,
+                   kind: str = semconv.KIND_FUNCTION, framework: str = semconv.FRAMEWORK_PYTHON,
+                   capture_args: bool = True, capture_result: bool = True,
+                   attributes: Mapping[str, Any] | None = None,
+           ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def traced[**P, R](func: Callable[P, R] | None = None, /, *, name: str | None = None,
+                   kind: str = semconv.KIND_FUNCTION, framework: str = semconv.FRAMEWORK_PYTHON,
+                   capture_args: bool = True, capture_result: bool = True,
+                   attributes: Mapping[str, Any] | None = None,
+                   ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Trace every call of a function as an execution span.
+
+    ```python
+    @traced
+    def step(x): ...
+
+    @traced(name="charge", capture_args=False)
+    async def charge(card, amount): ...
+    ```
+
+    Args:
+        name: Span and registry name; the function's qualified name by default.
+        kind: ``exec.kind`` of the span.
+        framework: ``exec.framework`` of the span.
+        capture_args: Keep args/kwargs (real objects in-process, scrubbed text on the span).
+        capture_result: Keep the result the same way.
+        attributes: Extra constant span attributes.
+    """
+
+    def decorate(target: Callable[P, R]) -> Callable[P, R]:
+        if isinstance(target, (classmethod, staticmethod)):
+            return cast("Callable[P, R]", type(target)(decorate(target.__func__)))
+        if not callable(target):
+            raise TypeError(f"@traced needs a callable, not {type(target).__name__}")
+        return _wrap(target, _Plan(target, name, kind, framework, capture_args, capture_result,
+                                   attributes))
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+class _Plan:
+    """Everything about a traced function that is known at decoration time."""
+
+    __slots__ = ("attributes", "capture_args", "capture_result", "framework", "kind", "name",
+                 "sensitive_positions")
+
+    def __init__(self, func: Callable[..., Any], name: str | None, kind: str, framework: str,
+                 capture_args: bool, capture_result: bool,
+                 attributes: Mapping[str, Any] | None) -> None:
+        qualname = getattr(func, "__qualname__", None) or repr(func)
+        module = getattr(func, "__module__", None)
+        self.name = name or qualname
+        self.kind = kind
+        self.framework = framework
+        self.capture_args = capture_args
+        self.capture_result = capture_result
+        self.attributes = {semconv.CODE_FUNCTION_NAME: f"{module}.{qualname}" if module
+                           else qualname, **(attributes or {})}
+        self.sensitive_positions = _sensitive_positions(func)
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan:
+        attributes = self.attributes
+        if self.capture_args:
+            attributes = {**attributes, **value_attributes(args, kwargs, self.sensitive_positions)}
+            return ExecutionSpan(get_tracer(_SCOPE), self.name, kind=self.kind,
+                                 framework=self.framework, attributes=attributes,
+                                 args=args, kwargs=kwargs)
+        return ExecutionSpan(get_tracer(_SCOPE), self.name, kind=self.kind,
+                             framework=self.framework, attributes=attributes)
+
+    def result(self, value: Any) -> Any:
+        return value if self.capture_result else MISSING
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan | None:
+        """Start the span, or None when tracing is suppressed or our own code fails."""
+        if not is_instrumentation_enabled():
+            return None
+        try:
+            return self.start(args, kwargs)
+        except Exception:
+            _logger.warning("otel_exec: could not start a span for %s", self.name, exc_info=True)
+            return None
+
+
+def _sensitive_positions(func: Callable[..., Any]) -> frozenset[int]:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    values = policy()
+    return frozenset(
+        position for position, parameter in enumerate(parameters)
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+        and values.is_sensitive(parameter.name)
+    )
+
+
+def _wrap[**P, R](func: Callable[P, R], plan: _Plan) -> Callable[P, R]:
+    if inspect.isasyncgenfunction(func):
+        wrapper: Callable[..., Any] = _async_generator_wrapper(func, plan)
+    elif inspect.isgeneratorfunction(func):
+        wrapper = _generator_wrapper(func, plan)
+    elif inspect.iscoroutinefunction(func):
+        wrapper = _coroutine_wrapper(func, plan)
+    else:
+        wrapper = _function_wrapper(func, plan)
+    return cast("Callable[P, R]", functools.wraps(func)(wrapper))
+
+
+def _function_wrapper(func: Callable[..., Any], plan: _Plan) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        execution = plan.begin(args, kwargs)
+        if execution is None:
+            return func(*args, **kwargs)
+        execution.activate()
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            execution.deactivate()
+            execution.finish(exception=exc)
+            raise
+        execution.deactivate()
+        execution.finish(plan.result(result))
+        return result
+
+    return wrapper
+
+
+def _coroutine_wrapper(func: Callable[..., Any], plan: _Plan) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        execution = plan.begin(args, kwargs)
+        if execution is None:
+            return await func(*args, **kwargs)
+        execution.activate()
+        try:
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
+            execution.deactivate()
+            execution.finish(exception=exc)
+            raise
+        execution.deactivate()
+        execution.finish(plan.result(result))
+        return result
+
+    return wrapper
+
+
+class _Untraced:
+    """Stands in for the span of a generator whose tracing is suppressed."""
+
+    def activate(self) -> None:
+        pass
+
+    def deactivate(self) -> None:
+        pass
+
+    def finish(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+_UNTRACED: Any = _Untraced()
+
+
+def _generator_wrapper(func: Callable[..., Generator[Any, Any, Any]],
+                       plan: _Plan) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        generator = func(*args, **kwargs)
+        execution = plan.begin(args, kwargs) or _UNTRACED
+        items = 0
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            execution.activate()
+            try:
+                item = generator.send(sent) if thrown is None else generator.throw(thrown)
+            except StopIteration as stop:
+                execution.deactivate()
+                execution.finish(plan.result(stop.value), attributes={semconv.EXEC_ITEMS: items})
+                return stop.value
+            except BaseException as exc:
+                execution.deactivate()
+                execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                raise
+            execution.deactivate()
+            items += 1
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                execution.activate()
+                try:
+                    generator.close()
+                except BaseException as exc:
+                    execution.deactivate()
+                    execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                    raise
+                execution.deactivate()
+                execution.finish(status=ExecStatus.CANCELLED,
+                                 attributes={semconv.EXEC_ITEMS: items})
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper
+
+
+def _async_generator_wrapper(func: Callable[..., AsyncGenerator[Any, Any]],
+                             plan: _Plan) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        generator = func(*args, **kwargs)
+        execution = plan.begin(args, kwargs) or _UNTRACED
+        items = 0
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            execution.activate()
+            try:
+                if thrown is None:
+                    item = await generator.asend(sent)
+                else:
+                    item = await generator.athrow(thrown)
+            except StopAsyncIteration:
+                execution.deactivate()
+                execution.finish(attributes={semconv.EXEC_ITEMS: items})
+                return
+            except BaseException as exc:
+                execution.deactivate()
+                execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                raise
+            execution.deactivate()
+            items += 1
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                execution.activate()
+                try:
+                    await generator.aclose()
+                except BaseException as exc:
+                    execution.deactivate()
+                    execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                    raise
+                execution.deactivate()
+                execution.finish(status=ExecStatus.CANCELLED,
+                                 attributes={semconv.EXEC_ITEMS: items})
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper
+

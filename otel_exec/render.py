@@ -1,0 +1,148 @@
+"""Rich renderables for executions: the falyx-style history table and the execution tree.
+
+Functions here build and return renderables; they never print. Callers (registry, CLI, pytest
+report) decide where the output goes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.pretty import Pretty
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from otel_exec.semconv import ExecStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from otel_exec.execution import Execution
+    from otel_exec.store import ExecutionStore
+
+RESULT_WIDTH = 50
+
+_STATUS_LABELS: dict[ExecStatus, tuple[str, str]] = {
+    ExecStatus.COMPLETED: ("✅ Success", "green"),
+    ExecStatus.FAILED: ("❌ Error", "red"),
+    ExecStatus.ERROR_CONTINUED: ("❌ Error (continued)", "red"),
+    ExecStatus.SKIPPED: ("⏭ Skipped", "yellow"),
+    ExecStatus.CANCELLED: ("⏹ Cancelled", "yellow"),
+    ExecStatus.PAUSED: ("⏸ Paused", "yellow"),
+    ExecStatus.RUNNING: ("⏳ Running", "cyan"),
+}
+
+STATUS_FILTERS = ("all", "success", "error")
+
+
+def status_label(execution: Execution) -> Text:
+    """The status cell of an execution, e.g. ``✅ Success``."""
+    label, style = _STATUS_LABELS[execution.status]
+    return Text(label, style=style)
+
+
+def _clock(epoch_seconds: float | None) -> str:
+    if epoch_seconds is None:
+        return "n/a"
+    return datetime.fromtimestamp(epoch_seconds).strftime("%H:%M:%S")
+
+
+def _duration(execution: Execution) -> str:
+    duration = execution.duration
+    return "n/a" if duration is None else f"{duration:.3f}s"
+
+
+def _outcome_text(execution: Execution) -> str:
+    if execution.success:
+        text = execution.result_text
+    else:
+        text = execution.exception_text or execution.status_description or "error"
+    return text if len(text) <= RESULT_WIDTH else f"{text[:RESULT_WIDTH]}..."
+
+
+def keep(execution: Execution, status: str) -> bool:
+    """Whether a falyx ``status`` filter (all / success / error) keeps this execution."""
+    return status == "all" or (status == "error") != execution.success
+
+
+def summary_table(executions: Iterable[Execution], *, title: str = "📊 Execution History",
+                  status: str = "all", evicted: int = 0, max_spans: int | None = None) -> Table:
+    """The falyx ``history`` table: Index, Name, Start, End, Duration, Status, Result / Exception.
+
+    Start and End are wall-clock times. A caption says how many executions the store evicted.
+    """
+    caption = None
+    if evicted:
+        caption = (f"{evicted} older execution{'s' if evicted != 1 else ''} evicted "
+                   f"(max_spans={max_spans})")
+    table = Table(title=title, caption=caption, expand=True, box=box.SIMPLE)
+    table.add_column("Index", justify="right", style="dim")
+    table.add_column("Name", style="bold cyan")
+    table.add_column("Start", justify="right", style="dim")
+    table.add_column("End", justify="right", style="dim")
+    table.add_column("Duration", justify="right")
+    table.add_column("Status", style="bold")
+    table.add_column("Result / Exception", overflow="fold")
+    for execution in executions:
+        if not keep(execution, status):
+            continue
+        table.add_row(str(execution.index), execution.name, _clock(execution.start_time),
+                      _clock(execution.end_time), _duration(execution), status_label(execution),
+                      _outcome_text(execution))
+    return table
+
+
+def result_view(execution: Execution) -> RenderableType:
+    """``signature:`` then the traceback if there is one, else the result (falyx's last_result)."""
+    traceback = execution.traceback
+    body: RenderableType = Text(traceback) if traceback else Pretty(execution.result)
+    return Group(Text(f"{execution.signature}:"), body)
+
+
+def _node_label(execution: Execution) -> Text:
+    label = Text(execution.name, style="bold")
+    label.append(f"  {execution.kind}", style="dim")
+    label.append("  ")
+    label.append_text(status_label(execution))
+    label.append(f"  {_duration(execution)}", style="dim")
+    if not execution.success:
+        error = execution.exception_text or execution.error_type
+        if error:
+            label.append(f"  {error}", style="red")
+    return label
+
+
+def execution_tree(executions: Sequence[Execution], *, title: str = "Trace") -> Tree:
+    """A tree of executions by parent span, children in start order; built without recursion."""
+    by_span = {execution._span_id: execution for execution in executions}
+    children: dict[int | None, list[Execution]] = {}
+    for execution in sorted(executions, key=lambda item: item.start_ns):
+        parent = execution._parent_id if execution._parent_id in by_span else None
+        children.setdefault(parent, []).append(execution)
+    root = Tree(Text(title, style="bold"), guide_style="tree.line")
+    stack: list[tuple[Tree, int | None]] = [(root, None)]
+    while stack:
+        node, span_id = stack.pop()
+        for child in children.get(span_id, ()):
+            stack.append((node.add(_node_label(child)), child._span_id))
+    return root
+
+
+def trace_trees(store: ExecutionStore, trace_id: str | None = None) -> list[Tree]:
+    """One tree per trace in the store (or just ``trace_id``), running executions included."""
+    running = store.running()
+    trace_ids = [trace_id] if trace_id is not None else list(store.trace_ids())
+    for execution in running:
+        if execution.trace_id not in trace_ids and trace_id is None:
+            trace_ids.append(execution.trace_id)
+    trees = []
+    for current in trace_ids:
+        members = [*store.by_trace(current),
+                   *(item for item in running if item.trace_id == current)]
+        if members:
+            trees.append(execution_tree(members, title=f"Trace {current}"))
+    return trees

@@ -1,0 +1,214 @@
+"""The one way instrumentations start and finish execution spans.
+
+``ExecutionSpan`` starts a span with the shared ``exec.*`` attributes, makes it current while the
+work runs, and on ``finish`` maps the outcome to ``exec.status`` and the OTel status (table in
+DESIGN.md), records the exception event and ``error.type``, turns args/kwargs/result into bounded,
+scrubbed text and hands the real objects to the in-process store. Nothing in here raises into the
+caller: our own failures are logged and the user's work goes on untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.trace import Status, StatusCode
+
+from otel_exec import semconv
+from otel_exec.execution import MISSING, Outcome
+from otel_exec.semconv import ExecStatus
+from otel_exec.store import attach_outcome
+from otel_exec.values import policy
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+    from types import TracebackType
+
+    from opentelemetry.trace import Link, Span, Tracer
+    from opentelemetry.util.types import AttributeValue
+
+_logger = logging.getLogger(__name__)
+
+_VERSION = "0.1.0"
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+_tracers: dict[str, tuple[trace_api.TracerProvider, Tracer]] = {}
+
+_CANCELLATIONS: tuple[type[BaseException], ...] = (
+    asyncio.CancelledError, KeyboardInterrupt, GeneratorExit,
+)
+
+
+def get_tracer(scope: str, provider: trace_api.TracerProvider | None = None) -> Tracer:
+    """A tracer for ``scope`` from ``provider`` (the global one when None), cached per provider.
+
+    Resolved at each call, so a provider installed after decoration or instrumentation still
+    takes effect, at the cost of one dictionary lookup.
+    """
+    if provider is None:
+        provider = trace_api.get_tracer_provider()
+    cached = _tracers.get(scope)
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    tracer = provider.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
+    _tracers[scope] = (provider, tracer)
+    return tracer
+
+
+def exception_type(exc: BaseException) -> str:
+    """``error.type`` / ``exception.type`` of an exception: module-qualified unless builtin."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def status_for(exc: BaseException | None) -> ExecStatus:
+    """Default status of an execution that ended with ``exc`` (None: finished normally)."""
+    if exc is None:
+        return ExecStatus.COMPLETED
+    if isinstance(exc, _CANCELLATIONS):
+        return ExecStatus.CANCELLED
+    if isinstance(exc, SystemExit):
+        return ExecStatus.COMPLETED if exc.code in (0, None) else ExecStatus.FAILED
+    return ExecStatus.FAILED
+
+
+def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
+                     sensitive_positions: Collection[int] = ()) -> dict[str, AttributeValue]:
+    """``exec.args`` / ``exec.kwargs`` as bounded, scrubbed text (empty when capture is off)."""
+    values = policy()
+    if not values.capture:
+        return {}
+    attributes: dict[str, AttributeValue] = {}
+    if args is not MISSING:
+        if sensitive_positions and isinstance(args, tuple):
+            args = tuple(REDACTED_VALUE if i in sensitive_positions else a
+                         for i, a in enumerate(args))
+        attributes[semconv.EXEC_ARGS] = values.text(args)
+    if kwargs is not MISSING:
+        attributes[semconv.EXEC_KWARGS] = values.text(kwargs)
+    return attributes
+
+
+class _Redacted:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'[REDACTED]'"
+
+
+REDACTED_VALUE: Any = _Redacted()
+
+
+class ExecutionSpan:
+    """One execution's span: start it, make it current, finish it with the outcome.
+
+    Use as a context manager around the work (exceptions are recorded and re-raised untouched)
+    or call ``activate``/``deactivate`` and ``finish`` yourself when the work is split across
+    resumptions (generators) or callbacks (framework hooks).
+    """
+
+    __slots__ = ("_args", "_kwargs", "_token", "context", "finished", "span")
+
+    def __init__(self, tracer: Tracer, name: str, *, kind: str, framework: str,
+                 attributes: Mapping[str, AttributeValue] | None = None,
+                 links: Sequence[Link] | None = None, args: Any = MISSING,
+                 kwargs: Any = MISSING, start_time: int | None = None,
+                 parent: context_api.Context | None = None) -> None:
+        self._args = args
+        self._kwargs = kwargs
+        self._token: object | None = None
+        self.finished = False
+        start_attributes: dict[str, AttributeValue] = {
+            semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework,
+        }
+        if attributes:
+            start_attributes.update(attributes)
+        self.span: Span = tracer.start_span(name, context=parent, attributes=start_attributes,
+                                            links=links, start_time=start_time)
+        self.context = trace_api.set_span_in_context(self.span, parent)
+
+    @property
+    def recording(self) -> bool:
+        """Whether attributes and events set on this span go anywhere."""
+        return self.span.is_recording()
+
+    def activate(self) -> None:
+        """Make this span current (until ``deactivate``) in the running context."""
+        self._token = context_api.attach(self.context)
+
+    def deactivate(self) -> None:
+        """Restore the context that was current before ``activate``."""
+        token, self._token = self._token, None
+        if token is not None:
+            context_api.detach(token)  # type: ignore[arg-type]
+
+    def __enter__(self) -> ExecutionSpan:
+        self.activate()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.deactivate()
+        if not self.finished:
+            self.finish(exception=exc)
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        """Add attributes while running (ignored once finished or when not recording)."""
+        if self.span.is_recording():
+            self.span.set_attributes(attributes)
+
+    def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:
+        """Add a span event (retry attempt, pause, emission...) while running."""
+        if self.span.is_recording():
+            self.span.add_event(name, attributes)
+
+    def finish(self, result: Any = MISSING, *, exception: BaseException | None = None,
+               status: ExecStatus | None = None,
+               attributes: Mapping[str, AttributeValue] | None = None,
+               end_time: int | None = None) -> None:
+        """End the span with this outcome. Idempotent; never raises.
+
+        Args:
+            result: The value returned (leave out when there is none to show).
+            exception: The exception that ended the work, if any.
+            status: The verdict when it is not the default for ``exception`` (a framework that
+                records a flow signal as success, a skipped step, an error it continued past).
+            attributes: Final attributes, set in the same call as the status.
+            end_time: Epoch nanoseconds, for executions recorded after the fact.
+        """
+        if self.finished:
+            return
+        self.finished = True
+        span = self.span
+        try:
+            if span.is_recording():
+                self._describe(span, result, exception, status, attributes)
+        except Exception:
+            _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
+        try:
+            span.end(end_time)
+        except Exception:
+            _logger.warning("otel_exec: could not end span %r", self.span, exc_info=True)
+
+    def _describe(self, span: Span, result: Any, exception: BaseException | None,
+                  status: ExecStatus | None, attributes: Mapping[str, AttributeValue] | None,
+                  ) -> None:
+        if status is None:
+            status = status_for(exception)
+        final: dict[str, AttributeValue] = {semconv.EXEC_STATUS: status.value}
+        if result is not MISSING and policy().capture:
+            final[semconv.EXEC_RESULT] = policy().text(result)
+        if exception is not None and status in semconv.ERROR_STATUSES:
+            error_type = exception_type(exception)
+            final[semconv.ERROR_TYPE] = error_type
+            span.record_exception(exception)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exception).__name__}: {exception}"))
+        elif status in semconv.ERROR_STATUSES:
+            span.set_status(Status(StatusCode.ERROR, status.value))
+        if attributes:
+            final.update(attributes)
+        span.set_attributes(final)
+        attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))

@@ -1,0 +1,260 @@
+"""The in-process copy of every span.
+
+``ExecutionSpanProcessor`` feeds a bounded, indexed, thread-safe ``ExecutionStore``.
+
+Every view (registry, FSM history, routilux tracker, CLI, pytest fixture) reads a store, so they
+all agree with each other and with what was exported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+from otel_exec.execution import Execution, Outcome
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import ReadableSpan, Span
+
+_logger = logging.getLogger(__name__)
+
+OUTCOME_ATTRIBUTE = "_otel_exec_outcome"
+"""Python attribute on the live SDK span that carries its ``Outcome`` from wrapper to store."""
+
+DEFAULT_MAX_SPANS = 10_000
+
+Listener = Callable[[Execution], None]
+
+
+def _span_id(value: int | str) -> int:
+    return value if isinstance(value, int) else int(value, 16)
+
+
+class ExecutionStore:
+    """A bounded, thread-safe, indexed store of executions.
+
+    Indices are given in completion order (children before parents, as falyx numbers its
+    registry), never reused, and survive ``clear()``. When ``max_spans`` is reached the oldest
+    execution is dropped, with all its index entries, and counted in ``evicted``.
+
+    Args:
+        max_spans: How many finished executions to keep.
+    """
+
+    def __init__(self, max_spans: int = DEFAULT_MAX_SPANS) -> None:
+        self._check_max_spans(max_spans)
+        self._max_spans = max_spans
+        self._lock = threading.Lock()
+        self._order: deque[Execution] = deque()
+        self._by_index: dict[int, Execution] = {}
+        self._by_span: dict[int, Execution] = {}
+        self._by_name: dict[str, deque[Execution]] = {}
+        self._by_trace: dict[int, deque[Execution]] = {}
+        self._by_parent: dict[int, deque[Execution]] = {}
+        self._running: dict[int, Span] = {}
+        self._listeners: tuple[Listener, ...] = ()
+        self._next_index = 0
+        self._evicted = 0
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    @staticmethod
+    def _check_max_spans(max_spans: int) -> None:
+        if not isinstance(max_spans, int) or isinstance(max_spans, bool) or max_spans < 1:
+            raise ValueError("max_spans must be a positive integer.")
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    # writing (called by ExecutionSpanProcessor) ---------------------------------------------
+    def track(self, span: Span) -> None:
+        """Remember a span that has started, so running executions can be shown."""
+        context = span.context
+        if context is not None:
+            self._running[context.span_id] = span
+
+    def record(self, span: ReadableSpan) -> Execution:
+        """Store a finished span as an execution and give it the next index."""
+        context = span.context
+        live = self._running.pop(context.span_id, None) if context is not None else None
+        outcome = getattr(live, OUTCOME_ATTRIBUTE, None)
+        execution = Execution.from_span(span, outcome=outcome)
+        self.add(execution)
+        return execution
+
+    def add(self, execution: Execution) -> None:
+        """Insert a finished execution, numbering it; evict the oldest beyond ``max_spans``."""
+        with self._lock:
+            execution.index = self._next_index
+            self._next_index += 1
+            self._order.append(execution)
+            self._by_index[execution.index] = execution
+            self._by_span[execution._span_id] = execution
+            self._by_name.setdefault(execution.name, deque()).append(execution)
+            self._by_trace.setdefault(execution._trace_id, deque()).append(execution)
+            if execution._parent_id is not None:
+                self._by_parent.setdefault(execution._parent_id, deque()).append(execution)
+            while len(self._order) > self._max_spans:
+                self._evict_oldest()
+            listeners = self._listeners
+        for listener in listeners:
+            try:
+                listener(execution)
+            except Exception:
+                _logger.exception("otel_exec: store listener %r failed", listener)
+
+    def _evict_oldest(self) -> None:
+        # The oldest execution overall is also the oldest in each of its secondary indexes.
+        oldest = self._order.popleft()
+        del self._by_index[oldest.index]  # type: ignore[arg-type]
+        if self._by_span.get(oldest._span_id) is oldest:
+            del self._by_span[oldest._span_id]
+        _pop_front(self._by_name, oldest.name)
+        _pop_front(self._by_trace, oldest._trace_id)
+        if oldest._parent_id is not None:
+            _pop_front(self._by_parent, oldest._parent_id)
+        self._evicted += 1
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(execution)`` after each insert; returns a function that unsubscribes."""
+        with self._lock:
+            self._listeners += (listener,)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(item for item in self._listeners if item is not listener)
+
+        return unsubscribe
+
+    def clear(self) -> None:
+        """Forget every finished execution; indices keep counting up (as in falyx)."""
+        with self._lock:
+            for index in (self._order, self._by_index, self._by_span, self._by_name,
+                          self._by_trace, self._by_parent):
+                index.clear()
+
+    # reading (snapshots, never live containers) ---------------------------------------------
+    @property
+    def max_spans(self) -> int:
+        """How many finished executions are kept."""
+        return self._max_spans
+
+    @max_spans.setter
+    def max_spans(self, value: int) -> None:
+        self._check_max_spans(value)
+        with self._lock:
+            self._max_spans = value
+            while len(self._order) > value:
+                self._evict_oldest()
+
+    @property
+    def evicted(self) -> int:
+        """How many executions were dropped to stay within ``max_spans``."""
+        return self._evicted
+
+    @property
+    def recorded(self) -> int:
+        """How many executions were ever stored (the next index)."""
+        return self._next_index
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def executions(self) -> tuple[Execution, ...]:
+        """Every kept execution, in index order."""
+        with self._lock:
+            return tuple(self._order)
+
+    def get(self, index: int) -> Execution | None:
+        """The execution with this index, if kept."""
+        return self._by_index.get(index)
+
+    def latest(self) -> Execution | None:
+        """The most recently finished execution."""
+        with self._lock:
+            return self._order[-1] if self._order else None
+
+    def by_name(self, name: str) -> tuple[Execution, ...]:
+        """Executions with this name, in index order."""
+        return self._snapshot(self._by_name, name)
+
+    def by_trace(self, trace_id: int | str) -> tuple[Execution, ...]:
+        """Finished executions of one trace (id as int or 32 hex digits), in index order."""
+        return self._snapshot(self._by_trace, _span_id(trace_id))
+
+    def children(self, span_id: int | str) -> tuple[Execution, ...]:
+        """Finished executions whose parent is this span, in index order."""
+        return self._snapshot(self._by_parent, _span_id(span_id))
+
+    def find(self, span_id: int | str) -> Execution | None:
+        """The finished execution of this span (id as int or 16 hex digits)."""
+        return self._by_span.get(_span_id(span_id))
+
+    def trace_ids(self) -> tuple[str, ...]:
+        """Ids of the traces with kept executions, oldest first."""
+        with self._lock:
+            keys = tuple(self._by_trace)
+        return tuple(f"{trace_id:032x}" for trace_id in keys)
+
+    def running(self) -> tuple[Execution, ...]:
+        """Executions that have started and not yet finished, oldest first."""
+        spans = tuple(self._running.values())
+        return tuple(Execution.from_span(span) for span in spans if span.end_time is None)
+
+    def _snapshot(self, index: dict[Any, deque[Execution]], key: Any) -> tuple[Execution, ...]:
+        with self._lock:
+            found = index.get(key)
+            return tuple(found) if found else ()
+
+
+def _pop_front(index: dict[Any, deque[Execution]], key: Any) -> None:
+    bucket = index[key]
+    bucket.popleft()
+    if not bucket:
+        del index[key]
+
+
+class ExecutionSpanProcessor(SpanProcessor):
+    """Feed every span of a TracerProvider into an ``ExecutionStore``.
+
+    ``on_start`` and ``on_end`` are called synchronously on the thread that starts or ends the
+    span, therefore they must not block or throw an exception: they do O(1) work under one lock
+    and log (never raise) if anything goes wrong.
+    """
+
+    def __init__(self, store: ExecutionStore) -> None:
+        self.store = store
+        self._shutdown = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            self.store.track(span)
+        except Exception:
+            _logger.exception("otel_exec: could not track span %r", getattr(span, "name", span))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._shutdown:
+            return
+        try:
+            self.store.record(span)
+        except Exception:
+            _logger.exception("otel_exec: could not store span %r", getattr(span, "name", span))
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def attach_outcome(span: object, outcome: Outcome) -> None:
+    """Hand the real result/exception objects of a live span to every store that records it."""
+    with contextlib.suppress(AttributeError, TypeError):  # a non-SDK span: nothing to carry
+        setattr(span, OUTCOME_ATTRIBUTE, outcome)

@@ -1,0 +1,1 @@
+"""Read-only views that answer each framework's own history API from an ``ExecutionStore``."""

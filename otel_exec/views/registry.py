@@ -1,0 +1,145 @@
+"""falyx's ``ExecutionRegistry`` API (record, get_all, get_by_name, get_latest, clear, summary),
+answered from the spans in an ``ExecutionStore``.
+
+Differences from falyx, on purpose: Start and End are wall-clock times (falyx formats
+``perf_counter`` values as if they were), ``summary(index=...)`` prints no stray list, the
+``status`` filter never shows a failure as a success, and the store is bounded (evictions are
+shown in the table caption). Kept from falyx: indices are never reused after ``clear()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from otel_exec import render, semconv
+from otel_exec.execution import MISSING
+from otel_exec.spans import ExecutionSpan, get_tracer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from otel_exec.execution import Execution
+    from otel_exec.store import ExecutionStore
+
+_SCOPE = "otel_exec.registry"
+
+
+class ExecutionRegistry:
+    """falyx's ``ExecutionRegistry``, computed from spans.
+
+    Args:
+        store: The store to read, or a function returning it (resolved at each call).
+    """
+
+    def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore]) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> ExecutionStore:
+        """The store this registry reads."""
+        return self._store() if callable(self._store) else self._store
+
+    def record(self, context: Any) -> Execution | None:
+        """Record a finished execution made elsewhere (falyx: ``ExecutionRegistry.record``).
+
+        ``context`` needs a ``name`` and may have ``result``, ``exception``, ``args``,
+        ``kwargs`` and ``duration`` (seconds). It becomes a span ending now, under the current
+        span; its index is written back to ``context.index`` when that attribute can be set.
+        Returns the stored execution, or None when tracing is not configured.
+        """
+        duration = getattr(context, "duration", None) or 0.0
+        end = time.time_ns()
+        execution = ExecutionSpan(
+            get_tracer(_SCOPE), str(getattr(context, "name", context)),
+            kind=semconv.KIND_RECORD, framework=semconv.FRAMEWORK_PYTHON,
+            args=getattr(context, "args", MISSING), kwargs=getattr(context, "kwargs", MISSING),
+            start_time=end - int(duration * 1e9))
+        execution.finish(getattr(context, "result", None),
+                         exception=getattr(context, "exception", None), end_time=end)
+        stored = self.store.find(execution.span.get_span_context().span_id)
+        if stored is not None:
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                context.index = stored.index
+        return stored
+
+    def get_all(self) -> list[Execution]:
+        """Every kept execution, in index order."""
+        return list(self.store.executions())
+
+    def get_by_name(self, name: str) -> list[Execution]:
+        """Executions recorded under ``name`` (``[]`` when none)."""
+        return list(self.store.by_name(name))
+
+    def get_latest(self) -> Execution:
+        """The most recent execution; ``IndexError`` when there is none (as falyx)."""
+        latest = self.store.latest()
+        if latest is None:
+            raise IndexError("no executions recorded")
+        return latest
+
+    def clear(self) -> None:
+        """Forget every execution; indices keep counting up."""
+        self.store.clear()
+
+    def summary(self, name: str = "", index: int | None = None,
+                result_index: int | None = None, clear: bool = False,
+                last_result: bool = False, status: str = "all",
+                console: Console | None = None) -> None:
+        """Print the execution history, as falyx's ``history`` command does.
+
+        Arguments are checked in falyx's order: ``clear``, ``last_result``, ``result_index``,
+        ``name``, ``index``, then the whole history.
+
+        Args:
+            name: Only executions with this name.
+            index: Only the execution with this index.
+            result_index: Print that execution's result (or traceback) instead of a table.
+            clear: Clear the history and say so.
+            last_result: Print the newest result not marked ``ignore_in_history``.
+            status: ``all``, ``success`` or ``error``.
+            console: Where to print; a default Rich console when None.
+        """
+        status = status.lower()
+        if status not in render.STATUS_FILTERS:
+            raise ValueError(f"status must be one of {', '.join(render.STATUS_FILTERS)}, "
+                             f"not {status!r}.")
+        out = console or Console()
+        store = self.store
+        if clear:
+            store.clear()
+            out.print("[green]✅ Execution history cleared.")
+            return
+        if last_result:
+            for execution in reversed(store.executions()):
+                if not execution.ignore_in_history:
+                    out.print(render.result_view(execution))
+                    return
+            out.print("[red]❌ No valid executions found to display last result.")
+            return
+        if result_index is not None and result_index >= 0:
+            found = store.get(result_index)
+            if found is None:
+                out.print(f"[red]❌ No execution found for index {result_index}.")
+                return
+            out.print(render.result_view(found))
+            return
+        if name:
+            executions: tuple[Execution, ...] = store.by_name(name)
+            if not executions:
+                out.print(f"[red]❌ No executions found for action '{name}'.", markup=True)
+                return
+            title = f"📊 Execution History for '{executions[0].name}'"
+        elif index is not None and index >= 0:
+            found = store.get(index)
+            if found is None:
+                out.print(f"[red]❌ No execution found for index {index}.")
+                return
+            executions, title = (found,), f"📊 Execution History for Index {index}"
+        else:
+            executions, title = store.executions(), "📊 Execution History"
+        out.print(render.summary_table(executions, title=title, status=status,
+                                       evicted=store.evicted, max_spans=store.max_spans))

@@ -1,0 +1,36 @@
+"""Shared fixtures: one configured default store, cleared around each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import otel_exec
+from otel_exec.store import ExecutionStore
+
+for _variable in [name for name in os.environ if name.startswith("OTEL_")]:
+    del os.environ[_variable]
+
+
+@pytest.fixture
+def store() -> Iterator[ExecutionStore]:
+    """The default store, configured, empty at the start of the test."""
+    default = otel_exec.configure(max_spans=50_000)
+    default.clear()
+    yield default
+    default.clear()
+
+
+def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 60,
+               ) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (a fresh global tracer provider) and capture output."""
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, check=False)

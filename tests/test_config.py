@@ -1,0 +1,135 @@
+"""configure(): each test runs in a fresh interpreter, since the global provider is set once."""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+import time
+
+import pytest
+
+import otel_exec
+from tests.conftest import run_python
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(code: str, **env: str) -> dict[str, object]:
+    done = run_python(textwrap.dedent(code), env=env)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_an_existing_sdk_provider_is_reused_not_replaced() -> None:
+    result = run("""
+        import json
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import otel_exec
+
+        exporter = InMemorySpanExporter()
+        mine = TracerProvider()
+        mine.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(mine)
+        store = otel_exec.configure(service_name="ignored")
+        assert otel_exec.configure() is store
+
+        @otel_exec.traced
+        def job(): return 1
+
+        job()
+        print(json.dumps({"same": trace.get_tracer_provider() is mine, "stored": len(store),
+                          "exported": [s.name for s in exporter.get_finished_spans()]}))
+    """)
+    assert result == {"same": True, "stored": 1, "exported": ["job"]}
+
+
+def test_installs_a_provider_with_the_service_name() -> None:
+    code = """
+        import json
+        from opentelemetry import trace
+        import otel_exec
+        otel_exec.configure(%s)
+        print(json.dumps(dict(trace.get_tracer_provider().resource.attributes)))
+    """
+    explicit = run(code % "service_name='billing', service_version='1.2'")
+    assert explicit["service.name"] == "billing"
+    assert explicit["service.version"] == "1.2"
+    from_env = run(code % "", OTEL_SERVICE_NAME="from-env")
+    assert from_env["service.name"] == "from-env"
+
+
+def test_configure_twice_keeps_one_processor_and_adjusts_the_bound() -> None:
+    result = run("""
+        import json
+        import otel_exec
+        store = otel_exec.configure(max_spans=100)
+        again = otel_exec.configure(max_spans=3)
+
+        @otel_exec.traced
+        def job(i): return i
+
+        for i in range(5): job(i)
+        print(json.dumps({"same": store is again, "kept": len(store), "max": store.max_spans,
+                          "evicted": store.evicted, "recorded": store.recorded}))
+    """)
+    assert result == {"same": True, "kept": 3, "max": 3, "evicted": 2, "recorded": 5}
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_closed_collector_port_costs_nothing_and_loses_nothing_locally(protocol: str) -> None:
+    started = time.monotonic()
+    result = run("""
+        import json, time
+        import otel_exec
+        store = otel_exec.configure(exit_timeout=1.0)
+
+        @otel_exec.traced
+        def work(i): return i * 2
+
+        began = time.perf_counter()
+        results = [work(i) for i in range(2000)]
+        print(json.dumps({"kept": len(store), "right": results == [i * 2 for i in range(2000)],
+                          "statuses": sorted({e.status.value for e in store.executions()})}))
+    """, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+    elapsed = time.monotonic() - started
+    assert result == {"kept": 2000, "right": True, "statuses": ["completed"]}
+    assert elapsed < 30, f"exit took {elapsed:.1f}s with exit_timeout=1s"
+
+
+def test_the_http_endpoint_is_a_base_url() -> None:
+    result = run(f"""
+        import json
+        import otel_exec
+        from otel_exec import config
+        otel_exec.configure(otlp_endpoint="http://127.0.0.1:{closed_port()}/", exit_timeout=0.5)
+        exporter = config._setup.exporter._batch_processor._exporter
+        print(json.dumps({{"endpoint": exporter._endpoint}}))
+    """)
+    assert str(result["endpoint"]).endswith("/v1/traces")
+    assert "//v1" not in str(result["endpoint"])
+
+
+def test_protocols_are_validated() -> None:
+    with pytest.raises(ValueError, match="otlp_protocol must be one of"):
+        otel_exec.configure(otlp_protocol="http/json")
+
+
+def test_an_unsupported_protocol_variable_falls_back_with_a_warning() -> None:
+    done = run_python(textwrap.dedent("""
+        import otel_exec
+        otel_exec.configure(exit_timeout=0.2)
+        print(type(otel_exec.config._setup.exporter._batch_processor._exporter).__module__)
+    """), env={"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
+    assert done.returncode == 0, done.stderr
+    assert "proto.http" in done.stdout
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported" in done.stderr

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+import otel_exec
+from otel_exec.semconv import ExecStatus
+from otel_exec.spans import ExecutionSpan
+from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
+
+
+def private_provider(store: ExecutionStore) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(ExecutionSpanProcessor(store))
+    return provider
+
+
+def run_spans(store: ExecutionStore, names: list[str]) -> None:
+    tracer = private_provider(store).get_tracer("test")
+    for name in names:
+        with tracer.start_as_current_span(name):
+            pass
+
+
+def test_max_spans_is_validated() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="max_spans must be a positive integer"):
+            ExecutionStore(max_spans=bad)  # type: ignore[arg-type]
+
+
+def test_eviction_drops_the_oldest_and_all_its_index_entries() -> None:
+    store = ExecutionStore(max_spans=3)
+    run_spans(store, ["a", "b", "a", "c", "a"])
+    assert [item.name for item in store.executions()] == ["a", "c", "a"]
+    assert [item.index for item in store.executions()] == [2, 3, 4]
+    assert store.evicted == 2
+    assert store.recorded == 5
+    assert store.get(0) is None and store.get(1) is None
+    assert [item.index for item in store.by_name("a")] == [2, 4]
+    assert store.by_name("b") == ()
+    for item in store.executions():
+        assert store.find(item.span_id) is item
+        assert item in store.by_trace(item.trace_id)
+    assert len(store.trace_ids()) == 3
+
+
+def test_children_index_survives_eviction() -> None:
+    store = ExecutionStore(max_spans=2)
+    tracer = private_provider(store).get_tracer("test")
+    with tracer.start_as_current_span("parent") as parent:
+        for name in ("c1", "c2", "c3"):
+            with tracer.start_as_current_span(name):
+                pass
+    parent_id = f"{parent.get_span_context().span_id:016x}"
+    assert [item.name for item in store.children(parent_id)] == ["c3"]
+    assert [item.name for item in store.executions()] == ["c3", "parent"]
+
+
+def test_shrinking_max_spans_evicts_at_once() -> None:
+    store = ExecutionStore(max_spans=10)
+    run_spans(store, [str(i) for i in range(6)])
+    store.max_spans = 2
+    assert [item.name for item in store.executions()] == ["4", "5"]
+    assert store.evicted == 4
+
+
+def test_clear_keeps_indices_counting() -> None:
+    store = ExecutionStore()
+    run_spans(store, ["a", "b"])
+    store.clear()
+    assert len(store) == 0
+    assert store.latest() is None
+    run_spans(store, ["c"])
+    assert [item.index for item in store.executions()] == [2]
+
+
+def test_running_executions_are_visible_until_they_end() -> None:
+    store = ExecutionStore()
+    tracer = private_provider(store).get_tracer("test")
+    with tracer.start_as_current_span("long"):
+        (running,) = store.running()
+        assert running.name == "long"
+        assert running.status is ExecStatus.RUNNING
+        assert running.index is None
+        assert len(store) == 0
+    assert store.running() == ()
+    assert store.latest() is not None and store.latest().status is ExecStatus.COMPLETED
+
+
+def test_eight_threads_lose_nothing(store: ExecutionStore) -> None:
+    @otel_exec.traced
+    def work(thread: int, i: int) -> int:
+        return i
+
+    def worker(thread: int) -> None:
+        for i in range(2_000):
+            work(thread, i)
+
+    evicted_before = store.evicted
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    executions = store.executions()
+    assert len(executions) == 16_000
+    assert len({item.index for item in executions}) == 16_000
+    assert len({item.span_id for item in executions}) == 16_000
+    assert sorted(item.args for item in executions) == sorted(
+        (n, i) for n in range(8) for i in range(2_000))
+    assert store.evicted == evicted_before
+
+
+def test_a_failing_listener_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    store = ExecutionStore()
+    seen = []
+
+    def broken(execution: object) -> None:
+        raise RuntimeError("listener broke")
+
+    unsubscribe = store.subscribe(broken)
+    store.subscribe(seen.append)
+    with caplog.at_level(logging.ERROR):
+        run_spans(store, ["a"])
+    assert "listener" in caplog.text
+    assert [item.name for item in seen] == ["a"]
+    unsubscribe()
+    run_spans(store, ["b"])
+    assert [item.name for item in seen] == ["a", "b"]
+
+
+def test_the_processor_survives_a_broken_store(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenStore(ExecutionStore):
+        def record(self, span: object) -> None:  # type: ignore[override]
+            raise RuntimeError("store broke")
+
+    tracer = private_provider(BrokenStore()).get_tracer("test")
+    with caplog.at_level(logging.ERROR), tracer.start_as_current_span("still runs"):
+        value = 42
+    assert value == 42
+    assert "could not store span" in caplog.text
+
+
+def test_spans_recorded_after_the_fact_keep_their_times() -> None:
+    store = ExecutionStore()
+    tracer = private_provider(store).get_tracer("test")
+    execution = ExecutionSpan(tracer, "late", kind="record", framework="python",
+                              start_time=1_000_000_000)
+    execution.finish("done", end_time=3_500_000_000)
+    (stored,) = store.executions()
+    assert stored.start_time == 1.0
+    assert stored.duration == 2.5
+    assert stored.result == "done"
