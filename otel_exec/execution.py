@@ -8,6 +8,7 @@ attributes, which is also what a record loaded from a file answers with.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import Link
 
+_FIELDS = ("name", "context", "parent", "start_time", "end_time", "attributes", "events", "links",
+           "status", "instrumentation_scope")
+_SDK_FIELDS = attrgetter(*(f"_{field}" for field in _FIELDS))
+_PUBLIC_FIELDS = attrgetter(*_FIELDS)
 _STATUSES = {status.value: status for status in ExecStatus}
 _EMPTY: tuple[Any, ...] = ()
 
@@ -80,27 +85,35 @@ class Execution:
     @classmethod
     def from_span(cls, span: ReadableSpan, index: int | None = None,
                   outcome: Outcome | None = None) -> Execution:
-        """Read a span (finished, or still running when ``index`` is None) as an execution."""
-        context = span.context
-        parent = span.parent
-        status = span.status
-        scope = span.instrumentation_scope
-        return cls(
-            name=span.name,
-            trace_id=context.trace_id if context else 0,
-            span_id=context.span_id if context else 0,
-            parent_id=parent.span_id if parent is not None else None,
-            start_ns=span.start_time or 0,
-            end_ns=span.end_time,
-            attributes=dict(span.attributes or _EMPTY),
-            events=span.events or _EMPTY,
-            links=span.links or _EMPTY,
-            status_code=status.status_code,
-            status_description=status.description,
-            scope=scope.name if scope is not None else "",
-            index=index,
-            outcome=outcome,
-        )
+        """Read a span (finished, or still running when ``index`` is None) as an execution.
+
+        Runs in ``on_end`` for every span, so it reads the SDK's fields in one C call and keeps
+        the span's own attribute dict (immutable once the span has ended) instead of a copy.
+        """
+        try:
+            (name, context, parent, start_ns, end_ns, attributes, events, links, status,
+             scope) = _SDK_FIELDS(span)
+            attributes = attributes._dict if attributes is not None else {}
+        except AttributeError:  # another SDK version or a hand-made ReadableSpan
+            (name, context, parent, start_ns, end_ns, attributes, events, links, status,
+             scope) = _PUBLIC_FIELDS(span)
+            attributes = dict(attributes or _EMPTY)
+        self = cls.__new__(cls)
+        self.index = index
+        self.name = name
+        self._trace_id = context.trace_id if context is not None else 0
+        self._span_id = context.span_id if context is not None else 0
+        self._parent_id = parent.span_id if parent is not None else None
+        self.start_ns = start_ns or 0
+        self.end_ns = end_ns
+        self.attributes = attributes if end_ns is not None else dict(attributes)
+        self.events = tuple(events) if events else _EMPTY
+        self.links = tuple(links) if links else _EMPTY
+        self._status_code = status.status_code
+        self.status_description = status.description
+        self.scope = scope.name if scope is not None else ""
+        self._outcome = outcome
+        return self
 
     # identity -------------------------------------------------------------------------------
     @property
@@ -244,10 +257,10 @@ class Execution:
         """``name(args, kwargs)`` with the bounded texts of the arguments."""
         parts = []
         args = self.attributes.get(semconv.EXEC_ARGS)
-        if args not in (None, "()"):
+        if args is not None:
             parts.append(str(args).removeprefix("(").removesuffix(")").removesuffix(","))
         kwargs = self.attributes.get(semconv.EXEC_KWARGS)
-        if kwargs not in (None, "{}"):
+        if kwargs is not None:
             parts.append(f"**{kwargs}")
         return f"{self.name}({', '.join(parts)})"
 

@@ -77,17 +77,18 @@ def status_for(exc: BaseException | None) -> ExecStatus:
 
 def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
                      sensitive_positions: Collection[int] = ()) -> dict[str, AttributeValue]:
-    """``exec.args`` / ``exec.kwargs`` as bounded, scrubbed text (empty when capture is off)."""
+    """``exec.args`` / ``exec.kwargs`` as bounded, scrubbed text; empty ones and all of them
+    when capture is off are left out."""
     values = policy()
     if not values.capture:
         return {}
     attributes: dict[str, AttributeValue] = {}
-    if args is not MISSING:
+    if args is not MISSING and args != ():
         if sensitive_positions and isinstance(args, tuple):
             args = tuple(REDACTED_VALUE if i in sensitive_positions else a
                          for i, a in enumerate(args))
         attributes[semconv.EXEC_ARGS] = values.text(args)
-    if kwargs is not MISSING:
+    if kwargs is not MISSING and kwargs != {}:
         attributes[semconv.EXEC_KWARGS] = values.text(kwargs)
     return attributes
 

@@ -8,7 +8,6 @@ all agree with each other and with what was exported.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -54,11 +53,10 @@ class ExecutionStore:
         self._max_spans = max_spans
         self._lock = threading.Lock()
         self._order: deque[Execution] = deque()
-        self._by_index: dict[int, Execution] = {}
         self._by_span: dict[int, Execution] = {}
-        self._by_name: dict[str, deque[Execution]] = {}
-        self._by_trace: dict[int, deque[Execution]] = {}
-        self._by_parent: dict[int, deque[Execution]] = {}
+        self._by_name: dict[str, _Bucket] = {}
+        self._by_trace: dict[int, _Bucket] = {}
+        self._by_parent: dict[int, _Bucket] = {}
         self._running: dict[int, Span] = {}
         self._listeners: tuple[Listener, ...] = ()
         self._next_index = 0
@@ -95,12 +93,11 @@ class ExecutionStore:
             execution.index = self._next_index
             self._next_index += 1
             self._order.append(execution)
-            self._by_index[execution.index] = execution
             self._by_span[execution._span_id] = execution
-            self._by_name.setdefault(execution.name, deque()).append(execution)
-            self._by_trace.setdefault(execution._trace_id, deque()).append(execution)
+            _push(self._by_name, execution.name, execution)
+            _push(self._by_trace, execution._trace_id, execution)
             if execution._parent_id is not None:
-                self._by_parent.setdefault(execution._parent_id, deque()).append(execution)
+                _push(self._by_parent, execution._parent_id, execution)
             while len(self._order) > self._max_spans:
                 self._evict_oldest()
             listeners = self._listeners
@@ -113,7 +110,6 @@ class ExecutionStore:
     def _evict_oldest(self) -> None:
         # The oldest execution overall is also the oldest in each of its secondary indexes.
         oldest = self._order.popleft()
-        del self._by_index[oldest.index]  # type: ignore[arg-type]
         if self._by_span.get(oldest._span_id) is oldest:
             del self._by_span[oldest._span_id]
         _pop_front(self._by_name, oldest.name)
@@ -136,7 +132,7 @@ class ExecutionStore:
     def clear(self) -> None:
         """Forget every finished execution; indices keep counting up (as in falyx)."""
         with self._lock:
-            for index in (self._order, self._by_index, self._by_span, self._by_name,
+            for index in (self._order, self._by_span, self._by_name,
                           self._by_trace, self._by_parent):
                 index.clear()
 
@@ -174,7 +170,13 @@ class ExecutionStore:
 
     def get(self, index: int) -> Execution | None:
         """The execution with this index, if kept."""
-        return self._by_index.get(index)
+        with self._lock:
+            # Kept indices are contiguous: each insert takes the next one, evictions and
+            # clear() remove from the front only.
+            if not self._order:
+                return None
+            position = index - self._order[0].index  # type: ignore[operator]
+            return self._order[position] if 0 <= position < len(self._order) else None
 
     def latest(self) -> Execution | None:
         """The most recently finished execution."""
@@ -208,17 +210,45 @@ class ExecutionStore:
         spans = tuple(self._running.values())
         return tuple(Execution.from_span(span) for span in spans if span.end_time is None)
 
-    def _snapshot(self, index: dict[Any, deque[Execution]], key: Any) -> tuple[Execution, ...]:
+    def _snapshot(self, index: dict[Any, _Bucket], key: Any) -> tuple[Execution, ...]:
         with self._lock:
             found = index.get(key)
-            return tuple(found) if found else ()
+            return found.live() if found is not None else ()
 
 
-def _pop_front(index: dict[Any, deque[Execution]], key: Any) -> None:
+class _Bucket(list[Execution]):
+    """Executions sharing a name, trace or parent, oldest first, in a plain list.
+
+    Eviction only ever removes the oldest entry, so it advances ``head`` instead of shifting the
+    list, and compacts once the dead prefix is half the list: O(1) amortized, and a one-entry
+    bucket (a trace with a single span) costs a small list, not a 600-byte deque block.
+    """
+
+    __slots__ = ("head",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = 0
+
+    def live(self) -> tuple[Execution, ...]:
+        return tuple(self[self.head:])
+
+
+def _push(index: dict[Any, _Bucket], key: Any, execution: Execution) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = bucket = _Bucket()
+    bucket.append(execution)
+
+
+def _pop_front(index: dict[Any, _Bucket], key: Any) -> None:
     bucket = index[key]
-    bucket.popleft()
-    if not bucket:
+    bucket.head += 1
+    if bucket.head == len(bucket):
         del index[key]
+    elif bucket.head >= 32 and bucket.head * 2 >= len(bucket):
+        del bucket[:bucket.head]
+        bucket.head = 0
 
 
 class ExecutionSpanProcessor(SpanProcessor):
@@ -256,5 +286,7 @@ class ExecutionSpanProcessor(SpanProcessor):
 
 def attach_outcome(span: object, outcome: Outcome) -> None:
     """Hand the real result/exception objects of a live span to every store that records it."""
-    with contextlib.suppress(AttributeError, TypeError):  # a non-SDK span: nothing to carry
+    try:
         setattr(span, OUTCOME_ATTRIBUTE, outcome)
+    except (AttributeError, TypeError):  # a non-SDK span: nothing stores it in-process
+        return

@@ -30,7 +30,8 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
     "private_key",
 )
 
-_PRIMITIVES = (int, float, bool, type(None))
+_PRIMITIVES = frozenset({int, float, bool, type(None)})
+_SMALL_CONTAINERS = frozenset({tuple, list})
 
 
 def _key_pattern(keys: Iterable[str]) -> re.Pattern[str]:
@@ -115,12 +116,19 @@ class ValuePolicy:
 
     def text(self, value: object) -> str:
         """Return a bounded, scrubbed repr of ``value``; never raises."""
-        if type(value) in _PRIMITIVES:
+        kind = type(value)
+        if kind in _PRIMITIVES:
             return repr(value)
-        try:
-            text = self._repr.repr(value)
-        except Exception as exc:
-            return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
+        if kind in _SMALL_CONTAINERS and len(value) <= 8 and all(  # type: ignore[arg-type]
+                type(item) in _PRIMITIVES for item in value):  # type: ignore[attr-defined]
+            return repr(value)  # the common case: a few numbers, or nothing
+        if kind is str and len(value) <= self.max_length // 2:  # type: ignore[arg-type]
+            text = repr(value)
+        else:
+            try:
+                text = self._repr.repr(value)
+            except Exception as exc:
+                return f"<unrepresentable {kind.__qualname__}: {type(exc).__name__}>"
         if ("=" in text or ":" in text) and self.sensitive_key.search(text):
             text = self._assignment.sub(_redact_match, text)
         if len(text) > self.max_length:

@@ -41,6 +41,8 @@ def test_a_call_becomes_one_completed_execution(store: ExecutionStore) -> None:
     assert execution.attributes[semconv.EXEC_KWARGS] == "{'b': 3}"
     assert execution.attributes[semconv.EXEC_RESULT] == "5"
     assert execution.attributes[semconv.CODE_FUNCTION_NAME].endswith("test_traced.add")
+    add(1)
+    assert semconv.EXEC_KWARGS not in store.latest().attributes  # nothing to say, not "{}"
     assert execution.duration is not None and execution.duration >= 0
     assert execution.parent_span_id is None
 

@@ -1,0 +1,113 @@
+"""Core overhead, side by side in one run: bare call, bare SDK span, @traced, store on_end, memory.
+
+    .venv/bin/python bench/bench_core.py [--calls 20000] [--rounds 7]
+
+All spans go through the same provider with the same processor (the embedded default:
+ExecutionSpanProcessor into the in-memory store, max_spans=10,000, so eviction is part of the
+steady state). "bare SDK span" is what a user writes by hand for the same nesting:
+``with tracer.start_as_current_span(name): work(x)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import per_call_us, report
+from opentelemetry import trace
+
+import otel_exec
+from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
+
+
+def work(x: int) -> int:
+    return x + 1
+
+
+traced_work = otel_exec.traced(work)
+quiet_work = otel_exec.traced(capture_args=False, capture_result=False)(work)
+
+
+def bench_calls(calls: int, rounds: int) -> None:
+    tracer = trace.get_tracer("bench")
+
+    def bare_span() -> None:
+        with tracer.start_as_current_span("work"):
+            work(1)
+
+    def bare_start_end() -> None:
+        tracer.start_span("work").end()
+
+    start_attributes = {"exec.kind": "function", "exec.framework": "python",
+                        "code.function.name": "__main__.work", "exec.args": "(1,)"}
+    end_attributes = {"exec.status": "completed", "exec.result": "2"}
+
+    def bare_span_same_attributes() -> None:
+        with tracer.start_as_current_span("work", attributes=start_attributes) as span:
+            work(1)
+            span.set_attributes(end_attributes)
+
+    timings = per_call_us({
+        "bare function": lambda: work(1),
+        "bare SDK span (start/end only)": bare_start_end,
+        "bare SDK span (current, as users write it)": bare_span,
+        "bare SDK span + the same 6 attributes": bare_span_same_attributes,
+        "@traced call": lambda: traced_work(1),
+        "@traced call, capture off": lambda: quiet_work(1),
+    }, calls=calls, rounds=rounds)
+    report("µs per call, same provider and processors", timings, {
+        "ratio @traced / bare SDK span": ("@traced call",
+                                          "bare SDK span (current, as users write it)"),
+        "ratio @traced / bare SDK span + attributes": ("@traced call",
+                                                       "bare SDK span + the same 6 attributes"),
+    })
+
+
+def bench_on_end(calls: int, rounds: int) -> None:
+    store = ExecutionStore(max_spans=10_000)
+    processor = ExecutionSpanProcessor(store)
+    tracer = trace.get_tracer("bench")
+    with tracer.start_as_current_span("sample", attributes={
+            "exec.kind": "function", "exec.framework": "python", "exec.args": "(1,)",
+            "code.function.name": "__main__.work", "exec.result": "2",
+            "exec.status": "completed"}) as span:
+        pass
+    readable = span._readable_span()  # type: ignore[attr-defined]
+    timings = per_call_us({"ExecutionSpanProcessor.on_end": lambda: processor.on_end(readable)},
+                          calls=calls, rounds=rounds)
+    report("store cost per finished span (one span re-recorded; evicting at 10,000)", timings, {})
+
+
+def bench_memory(count: int) -> None:
+    store = otel_exec.store()
+    store.clear()
+    store.max_spans = count
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(count):
+        traced_work(i)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    print(f"\nbytes retained per stored execution ({count:,} @traced calls, tracemalloc): "
+          f"{(after - before) / len(store):,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    options = parser.parse_args()
+    otel_exec.configure(max_spans=10_000)
+    print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
+          f"{options.calls:,} calls, median")
+    bench_calls(options.calls, options.rounds)
+    bench_on_end(options.calls * 5, options.rounds)
+    bench_memory(10_000)
+
+
+if __name__ == "__main__":
+    main()
