@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/otel-exec demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check otel_exec tests bench examples
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: lint

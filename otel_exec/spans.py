@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
@@ -169,7 +170,8 @@ class ExecutionSpan:
     def finish(self, result: Any = MISSING, *, exception: BaseException | None = None,
                status: ExecStatus | None = None,
                attributes: Mapping[str, AttributeValue] | None = None,
-               end_time: int | None = None) -> None:
+               end_time: int | None = None, name: str | None = None,
+               args: Any = MISSING, kwargs: Any = MISSING) -> None:
         """End the span with this outcome. Idempotent; never raises.
 
         Args:
@@ -179,12 +181,21 @@ class ExecutionSpan:
                 records a flow signal as success, a skipped step, an error it continued past).
             attributes: Final attributes, set in the same call as the status.
             end_time: Epoch nanoseconds, for executions recorded after the fact.
+            name: The final span name, when the framework settles it only at the end.
+            args: The arguments as the framework finally saw them (replacing those given at
+                start), e.g. with bound arguments and injected results.
+            kwargs: The keyword arguments, the same way.
         """
         if self.finished:
             return
         self.finished = True
         span = self.span
         try:
+            if name is not None:
+                span.update_name(name)
+            if args is not MISSING or kwargs is not MISSING:
+                self._args, self._kwargs = args, kwargs
+                attributes = {**value_attributes(args, kwargs), **(attributes or {})}
             if span.is_recording():
                 self._describe(span, result, exception, status, attributes)
         except Exception:
@@ -213,3 +224,18 @@ class ExecutionSpan:
             final.update(attributes)
         span.set_attributes(final)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
+
+
+def record_finished(tracer: Tracer, name: str, *, kind: str, framework: str,
+                    duration: float | None = None, result: Any = MISSING,
+                    exception: BaseException | None = None, args: Any = MISSING,
+                    kwargs: Any = MISSING, status: ExecStatus | None = None,
+                    attributes: Mapping[str, AttributeValue] | None = None) -> ExecutionSpan:
+    """Record an execution that already happened (ending now, lasting ``duration`` seconds)
+    as a finished span under the current one."""
+    end = time.time_ns()
+    execution = ExecutionSpan(tracer, name, kind=kind, framework=framework, args=args,
+                              kwargs=kwargs, attributes=attributes,
+                              start_time=end - int((duration or 0.0) * 1e9))
+    execution.finish(result, exception=exception, status=status, end_time=end)
+    return execution

@@ -38,7 +38,9 @@ class Framework:
         return instrumentor
 
 
-FRAMEWORKS: dict[str, Framework] = {}
+FRAMEWORKS: dict[str, Framework] = {
+    "falyx": Framework("falyx", "otel_exec.instrumentation.falyx:FalyxInstrumentor", "falyx"),
+}
 
 
 def _resolve(names: tuple[str, ...]) -> list[str]:

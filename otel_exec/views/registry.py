@@ -10,14 +10,13 @@ shown in the table caption). Kept from falyx: indices are never reused after ``c
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from otel_exec import render, semconv
 from otel_exec.execution import MISSING
-from otel_exec.spans import ExecutionSpan, get_tracer
+from otel_exec.spans import get_tracer, record_finished
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,6 +25,11 @@ if TYPE_CHECKING:
     from otel_exec.store import ExecutionStore
 
 _SCOPE = "otel_exec.registry"
+
+
+def _in_registry(execution: Execution) -> bool:
+    """Executions their framework did not record itself (``exec.recorded=false``) stay out."""
+    return execution.attributes.get(semconv.EXEC_RECORDED, True) is not False
 
 
 class ExecutionRegistry:
@@ -51,15 +55,13 @@ class ExecutionRegistry:
         span; its index is written back to ``context.index`` when that attribute can be set.
         Returns the stored execution, or None when tracing is not configured.
         """
-        duration = getattr(context, "duration", None) or 0.0
-        end = time.time_ns()
-        execution = ExecutionSpan(
+        execution = record_finished(
             get_tracer(_SCOPE), str(getattr(context, "name", context)),
             kind=semconv.KIND_RECORD, framework=semconv.FRAMEWORK_PYTHON,
-            args=getattr(context, "args", MISSING), kwargs=getattr(context, "kwargs", MISSING),
-            start_time=end - int(duration * 1e9))
-        execution.finish(getattr(context, "result", None),
-                         exception=getattr(context, "exception", None), end_time=end)
+            duration=getattr(context, "duration", None),
+            result=getattr(context, "result", None),
+            exception=getattr(context, "exception", None),
+            args=getattr(context, "args", MISSING), kwargs=getattr(context, "kwargs", MISSING))
         stored = self.store.find(execution.span.get_span_context().span_id)
         if stored is not None:
             with contextlib.suppress(AttributeError, TypeError, ValueError):
@@ -68,18 +70,23 @@ class ExecutionRegistry:
 
     def get_all(self) -> list[Execution]:
         """Every kept execution, in index order."""
-        return list(self.store.executions())
+        return [item for item in self.store.executions() if _in_registry(item)]
 
     def get_by_name(self, name: str) -> list[Execution]:
         """Executions recorded under ``name`` (``[]`` when none)."""
-        return list(self.store.by_name(name))
+        return [item for item in self.store.by_name(name) if _in_registry(item)]
 
     def get_latest(self) -> Execution:
         """The most recent execution; ``IndexError`` when there is none (as falyx)."""
-        latest = self.store.latest()
-        if latest is None:
-            raise IndexError("no executions recorded")
-        return latest
+        for execution in reversed(self.store.executions()):
+            if _in_registry(execution):
+                return execution
+        raise IndexError("no executions recorded")
+
+    def get(self, index: int) -> Execution | None:
+        """The execution with this index, if kept and in the registry."""
+        found = self.store.get(index)
+        return found if found is not None and _in_registry(found) else None
 
     def clear(self) -> None:
         """Forget every execution; indices keep counting up."""
@@ -114,32 +121,32 @@ class ExecutionRegistry:
             out.print("[green]✅ Execution history cleared.")
             return
         if last_result:
-            for execution in reversed(store.executions()):
+            for execution in reversed(self.get_all()):
                 if not execution.ignore_in_history:
                     out.print(render.result_view(execution))
                     return
             out.print("[red]❌ No valid executions found to display last result.")
             return
         if result_index is not None and result_index >= 0:
-            found = store.get(result_index)
+            found = self.get(result_index)
             if found is None:
                 out.print(f"[red]❌ No execution found for index {result_index}.")
                 return
             out.print(render.result_view(found))
             return
         if name:
-            executions: tuple[Execution, ...] = store.by_name(name)
+            executions: list[Execution] = self.get_by_name(name)
             if not executions:
                 out.print(f"[red]❌ No executions found for action '{name}'.", markup=True)
                 return
             title = f"📊 Execution History for '{executions[0].name}'"
         elif index is not None and index >= 0:
-            found = store.get(index)
+            found = self.get(index)
             if found is None:
                 out.print(f"[red]❌ No execution found for index {index}.")
                 return
-            executions, title = (found,), f"📊 Execution History for Index {index}"
+            executions, title = [found], f"📊 Execution History for Index {index}"
         else:
-            executions, title = store.executions(), "📊 Execution History"
+            executions, title = self.get_all(), "📊 Execution History"
         out.print(render.summary_table(executions, title=title, status=status,
                                        evicted=store.evicted, max_spans=store.max_spans))

@@ -1,0 +1,324 @@
+"""Instrument `falyx`_: every Action, chain, group, process action and Command as a span.
+
+```python
+import otel_exec
+otel_exec.instrument("falyx")            # or: opentelemetry-instrument python cli.py
+otel_exec.instrument("falyx", propagate_to_processes=True)   # trace context into ProcessAction
+...
+otel_exec.summary()                      # what falyx's `history` command shows
+otel_exec.registry.get_all()             # same names, statuses and order as falyx's registry
+```
+
+How: the span's life comes from the async ``__call__`` of ``BaseAction``, ``BaseIOAction`` and
+``Command`` (so nesting follows execution across chains, concurrent groups and tasks); its verdict
+comes from ``ExecutionRegistry.record``, which falyx calls last inside that ``__call__``. The span
+therefore carries falyx's own name, status, index, combined args, result and exception, even
+where they differ from what ``__call__`` raised (flow signals, a retry that recovered with None,
+a chain stopped by ``BreakChainSignal``). A run falyx never records (a declined confirmation) is
+kept and flagged ``exec.recorded=false``. Retry attempts are span events, rollback is a child span.
+
+.. _falyx: https://pypi.org/project/falyx/
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+from opentelemetry import context as context_api
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.propagate import extract, inject
+
+from otel_exec import semconv
+from otel_exec.instrumentation._patching import Patch, apply, restore
+from otel_exec.semconv import ExecStatus
+from otel_exec.spans import ExecutionSpan, exception_type, get_tracer, record_finished
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Collection
+
+_instruments = ("falyx >= 0.1.80",)
+_SCOPE = "otel_exec.falyx"
+_logger = logging.getLogger(__name__)
+
+
+
+class _Call:
+    """One traced falyx ``__call__``: its span and what falyx said about it."""
+
+    __slots__ = ("attempts", "context", "execution", "instance", "recovered")
+
+    def __init__(self, instance: object, execution: ExecutionSpan) -> None:
+        self.instance = instance
+        self.execution = execution
+        self.context: Any = None
+        self.attempts = 0
+        self.recovered = False
+
+
+_ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)
+_falyx: dict[str, Any] = {}
+_kinds: dict[type, tuple[str, dict[str, str]]] = {}
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower()
+                   for i, c in enumerate(name))
+
+
+def _kind(instance: object) -> tuple[str, dict[str, str]]:
+    """``exec.kind`` (the nearest falyx class, snake_case) and constant attributes, per class."""
+    cls = type(instance)
+    known = _kinds.get(cls)
+    if known is None:
+        base = next((k for k in cls.__mro__ if k.__module__.startswith("falyx.")), cls)
+        known = _kinds[cls] = (_snake(base.__name__), {semconv.FALYX_TYPE: cls.__qualname__})
+    return known
+
+
+def _start_attributes(instance: Any) -> dict[str, Any]:
+    kind, constant = _kind(instance)
+    attributes: dict[str, Any] = dict(constant)
+    if kind == "command":
+        attributes[semconv.FALYX_COMMAND_KEY] = str(instance.key)
+        attributes[semconv.FALYX_COMMAND_DESCRIPTION] = str(instance.description)
+        if instance.aliases:
+            attributes[semconv.FALYX_COMMAND_ALIASES] = [str(a) for a in instance.aliases]
+        if instance.tags:
+            attributes[semconv.FALYX_COMMAND_TAGS] = [str(t) for t in instance.tags]
+    policy = getattr(instance, "retry_policy", None)
+    if policy is not None and policy.enabled:
+        attributes[semconv.FALYX_RETRY_MAX] = int(policy.max_retries)
+    if getattr(instance, "ignore_in_history", False):
+        attributes[semconv.EXEC_IGNORE_IN_HISTORY] = True
+    return attributes
+
+
+async def _wrap_call(wrapped: Callable[..., Awaitable[Any]], instance: Any,
+                     args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    active = _ACTIVE.get()
+    if not is_instrumentation_enabled() or (active is not None and active.instance is instance):
+        return await wrapped(*args, **kwargs)  # suppressed, or super().__call__ of a traced call
+    try:
+        execution = ExecutionSpan(get_tracer(_SCOPE), str(getattr(instance, "name", None) or
+                                                           getattr(instance, "description", "")),
+                                  kind=_kind(instance)[0], framework=semconv.FRAMEWORK_FALYX,
+                                  attributes=_start_attributes(instance))
+    except Exception:
+        _logger.warning("otel_exec: could not start a falyx span", exc_info=True)
+        return await wrapped(*args, **kwargs)
+    call = _Call(instance, execution)
+    token = _ACTIVE.set(call)
+    execution.activate()
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        execution.deactivate()
+        _ACTIVE.reset(token)
+        _finish(call, exc, args, kwargs)
+        raise
+    execution.deactivate()
+    _ACTIVE.reset(token)
+    _finish(call, None, args, kwargs, result)
+    return result
+
+
+def _finish(call: _Call, raised: BaseException | None, args: tuple[Any, ...],
+            kwargs: dict[str, Any], returned: Any = None) -> None:
+    """End a call's span with falyx's verdict (or, if falyx recorded nothing, what happened)."""
+    execution = call.execution
+    attributes: dict[str, Any] = {}
+    if call.attempts:
+        attributes[semconv.FALYX_RETRY_ATTEMPTS] = call.attempts
+        attributes[semconv.FALYX_RETRY_RECOVERED] = call.recovered
+    context = call.context
+    if context is None:  # falyx did not record this run
+        attributes[semconv.EXEC_RECORDED] = False
+        status = ExecStatus.CANCELLED if _is_flow_signal(raised) else None
+        execution.finish(returned if raised is None else None, exception=raised,
+                         status=status, attributes=attributes, args=args, kwargs=kwargs)
+        return
+    failure = context.exception
+    attributes[semconv.FALYX_INDEX] = context.index if context.index is not None else -1
+    errors = (context.extra or {}).get("errors")
+    if errors:
+        attributes[semconv.FALYX_GROUP_FAILED] = [str(name) for name, _ in errors]
+    if raised is not None and failure is None:
+        execution.add_event(semconv.FALYX_ESCAPED_EVENT, {
+            semconv.EXCEPTION_TYPE: exception_type(raised),
+            semconv.EXCEPTION_MESSAGE: str(raised)})
+    execution.finish(context.result, exception=failure,
+                     status=ExecStatus.COMPLETED if failure is None else ExecStatus.FAILED,
+                     attributes=attributes, name=str(context.name),
+                     args=context.args, kwargs=context.kwargs)
+
+
+def _is_flow_signal(exc: BaseException | None) -> bool:
+    signal = _falyx.get("FlowSignal")
+    return exc is not None and signal is not None and isinstance(exc, signal)
+
+
+def _wrap_record(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+    outcome = wrapped(*args, **kwargs)  # falyx's own registry first, untouched
+    if not is_instrumentation_enabled():
+        return outcome
+    try:
+        context = args[0] if args else kwargs["context"]
+        active = _ACTIVE.get()
+        if active is not None and active.instance is context.action:
+            active.context = context
+        else:  # recorded outside a traced __call__: keep it, as a span of its own
+            record_finished(get_tracer(_SCOPE), str(context.name),
+                            kind=_kind(context.action)[0] if context.action else "record",
+                            framework=semconv.FRAMEWORK_FALYX, duration=context.duration,
+                            result=context.result, exception=context.exception,
+                            args=context.args, kwargs=context.kwargs,
+                            attributes={semconv.FALYX_INDEX: context.index})
+    except Exception:
+        _logger.warning("otel_exec: could not read a falyx record", exc_info=True)
+    return outcome
+
+
+def _wrap_trigger(wrapped: Callable[..., Awaitable[Any]], instance: Any,
+                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
+    """Count retry attempts: during ON_ERROR hooks with a RetryHandler, let the handler call
+    a counting stand-in for the action (falyx's retries call ``target.action`` directly)."""
+    hook_type = args[0] if args else kwargs.get("hook_type")
+    if hook_type is not _falyx["ON_ERROR"] or not is_instrumentation_enabled():
+        return wrapped(*args, **kwargs)
+    context = args[1] if len(args) > 1 else kwargs.get("context")
+    active = _ACTIVE.get()
+    if (context is None or active is None or active.instance is not context.action
+            or not _has_retry_handler(instance)):
+        return wrapped(*args, **kwargs)
+    return _trigger_counting_retries(wrapped, args, kwargs, context, active)
+
+
+def _has_retry_handler(hooks: Any) -> bool:
+    handler = _falyx["RetryHandler"]
+    return any(isinstance(getattr(hook, "__self__", None), handler)
+               for hook in hooks._hooks.get(_falyx["ON_ERROR"], ()))
+
+
+async def _trigger_counting_retries(wrapped: Callable[..., Awaitable[Any]],
+                                    args: tuple[Any, ...], kwargs: dict[str, Any],
+                                    context: Any, call: _Call) -> Any:
+    action = context.action
+    context.action = _RetryCounter(action, call)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        context.action = action
+
+
+class _RetryCounter(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """The action as a RetryHandler sees it: ``.action`` counts attempts as span events."""
+
+    def __init__(self, action: Any, call: _Call) -> None:
+        super().__init__(action)
+        self._self_call = call
+
+    @property
+    def action(self) -> Callable[..., Awaitable[Any]]:
+        return partial(_attempt, self._self_call, self.__wrapped__)
+
+
+async def _attempt(call: _Call, action: Any, *args: Any, **kwargs: Any) -> Any:
+    call.attempts += 1
+    policy = action.retry_policy
+    event = {semconv.FALYX_RETRY_ATTEMPT: call.attempts,
+             semconv.FALYX_RETRY_DELAY: float(policy.delay * policy.backoff ** (call.attempts - 1))}
+    try:
+        result = await action.action(*args, **kwargs)
+    except Exception as exc:
+        call.execution.add_event(semconv.FALYX_RETRY_EVENT, {
+            **event, semconv.FALYX_RETRY_OUTCOME: "failed",
+            semconv.EXCEPTION_TYPE: exception_type(exc), semconv.EXCEPTION_MESSAGE: str(exc)})
+        raise
+    call.recovered = True
+    call.execution.add_event(semconv.FALYX_RETRY_EVENT,
+                             {**event, semconv.FALYX_RETRY_OUTCOME: "succeeded"})
+    return result
+
+
+async def _wrap_rollback(wrapped: Callable[..., Awaitable[Any]], instance: Any,
+                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if not is_instrumentation_enabled():
+        return await wrapped(*args, **kwargs)
+    stack = args[0] if args else kwargs.get("rollback_stack", ())
+    with ExecutionSpan(get_tracer(_SCOPE), f"rollback {instance.name}",
+                       kind=semconv.KIND_ROLLBACK, framework=semconv.FRAMEWORK_FALYX,
+                       attributes={semconv.FALYX_ROLLBACK_COUNT: len(stack),
+                                   semconv.EXEC_RECORDED: False}):
+        return await wrapped(*args, **kwargs)
+
+
+def _wrap_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+    """Carry the trace context into a falyx ProcessAction / ProcessPoolAction worker."""
+    active = _ACTIVE.get()
+    if (not args or active is None or not is_instrumentation_enabled()
+            or not isinstance(active.instance, _falyx["process_actions"])):
+        return wrapped(*args, **kwargs)
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    active.execution.set_attributes({semconv.FALYX_PROCESS_PROPAGATED: True})
+    return wrapped(partial(run_with_trace_context, carrier, args[0]), *args[1:], **kwargs)
+
+
+def run_with_trace_context(carrier: dict[str, str], func: Callable[..., Any], *args: Any,
+                           **kwargs: Any) -> Any:
+    """Run ``func`` in a worker process under the caller's trace context; flush spans after."""
+    token = context_api.attach(extract(carrier))
+    try:
+        return func(*args, **kwargs)
+    finally:
+        context_api.detach(token)
+        from opentelemetry import trace
+
+        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if flush is not None:
+            flush(5_000)
+
+
+#: Both directions are driven by these tables.
+PATCHES: tuple[Patch, ...] = (
+    ("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
+    ("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
+    ("falyx.command", "Command.__call__", _wrap_call),
+    ("falyx.execution_registry", "ExecutionRegistry.record", _wrap_record),
+    ("falyx.hook_manager", "HookManager.trigger", _wrap_trigger),
+    ("falyx.action.chained_action", "ChainedAction._rollback", _wrap_rollback),
+)
+PROCESS_PATCHES: tuple[Patch, ...] = (
+    ("concurrent.futures.process", "ProcessPoolExecutor.submit", _wrap_submit),
+)
+
+
+class FalyxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """``BaseInstrumentor`` for falyx; ``instrument(propagate_to_processes=True)`` also carries
+    the trace context into ProcessAction / ProcessPoolAction workers."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from falyx.action.process_action import ProcessAction
+        from falyx.action.process_pool_action import ProcessPoolAction
+        from falyx.hook_manager import HookType
+        from falyx.retry import RetryHandler
+        from falyx.signals import FlowSignal
+
+        _falyx.update(ON_ERROR=HookType.ON_ERROR, RetryHandler=RetryHandler,
+                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction))
+        apply(PATCHES)
+        if kwargs.get("propagate_to_processes"):
+            apply(PROCESS_PATCHES)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        restore((*PATCHES, *PROCESS_PATCHES))

@@ -1,0 +1,252 @@
+"""falyx auto-instrumentation against the real falyx: parity with its own registry, the tree,
+retries, failures, process propagation and a clean uninstrument."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import multiprocessing
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import pytest
+from falyx.action import Action, ActionGroup, ChainedAction, ProcessAction
+from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+import otel_exec
+from otel_exec import semconv
+from otel_exec.execution import Execution
+from otel_exec.instrumentation import _patching
+from otel_exec.instrumentation.falyx import PATCHES, PROCESS_PATCHES, FalyxInstrumentor
+from otel_exec.semconv import ExecStatus
+from otel_exec.store import ExecutionStore
+from tests.instrumentation import falyx_workload as workload
+
+
+@pytest.fixture
+def falyx_store(store: ExecutionStore, monkeypatch: pytest.MonkeyPatch,
+                ) -> Iterator[ExecutionStore]:
+    """falyx instrumented, with its registry and ours empty, and an empty stdin for ShellAction
+    (falyx IO actions read stdin before their arguments; pytest's stdin refuses reads)."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    otel_exec.instrument("falyx")
+    FalyxRegistry.clear()
+    yield store
+    otel_exec.uninstrument("falyx")
+
+
+def run_workload() -> tuple[dict[str, Any], dict[str, Any]]:
+    actions = asyncio.run(workload.run_actions(workload.build_actions()))
+    commands = asyncio.run(workload.run_cli(workload.build_cli()))
+    return actions, commands
+
+
+def one(store: ExecutionStore, name: str) -> Execution:
+    (found,) = store.by_name(name)
+    return found
+
+
+def parent_of(store: ExecutionStore, execution: Execution) -> Execution | None:
+    return None if execution.parent_span_id is None else store.find(execution.parent_span_id)
+
+
+def test_registry_parity_names_statuses_order_and_indices(falyx_store: ExecutionStore) -> None:
+    run_workload()
+    theirs = FalyxRegistry.get_all()
+    ours = otel_exec.registry.get_all()
+    assert len(theirs) == 38
+    assert [(e.name, "OK" if e.success else "ERROR") for e in ours] == [
+        (c.name, c.status) for c in theirs]
+    assert [e.attributes[semconv.FALYX_INDEX] for e in ours] == [c.index for c in theirs]
+    for execution, context in zip(ours, theirs, strict=True):
+        assert execution.result is context.result
+        assert execution.exception is context.exception
+        assert execution.args == context.args
+
+
+def test_the_tree_is_the_execution_tree(falyx_store: ExecutionStore) -> None:
+    run_workload()
+    pipeline = one(falyx_store, "pipeline")
+    assert [c.name for c in falyx_store.children(pipeline.span_id)] == ["fetch", "double", "total"]
+    fan_out = one(falyx_store, "fan_out")
+    assert {c.name for c in falyx_store.children(fan_out.span_id)} == {
+        "sleep_a", "sleep_b", "nested_chain"}
+    nested = one(falyx_store, "nested_chain")
+    assert [c.name for c in falyx_store.children(nested.span_id)] == ["n_step1", "n_step2"]
+    assert parent_of(falyx_store, one(falyx_store, "generated")) == one(falyx_store, "fac (factory)")
+    assert parent_of(falyx_store, one(falyx_store, "deploy_step")) == one(falyx_store, "Deploy")
+    assert one(falyx_store, "Deploy").kind == "command"
+    assert {e.kind for e in falyx_store.executions()} >= {
+        "action", "chained_action", "action_group", "action_factory", "fallback_action",
+        "process_action", "process_pool_action", "shell_action", "signal_action", "command"}
+    for root in ("pipeline", "fan_out", "ok_action", "Deploy"):
+        assert one(falyx_store, root).parent_span_id is None
+
+
+async def test_concurrent_group_children_never_cross_parent(falyx_store: ExecutionStore) -> None:
+    def group(tag: str) -> ActionGroup:
+        return ActionGroup(f"group_{tag}", [
+            Action(f"{tag}_{i}", workload.sleep_return, args=(tag, 0.001 * (5 - i)))
+            for i in range(5)])
+
+    await asyncio.gather(*(group(tag)() for tag in "abcdefgh"))
+    for tag in "abcdefgh":
+        parent = one(falyx_store, f"group_{tag}")
+        children = falyx_store.children(parent.span_id)
+        assert sorted(c.name for c in children) == [f"{tag}_{i}" for i in range(5)]
+        assert {c.trace_id for c in children} == {parent.trace_id}
+
+
+def test_retries_are_events_with_attempt_counts(falyx_store: ExecutionStore) -> None:
+    run_workload()
+    flaky = one(falyx_store, "flaky_action")
+    assert flaky.status is ExecStatus.COMPLETED
+    assert flaky.attributes[semconv.FALYX_RETRY_ATTEMPTS] == 2
+    assert flaky.attributes[semconv.FALYX_RETRY_RECOVERED] is True
+    assert flaky.attributes[semconv.FALYX_RETRY_MAX] == 3
+    retries = [e.attributes for e in flaky.events if e.name == semconv.FALYX_RETRY_EVENT]
+    assert [(r[semconv.FALYX_RETRY_ATTEMPT], r[semconv.FALYX_RETRY_OUTCOME]) for r in retries] == [
+        (1, "failed"), (2, "succeeded")]
+    assert retries[0][semconv.EXCEPTION_TYPE] == "TimeoutError"
+    assert flaky.result == "recovered"
+
+    hopeless = one(falyx_store, "hopeless")
+    assert hopeless.status is ExecStatus.FAILED
+    assert hopeless.attributes[semconv.FALYX_RETRY_ATTEMPTS] == 2
+    assert hopeless.attributes[semconv.FALYX_RETRY_RECOVERED] is False
+    assert hopeless.exception_text == "TimeoutError('attempt 3 timed out')"
+
+
+def test_a_retry_that_recovers_with_none_is_a_success_that_raised(
+        falyx_store: ExecutionStore) -> None:
+    actions, _ = run_workload()
+    assert isinstance(actions["flaky_none"], TimeoutError)  # falyx re-raises...
+    flaky_none = one(falyx_store, "flaky_none")
+    assert flaky_none.status is ExecStatus.COMPLETED  # ...but records OK: so do we
+    (escaped,) = [e for e in flaky_none.events if e.name == semconv.FALYX_ESCAPED_EVENT]
+    assert escaped.attributes[semconv.EXCEPTION_TYPE] == "TimeoutError"
+
+
+def test_exceptions_are_on_the_right_spans(falyx_store: ExecutionStore) -> None:
+    run_workload()
+    fail = one(falyx_store, "fail_action")
+    assert fail.status is ExecStatus.FAILED
+    assert fail.error_type == "RuntimeError"
+    assert [e.name for e in fail.events] == ["exception"]
+    assert fail.traceback is not None and "RuntimeError: broken step" in fail.traceback
+
+    partial_group = one(falyx_store, "partial_group")
+    assert partial_group.attributes[semconv.FALYX_GROUP_FAILED] == ("pg_fail",)
+    assert one(falyx_store, "pg_ok").success
+
+    brk_chain = one(falyx_store, "brk_chain")
+    assert brk_chain.status is ExecStatus.FAILED
+    assert brk_chain.error_type == "falyx.signals.BreakChainSignal"
+    brk = one(falyx_store, "brk")
+    assert brk.success
+    assert [e.name for e in brk.events] == [semconv.FALYX_ESCAPED_EVENT]
+    assert falyx_store.by_name("never_runs") == ()
+
+    quit_signal = one(falyx_store, "quit")
+    assert quit_signal.success
+    assert quit_signal.events[0].attributes[semconv.EXCEPTION_TYPE] == "falyx.signals.QuitSignal"
+    assert one(falyx_store, "Fail").status is ExecStatus.FAILED
+
+
+def test_rollback_is_a_child_span_outside_the_registry(falyx_store: ExecutionStore) -> None:
+    workload.rolled_back.clear()
+    run_workload()
+    assert workload.rolled_back == ["fetch"]
+    chain = one(falyx_store, "rollback_chain")
+    (rollback,) = [c for c in falyx_store.children(chain.span_id) if c.kind == "rollback"]
+    assert rollback.attributes[semconv.FALYX_ROLLBACK_COUNT] == 1
+    assert rollback.attributes[semconv.EXEC_RECORDED] is False
+    assert rollback not in otel_exec.registry.get_all()
+
+
+def test_command_attributes(falyx_store: ExecutionStore) -> None:
+    run_workload()
+    deploy = one(falyx_store, "Deploy")
+    assert deploy.attributes[semconv.FALYX_COMMAND_KEY] == "D"
+    assert deploy.attributes[semconv.FALYX_COMMAND_DESCRIPTION] == "Deploy"
+    assert deploy.attributes[semconv.FALYX_COMMAND_ALIASES] == ("deploy",)
+    assert deploy.attributes[semconv.FALYX_COMMAND_TAGS] == ("ops",)
+    assert deploy.result == "deployed"
+
+
+def test_a_run_falyx_never_records_is_kept_and_flagged(falyx_store: ExecutionStore) -> None:
+    with pytest.raises(Exception, match="empty"):
+        asyncio.run(ChainedAction("empty_chain", [])())
+    assert FalyxRegistry.get_all() == []
+    empty = one(falyx_store, "empty_chain")
+    assert empty.attributes[semconv.EXEC_RECORDED] is False
+    assert empty.status is ExecStatus.FAILED
+    assert otel_exec.registry.get_all() == []
+
+
+def test_actions_built_before_instrument_still_count_retries(store: ExecutionStore) -> None:
+    early = Action("early", workload.flaky(1, "ok"), retry_policy=workload.retry_policy(2))
+    otel_exec.instrument("falyx")
+    try:
+        assert asyncio.run(early()) == "ok"
+    finally:
+        otel_exec.uninstrument("falyx")
+    assert one(store, "early").attributes[semconv.FALYX_RETRY_ATTEMPTS] == 1
+
+
+def test_suppressed_runs_make_no_spans_and_falyx_still_records(
+        falyx_store: ExecutionStore) -> None:
+    with suppress_instrumentation():
+        assert asyncio.run(Action("quiet", workload.fetch)()) == [1, 2, 3]
+    assert [c.name for c in FalyxRegistry.get_all()] == ["quiet"]
+    assert len(falyx_store) == 0
+
+
+def test_uninstrument_restores_falyx_exactly(store: ExecutionStore) -> None:
+    def originals() -> list[object]:
+        owners = []
+        for module, attribute, _ in (*PATCHES, *PROCESS_PATCHES):
+            owner_path, _, name = attribute.rpartition(".")
+            owner = __import__(module, fromlist=[owner_path])
+            owners.append(vars(getattr(owner, owner_path))[name])
+        return owners
+
+    before = originals()
+    counts = []
+    for instrumented in (True, False, True):
+        if instrumented:
+            otel_exec.instrument("falyx", propagate_to_processes=True)
+        else:
+            otel_exec.uninstrument("falyx")
+        store.clear()
+        asyncio.run(Action("probe", workload.fetch)())
+        counts.append(len(store))
+    otel_exec.uninstrument("falyx")
+    assert counts == [1, 0, 1]
+    after = originals()
+    assert all(a is b for a, b in zip(before, after, strict=True))
+    assert not any(_patching.is_patched(m, a) for m, a, _ in (*PATCHES, *PROCESS_PATCHES))
+    assert not FalyxInstrumentor().is_instrumented_by_opentelemetry
+
+
+@pytest.mark.parametrize("propagate", [True, False])
+def test_trace_context_reaches_process_workers_when_asked(store: ExecutionStore,
+                                                          propagate: bool) -> None:
+    otel_exec.instrument("falyx", propagate_to_processes=propagate)
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        action = ProcessAction("cpu_trace", workload.trace_seen_in_worker, args=(5,),
+                               executor=executor)
+        _, seen_trace, _ = asyncio.run(action())
+    finally:
+        executor.shutdown()
+        otel_exec.uninstrument("falyx")
+    span = one(store, "cpu_trace")
+    if propagate:
+        assert seen_trace == span.trace_id
+        assert span.attributes[semconv.FALYX_PROCESS_PROPAGATED] is True
+    else:
+        assert seen_trace == "0" * 32
