@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
+
+from otel_exec import render
 from otel_exec.config import configure, flush, shutdown, store
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import instrument, uninstrument
@@ -36,6 +39,11 @@ def summary(*args: Any, **kwargs: Any) -> None:
     registry.summary(*args, **kwargs)
 
 
+def tree(trace_id: str | None = None, *, console: Console | None = None) -> None:
+    """Print the execution tree of every trace in the default store (or of one trace)."""
+    (console or Console()).print(*render.trace_trees(store(), trace_id))
+
+
 __all__ = [
     "ExecStatus",
     "Execution",
@@ -51,5 +59,6 @@ __all__ = [
     "store",
     "summary",
     "traced",
+    "tree",
     "uninstrument",
 ]

@@ -6,6 +6,7 @@ report) decide where the output goes.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
 
 if TYPE_CHECKING:
@@ -109,6 +111,10 @@ def _node_label(execution: Execution) -> Text:
     label.append("  ")
     label.append_text(status_label(execution))
     label.append(f"  {_duration(execution)}", style="dim")
+    notes = Counter(event.name for event in execution.events
+                    if event.name != semconv.EXCEPTION_EVENT)
+    for name, count in notes.items():
+        label.append(f"  {name}×{count}", style="magenta")
     if not execution.success:
         error = execution.exception_text or execution.error_type
         if error:

@@ -191,7 +191,7 @@ class ExecutionSpan:
         self.finished = True
         span = self.span
         try:
-            if name is not None:
+            if name is not None and name != getattr(span, "name", name):
                 span.update_name(name)
             if args is not MISSING or kwargs is not MISSING:
                 self._args, self._kwargs = args, kwargs

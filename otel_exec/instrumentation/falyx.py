@@ -71,12 +71,14 @@ def _snake(name: str) -> str:
 
 
 def _kind(instance: object) -> tuple[str, dict[str, str]]:
-    """``exec.kind`` (the nearest falyx class, snake_case) and constant attributes, per class."""
+    """``exec.kind`` (the nearest falyx class, snake_case) and constant attributes, per class:
+    ``falyx.type`` names a user subclass (a falyx class is already said by the kind)."""
     cls = type(instance)
     known = _kinds.get(cls)
     if known is None:
         base = next((k for k in cls.__mro__ if k.__module__.startswith("falyx.")), cls)
-        known = _kinds[cls] = (_snake(base.__name__), {semconv.FALYX_TYPE: cls.__qualname__})
+        constant = {} if base is cls else {semconv.FALYX_TYPE: cls.__qualname__}
+        known = _kinds[cls] = (_snake(base.__name__), constant)
     return known
 
 

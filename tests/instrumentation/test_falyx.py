@@ -76,7 +76,8 @@ def test_the_tree_is_the_execution_tree(falyx_store: ExecutionStore) -> None:
         "sleep_a", "sleep_b", "nested_chain"}
     nested = one(falyx_store, "nested_chain")
     assert [c.name for c in falyx_store.children(nested.span_id)] == ["n_step1", "n_step2"]
-    assert parent_of(falyx_store, one(falyx_store, "generated")) == one(falyx_store, "fac (factory)")
+    factory = one(falyx_store, "fac (factory)")
+    assert parent_of(falyx_store, one(falyx_store, "generated")) == factory
     assert parent_of(falyx_store, one(falyx_store, "deploy_step")) == one(falyx_store, "Deploy")
     assert one(falyx_store, "Deploy").kind == "command"
     assert {e.kind for e in falyx_store.executions()} >= {

@@ -1,0 +1,87 @@
+"""falyx overhead, side by side in one run: an Action call uninstrumented, instrumented, and the
+bare SDK span floor with the same processors.
+
+    .venv/bin/python bench/bench_falyx.py [--calls 2000] [--rounds 7]
+
+Target (issue 3): instrumented − uninstrumented <= 1.5 × one bare SDK span.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import per_call_us, report
+from falyx.action import Action
+from opentelemetry import trace
+
+import otel_exec
+
+BATCH = 50
+
+
+async def step(x: int) -> int:
+    return x + 1
+
+
+@contextlib.contextmanager
+def instrumented() -> Iterator[None]:
+    otel_exec.instrument("falyx")
+    try:
+        yield
+    finally:
+        otel_exec.uninstrument("falyx")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400, help="batches of 50 calls per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    options = parser.parse_args()
+    otel_exec.configure(max_spans=10_000)
+    loop = asyncio.new_event_loop()
+    action = Action("step", step, args=(1,))
+    tracer = trace.get_tracer("bench")
+
+    async def actions() -> None:
+        for _ in range(BATCH):
+            await action()
+
+    async def bare_spans() -> None:
+        for _ in range(BATCH):
+            with tracer.start_as_current_span("step"):
+                await step(1)
+
+    async def bare_calls() -> None:
+        for _ in range(BATCH):
+            await step(1)
+
+    batches = per_call_us({
+        "bare coroutine": lambda: loop.run_until_complete(bare_calls()),
+        "bare SDK span (current) around it": lambda: loop.run_until_complete(bare_spans()),
+        "falyx Action, uninstrumented": lambda: loop.run_until_complete(actions()),
+        "falyx Action, instrumented": lambda: loop.run_until_complete(actions()),
+    }, calls=options.calls, rounds=options.rounds,
+        around={"falyx Action, instrumented": instrumented})
+    timings = {name: value / BATCH for name, value in batches.items()}
+    span = timings["bare SDK span (current) around it"] - timings["bare coroutine"]
+    added = timings["falyx Action, instrumented"] - timings["falyx Action, uninstrumented"]
+    timings["one bare SDK span (difference)"] = span
+    timings["added by instrumentation (difference)"] = added
+    print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
+          f"{options.calls * BATCH:,} calls, median, CPU µs per call")
+    report("falyx Action call", timings, {
+        "added / one bare SDK span": ("added by instrumentation (difference)",
+                                      "one bare SDK span (difference)"),
+    })
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()
