@@ -41,6 +41,8 @@ from otel_exec.spans import ExecutionSpan, exception_type, get_tracer, record_fi
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
 
+    from opentelemetry.trace import Tracer
+
 _instruments = ("falyx >= 0.1.80",)
 _SCOPE = "otel_exec.falyx"
 _logger = logging.getLogger(__name__)
@@ -63,6 +65,10 @@ class _Call:
 _ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)
 _falyx: dict[str, Any] = {}
 _kinds: dict[type, tuple[str, dict[str, str]]] = {}
+
+
+def _tracer() -> Tracer:
+    return get_tracer(_SCOPE, _falyx.get("provider"))
 
 
 def _snake(name: str) -> str:
@@ -106,7 +112,7 @@ async def _wrap_call(wrapped: Callable[..., Awaitable[Any]], instance: Any,
     if not is_instrumentation_enabled() or (active is not None and active.instance is instance):
         return await wrapped(*args, **kwargs)  # suppressed, or super().__call__ of a traced call
     try:
-        execution = ExecutionSpan(get_tracer(_SCOPE), str(getattr(instance, "name", None) or
+        execution = ExecutionSpan(_tracer(), str(getattr(instance, "name", None) or
                                                            getattr(instance, "description", "")),
                                   kind=_kind(instance)[0], framework=semconv.FRAMEWORK_FALYX,
                                   attributes=_start_attributes(instance))
@@ -175,7 +181,7 @@ def _wrap_record(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ..
         if active is not None and active.instance is context.action:
             active.context = context
         else:  # recorded outside a traced __call__: keep it, as a span of its own
-            record_finished(get_tracer(_SCOPE), str(context.name),
+            record_finished(_tracer(), str(context.name),
                             kind=_kind(context.action)[0] if context.action else "record",
                             framework=semconv.FRAMEWORK_FALYX, duration=context.duration,
                             result=context.result, exception=context.exception,
@@ -253,7 +259,7 @@ async def _wrap_rollback(wrapped: Callable[..., Awaitable[Any]], instance: Any,
     if not is_instrumentation_enabled():
         return await wrapped(*args, **kwargs)
     stack = args[0] if args else kwargs.get("rollback_stack", ())
-    with ExecutionSpan(get_tracer(_SCOPE), f"rollback {instance.name}",
+    with ExecutionSpan(_tracer(), f"rollback {instance.name}",
                        kind=semconv.KIND_ROLLBACK, framework=semconv.FRAMEWORK_FALYX,
                        attributes={semconv.FALYX_ROLLBACK_COUNT: len(stack),
                                    semconv.EXEC_RECORDED: False}):
@@ -316,8 +322,12 @@ class FalyxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from falyx.retry import RetryHandler
         from falyx.signals import FlowSignal
 
+        from otel_exec.config import ensure_configured
+
+        ensure_configured()
         _falyx.update(ON_ERROR=HookType.ON_ERROR, RetryHandler=RetryHandler,
-                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction))
+                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction),
+                      provider=kwargs.get("tracer_provider"))
         apply(PATCHES)
         if kwargs.get("propagate_to_processes"):
             apply(PROCESS_PATCHES)

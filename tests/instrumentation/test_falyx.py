@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import multiprocessing
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,3 +255,66 @@ def test_trace_context_reaches_process_workers_when_asked(store: ExecutionStore,
         assert span.attributes[semconv.FALYX_PROCESS_PROPAGATED] is True
     else:
         assert seen_trace == "0" * 32
+
+
+def test_a_declined_confirmation_is_a_cancelled_span_outside_the_registry() -> None:
+    code = """
+import asyncio, json
+import otel_exec
+from falyx import Falyx
+from falyx.execution_registry import ExecutionRegistry
+otel_exec.configure(); otel_exec.instrument("falyx")
+
+async def deploy():
+    return "deployed"
+
+flx = Falyx("ops")
+flx.add_command("D", "Deploy", deploy, confirm=True)
+
+async def main():
+    try:
+        await flx.execute_command("D")
+    except BaseException as error:
+        return type(error).__name__
+
+raised = asyncio.run(main())
+(span,) = otel_exec.store().executions()
+print(json.dumps({"raised": raised, "falyx": len(ExecutionRegistry.get_all()),
+                  "ours": len(otel_exec.registry.get_all()), "name": span.name,
+                  "status": span.status.value,
+                  "recorded": span.attributes["exec.recorded"]}))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", code], input="n\n", capture_output=True,
+                          text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"raised": "CancelSignal", "falyx": 0, "ours": 0, "name": "Deploy",
+                      "status": "cancelled", "recorded": False}
+
+
+def test_opentelemetry_instrument_picks_falyx_up_and_the_registry_works() -> None:
+    from importlib.metadata import entry_points
+
+    names = {ep.name: ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
+    assert names["falyx"] == "otel_exec.instrumentation.falyx:FalyxInstrumentor"
+    code = """
+import asyncio, json
+import otel_exec
+from falyx.action import Action
+
+async def step():
+    return 42
+
+asyncio.run(Action("auto", step)())
+print(json.dumps([(e.name, e.result) for e in otel_exec.registry.get_all()]))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env |= {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none"}
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    done = subprocess.run([str(instrument), sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [["auto", 42]]
