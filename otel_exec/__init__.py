@@ -26,12 +26,16 @@ from otel_exec.instrumentation import instrument, uninstrument
 from otel_exec.instrumentation.decorator import traced
 from otel_exec.semconv import ExecStatus
 from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec.views.history import ExecutionHistory, HistoryView
 from otel_exec.views.registry import ExecutionRegistry
 
 __version__ = "0.1.0"
 
 registry = ExecutionRegistry(store)
 """falyx-compatible registry of the default store."""
+
+history = HistoryView(store)
+"""dataknobs-fsm ``ExecutionHistory`` of an FSM run: ``history()``, ``history.histories()``."""
 
 
 def summary(*args: Any, **kwargs: Any) -> None:
@@ -47,12 +51,14 @@ def tree(trace_id: str | None = None, *, console: Console | None = None) -> None
 __all__ = [
     "ExecStatus",
     "Execution",
+    "ExecutionHistory",
     "ExecutionRegistry",
     "ExecutionSpanProcessor",
     "ExecutionStore",
     "__version__",
     "configure",
     "flush",
+    "history",
     "instrument",
     "registry",
     "shutdown",

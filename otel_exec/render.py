@@ -116,7 +116,8 @@ def _node_label(execution: Execution) -> Text:
     for name, count in notes.items():
         label.append(f"  {name}×{count}", style="magenta")
     if not execution.success:
-        error = execution.exception_text or execution.error_type
+        error = (execution.exception_text or execution.status_description
+                 or execution.error_type)
         if error:
             label.append(f"  {error}", style="red")
     return label

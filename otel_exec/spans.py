@@ -171,7 +171,8 @@ class ExecutionSpan:
                status: ExecStatus | None = None,
                attributes: Mapping[str, AttributeValue] | None = None,
                end_time: int | None = None, name: str | None = None,
-               args: Any = MISSING, kwargs: Any = MISSING) -> None:
+               args: Any = MISSING, kwargs: Any = MISSING,
+               description: str | None = None) -> None:
         """End the span with this outcome. Idempotent; never raises.
 
         Args:
@@ -185,6 +186,8 @@ class ExecutionSpan:
             args: The arguments as the framework finally saw them (replacing those given at
                 start), e.g. with bound arguments and injected results.
             kwargs: The keyword arguments, the same way.
+            description: Why it failed, when there is no exception object to say it (the
+                OTel status description).
         """
         if self.finished:
             return
@@ -197,7 +200,7 @@ class ExecutionSpan:
                 self._args, self._kwargs = args, kwargs
                 attributes = {**value_attributes(args, kwargs), **(attributes or {})}
             if span.is_recording():
-                self._describe(span, result, exception, status, attributes)
+                self._describe(span, result, exception, status, attributes, description)
         except Exception:
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
@@ -207,7 +210,7 @@ class ExecutionSpan:
 
     def _describe(self, span: Span, result: Any, exception: BaseException | None,
                   status: ExecStatus | None, attributes: Mapping[str, AttributeValue] | None,
-                  ) -> None:
+                  description: str | None) -> None:
         if status is None:
             status = status_for(exception)
         final: dict[str, AttributeValue] = {semconv.EXEC_STATUS: status.value}
@@ -219,7 +222,7 @@ class ExecutionSpan:
             span.record_exception(exception)
             span.set_status(Status(StatusCode.ERROR, f"{type(exception).__name__}: {exception}"))
         elif status in semconv.ERROR_STATUSES:
-            span.set_status(Status(StatusCode.ERROR, status.value))
+            span.set_status(Status(StatusCode.ERROR, description or status.value))
         if attributes:
             final.update(attributes)
         span.set_attributes(final)

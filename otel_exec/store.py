@@ -210,6 +210,20 @@ class ExecutionStore:
         spans = tuple(self._running.values())
         return tuple(Execution.from_span(span) for span in spans if span.end_time is None)
 
+    def subtree(self, span_id: int | str) -> list[Execution]:
+        """Every finished or running execution below this span, parents before children."""
+        running_children: dict[int | None, list[Execution]] = {}
+        for item in self.running():
+            running_children.setdefault(item._parent_id, []).append(item)
+        found: list[Execution] = []
+        stack = [_span_id(span_id)]
+        while stack:
+            current = stack.pop()
+            for child in (*self.children(current), *running_children.get(current, ())):
+                found.append(child)
+                stack.append(child._span_id)
+        return found
+
     def _snapshot(self, index: dict[Any, _Bucket], key: Any) -> tuple[Execution, ...]:
         with self._lock:
             found = index.get(key)

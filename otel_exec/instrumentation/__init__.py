@@ -40,6 +40,9 @@ class Framework:
 
 FRAMEWORKS: dict[str, Framework] = {
     "falyx": Framework("falyx", "otel_exec.instrumentation.falyx:FalyxInstrumentor", "falyx"),
+    "dataknobs_fsm": Framework(
+        "dataknobs_fsm", "otel_exec.instrumentation.dataknobs_fsm:DataknobsFSMInstrumentor",
+        "dataknobs-fsm"),
 }
 
 
