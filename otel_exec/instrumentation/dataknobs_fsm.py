@@ -457,7 +457,7 @@ PATCHES: tuple[Patch, ...] = (
 )
 
 
-class DataknobsFSMInstrumentor(BaseInstrumentor):
+class DataknobsFSMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """``BaseInstrumentor`` for dataknobs-fsm (0.3+, async engine).
 
     ``instrument(tracer_provider=...)`` sends the spans to that provider instead of the global
