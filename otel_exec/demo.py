@@ -28,6 +28,7 @@ class Example:
 EXAMPLES = (
     Example("plain Python (@traced)", "python_functions.py"),
     Example("falyx release CLI", "falyx_pipeline.py", "falyx"),
+    Example("dataknobs-fsm loan pipeline", "fsm_pipeline.py", "dataknobs_fsm"),
 )
 
 

@@ -1,0 +1,93 @@
+"""dataknobs-fsm overhead per state transition, side by side in one run: a linear FSM run
+uninstrumented, instrumented, and the bare SDK span floor with the same processors.
+
+    .venv/bin/python bench/bench_fsm.py [--runs 200] [--rounds 7]
+
+Each transition makes two spans (the step and its arc), so the floor to compare with is two
+bare spans; the run span is spread over the transitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import per_call_us, report
+from dataknobs_fsm.api.async_simple import AsyncSimpleFSM
+from opentelemetry import trace
+
+import otel_exec
+
+STATES = 10
+
+
+def bump(data: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return {**data, "n": data["n"] + 1}
+
+
+CONFIG = {
+    "name": "linear",
+    "states": [{"name": "s0", "is_start": True},
+               *({"name": f"s{i}", "functions": {"transform": "bump"}}
+                 for i in range(1, STATES - 1)),
+               {"name": f"s{STATES - 1}", "is_end": True}],
+    "arcs": [{"from": f"s{i}", "to": f"s{i + 1}"} for i in range(STATES - 1)],
+}
+
+
+@contextlib.contextmanager
+def instrumented() -> Iterator[None]:
+    otel_exec.instrument("dataknobs_fsm")
+    try:
+        yield
+    finally:
+        otel_exec.uninstrument("dataknobs_fsm")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=7)
+    options = parser.parse_args()
+    otel_exec.configure(max_spans=10_000)
+    loop = asyncio.new_event_loop()
+    fsm = AsyncSimpleFSM(CONFIG, custom_functions={"bump": bump})
+    tracer = trace.get_tracer("bench")
+    transitions = STATES - 1
+
+    def run_fsm() -> None:
+        loop.run_until_complete(fsm.process({"n": 0}))
+
+    def bare_spans() -> None:
+        for _ in range(transitions * 2):
+            with tracer.start_as_current_span("step"):
+                pass
+
+    per_run = per_call_us({
+        "FSM run, uninstrumented": run_fsm,
+        "FSM run, instrumented": run_fsm,
+        f"{transitions * 2} bare SDK spans (current)": bare_spans,
+    }, calls=options.runs, rounds=options.rounds, around={"FSM run, instrumented": instrumented})
+    timings = {f"{name} / transition": value / transitions for name, value in per_run.items()}
+    added = (per_run["FSM run, instrumented"] - per_run["FSM run, uninstrumented"]) / transitions
+    span = per_run[f"{transitions * 2} bare SDK spans (current)"] / (transitions * 2)
+    timings["added by instrumentation / transition"] = added
+    timings["one bare SDK span"] = span
+    print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
+          f"{options.runs} runs of {transitions} transitions, median, CPU µs")
+    report("dataknobs-fsm state transition", timings, {
+        "added / one bare SDK span": ("added by instrumentation / transition",
+                                      "one bare SDK span"),
+    })
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()
