@@ -28,6 +28,7 @@ from otel_exec.semconv import ExecStatus
 from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.views.history import ExecutionHistory, HistoryView
 from otel_exec.views.registry import ExecutionRegistry
+from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,12 @@ registry = ExecutionRegistry(store)
 
 history = HistoryView(store)
 """dataknobs-fsm ``ExecutionHistory`` of an FSM run: ``history()``, ``history.histories()``."""
+
+tracker = JobView(store, ExecutionTracker.from_spans)
+"""routilux ``ExecutionTracker`` of a job (the latest when no job id is given)."""
+
+job_state = JobView(store, JobState.from_spans)
+"""routilux ``JobState`` of a job (the latest when no job id is given)."""
 
 
 def summary(*args: Any, **kwargs: Any) -> None:
@@ -55,16 +62,20 @@ __all__ = [
     "ExecutionRegistry",
     "ExecutionSpanProcessor",
     "ExecutionStore",
+    "ExecutionTracker",
+    "JobState",
     "__version__",
     "configure",
     "flush",
     "history",
     "instrument",
+    "job_state",
     "registry",
     "shutdown",
     "store",
     "summary",
     "traced",
+    "tracker",
     "tree",
     "uninstrument",
 ]

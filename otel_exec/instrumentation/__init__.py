@@ -43,6 +43,8 @@ FRAMEWORKS: dict[str, Framework] = {
     "dataknobs_fsm": Framework(
         "dataknobs_fsm", "otel_exec.instrumentation.dataknobs_fsm:DataknobsFSMInstrumentor",
         "dataknobs-fsm"),
+    "routilux": Framework("routilux", "otel_exec.instrumentation.routilux:RoutiluxInstrumentor",
+                          "routilux"),
 }
 
 

@@ -1,0 +1,186 @@
+"""routilux 1.x instrumentation and the ExecutionTracker / JobState views, against real routilux."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from routilux.core.error import ErrorStrategy
+from routilux.core.runtime import Runtime
+
+import otel_exec
+from otel_exec import semconv
+from otel_exec.execution import Execution
+from otel_exec.instrumentation import _patching
+from otel_exec.instrumentation.routilux import PATCHES
+from otel_exec.semconv import ExecStatus
+from otel_exec.store import ExecutionStore
+from otel_exec.views.tracker import JobState
+from tests.instrumentation import routilux_workload as workload
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def runtime(store: ExecutionStore) -> Iterator[Runtime]:
+    otel_exec.instrument("routilux", quiet_period=0.05)
+    rt = Runtime()
+    yield rt
+    rt.shutdown(wait=True, timeout=5)
+    otel_exec.uninstrument("routilux")
+
+
+def run_flow(runtime: Runtime, strategy: ErrorStrategy | None, count: int = 3,
+             ) -> tuple[str, JobState]:
+    name = f"flow_{next(_names)}"
+    workload.fan_out_flow(name, strategy)
+    _, job = runtime.post(name, "src", "trigger", {"count": count})
+    return name, workload.wait_for_job(job.job_id)
+
+
+def routines(store: ExecutionStore, job: Execution) -> list[Execution]:
+    return [e for e in store.subtree(job.span_id) if e.kind == semconv.KIND_ROUTINE]
+
+
+def job_span(store: ExecutionStore, job_id: str) -> Execution:
+    (job,) = [e for e in store.executions() if e.kind == semconv.KIND_JOB
+              and e.attributes.get(semconv.ROUTILUX_JOB_ID) == job_id]
+    return job
+
+
+def test_every_routine_span_is_under_its_job_across_threads(
+        store: ExecutionStore, runtime: Runtime) -> None:
+    _, state = run_flow(runtime, ErrorStrategy.CONTINUE)
+    job = job_span(store, state.job_id)
+    spans = routines(store, job)
+    assert sorted(s.attributes[semconv.ROUTILUX_ROUTINE_ID] for s in spans) == (
+        ["agg"] * 3 + ["bad"] * 3 + ["ok"] * 3 + ["src"])
+    assert {s.parent_span_id for s in spans} == {job.span_id}
+    assert {s.trace_id for s in spans} == {job.trace_id}
+
+
+def test_fan_out_links_each_consumer_to_the_emission(store: ExecutionStore,
+                                                     runtime: Runtime) -> None:
+    _, state = run_flow(runtime, ErrorStrategy.CONTINUE, count=2)
+    job = job_span(store, state.job_id)
+    spans = {s.span_id: s for s in routines(store, job)}
+    (source,) = [s for s in spans.values() if s.attributes[semconv.ROUTILUX_ROUTINE_ID] == "src"]
+    emits = [e for e in source.events if e.name == semconv.ROUTILUX_EMIT_EVENT]
+    assert len(emits) == 2 and emits[0].attributes[semconv.ROUTILUX_TARGET_SLOTS] == 2
+    linked_to_source = [s for s in spans.values() for link in s.links
+                        if f"{link.context.span_id:016x}" == source.span_id]
+    assert sorted(s.attributes[semconv.ROUTILUX_ROUTINE_ID] for s in linked_to_source) == [
+        "bad", "bad", "ok", "ok"]
+    for aggregate in (s for s in spans.values()
+                      if s.attributes[semconv.ROUTILUX_ROUTINE_ID] == "agg"):
+        (link,) = aggregate.links
+        emitter = spans[f"{link.context.span_id:016x}"]
+        assert emitter.attributes[semconv.ROUTILUX_ROUTINE_ID] == "ok"
+        assert link.attributes[semconv.ROUTILUX_EVENT] == "out"
+
+
+@pytest.mark.parametrize(("strategy", "routine_status", "job_status"), [
+    (ErrorStrategy.CONTINUE, ExecStatus.ERROR_CONTINUED, "completed"),
+    (ErrorStrategy.SKIP, ExecStatus.SKIPPED, "completed"),
+    (ErrorStrategy.STOP, ExecStatus.FAILED, "failed"),
+    (None, ExecStatus.FAILED, "failed"),
+])
+def test_statuses_follow_the_error_strategy(store: ExecutionStore, runtime: Runtime,
+                                            strategy: ErrorStrategy | None,
+                                            routine_status: ExecStatus, job_status: str) -> None:
+    _, state = run_flow(runtime, strategy)
+    job = job_span(store, state.job_id)
+    bad = [s for s in routines(store, job) if s.attributes[semconv.ROUTILUX_ROUTINE_ID] == "bad"]
+    assert {s.status for s in bad} == {routine_status}
+    assert all(s.error_type == "ValueError" for s in bad if s.status is not ExecStatus.SKIPPED)
+    assert state.status == job_status
+    assert state.get_routine_state("bad")["status"] == routine_status.value
+    assert state.get_routine_state("ok")["status"] == "completed"
+
+
+def test_the_job_ends_when_its_work_ends(store: ExecutionStore, runtime: Runtime) -> None:
+    _, state = run_flow(runtime, ErrorStrategy.CONTINUE, count=5)
+    job = job_span(store, state.job_id)
+    last_routine_end = max(s.end_ns or 0 for s in routines(store, job))
+    assert job.end_ns is not None and job.end_ns >= last_routine_end
+    assert job.attributes[semconv.ROUTILUX_JOB_END] == "idle"
+
+
+def test_complete_job_ends_the_job_with_the_app_status(store: ExecutionStore,
+                                                       runtime: Runtime) -> None:
+    workload.fan_out_flow("explicit", ErrorStrategy.CONTINUE)
+    _, job = runtime.post("explicit", "src", "trigger", {"count": 0})
+    runtime.complete_job(job.job_id, "failed", "operator abort")
+    state = workload.wait_for_job(job.job_id)
+    assert state.status == "failed"
+    span = job_span(store, job.job_id)
+    assert span.attributes[semconv.ROUTILUX_JOB_END] == "complete_job"
+    assert span.status_description == "operator abort"
+
+
+def test_tracker_and_job_state_agree_with_the_spans(store: ExecutionStore, runtime: Runtime,
+                                                    tmp_path: Path) -> None:
+    _, state = run_flow(runtime, ErrorStrategy.CONTINUE, count=3)
+    tracker = otel_exec.tracker(state.job_id)
+    job = job_span(store, state.job_id)
+    spans = routines(store, job)
+    ok_runs = [s for s in spans if s.attributes[semconv.ROUTILUX_ROUTINE_ID] == "ok"]
+    performance = tracker.get_routine_performance("ok")
+    assert performance["total_executions"] == 3 and performance["completed"] == 3
+    assert performance["max_execution_time"] == pytest.approx(max(s.duration for s in ok_runs))
+    flow = tracker.get_flow_performance()
+    assert flow["total_routines"] == 4
+    assert flow["total_execution_time"] == pytest.approx(sum(s.duration for s in spans))
+    assert flow["total_events"] == 9  # 3 to ok, 3 to bad, 3 to agg: one per delivery
+    assert tracker.get_performance_metrics()["routines"]["bad"]["completed"] == 0
+    assert [r.event_name for r in state.get_execution_history("src")] == [
+        "start", "out", "out", "out", "completed"]
+    with pytest.warns(UserWarning, match="computed from the job's spans"):
+        tracker.record_routine_start("x")
+
+    path = tmp_path / "job.json"
+    state.save(path)
+    again = JobState.load(path)
+    assert again.serialize() == state.serialize()
+    assert [repr(r) for r in again.execution_history] == [repr(r) for r in state.execution_history]
+    (tmp_path / "bad.json").write_text('{"_type": "Other"}')
+    with pytest.raises(ValueError, match="Invalid JobState"):
+        JobState.load(tmp_path / "bad.json")
+
+
+def test_pause_resume_and_cancel_are_job_events(store: ExecutionStore,
+                                                runtime: Runtime) -> None:
+    workload.fan_out_flow("pausable", ErrorStrategy.CONTINUE)
+    worker, job = runtime.post("pausable", "src", "trigger", {"count": 1})
+    executor = worker._executor
+    executor.pause("maintenance")
+    executor.resume()
+    executor.cancel("shutting down")
+    state = workload.wait_for_job(job.job_id)
+    assert state.status == "cancelled"
+    span = job_span(store, job.job_id)
+    assert [e.name for e in span.events] == [semconv.ROUTILUX_PAUSED_EVENT,
+                                            semconv.ROUTILUX_RESUMED_EVENT,
+                                            semconv.ROUTILUX_CANCELLED_EVENT]
+    assert state.pause_points[0]["reason"] == "maintenance"
+
+
+def test_uninstrument_restores_routilux(store: ExecutionStore) -> None:
+    otel_exec.instrument("routilux")
+    rt = Runtime()
+    try:
+        workload.fan_out_flow("restore_me", ErrorStrategy.CONTINUE)
+        _, job = rt.post("restore_me", "src", "trigger", {"count": 1})
+        workload.wait_for_job(job.job_id)
+    finally:
+        otel_exec.uninstrument("routilux")
+    flow_routines = __import__("routilux.core.registry", fromlist=["FlowRegistry"]).FlowRegistry
+    flow = flow_routines.get_instance().get("restore_me")
+    assert not any(_patching.is_patched(m, a) for m, a, _ in PATCHES)
+    assert all(not hasattr(r._logic, "__wrapped__") for r in flow.routines.values())
+    store.clear()
+    rt.post("restore_me", "src", "trigger", {"count": 1})
+    rt.shutdown(wait=True, timeout=5)
+    assert len(store) == 0
