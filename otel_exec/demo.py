@@ -29,6 +29,7 @@ EXAMPLES = (
     Example("plain Python (@traced)", "python_functions.py"),
     Example("falyx release CLI", "falyx_pipeline.py", "falyx"),
     Example("dataknobs-fsm loan pipeline", "fsm_pipeline.py", "dataknobs_fsm"),
+    Example("routilux order flow", "routilux_flow.py", "routilux"),
 )
 
 

@@ -31,7 +31,6 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
 )
 
 _PRIMITIVES = frozenset({int, float, bool, type(None)})
-_SMALL_CONTAINERS = frozenset({tuple, list})
 
 
 def _key_pattern(keys: Iterable[str]) -> re.Pattern[str]:
@@ -119,11 +118,8 @@ class ValuePolicy:
         kind = type(value)
         if kind in _PRIMITIVES:
             return repr(value)
-        if kind in _SMALL_CONTAINERS and len(value) <= 8 and all(  # type: ignore[arg-type]
-                type(item) in _PRIMITIVES for item in value):  # type: ignore[attr-defined]
-            return repr(value)  # the common case: a few numbers, or nothing
-        if kind is str and len(value) <= self.max_length // 2:  # type: ignore[arg-type]
-            text = repr(value)
+        if _small(value, 2):
+            text = repr(value)  # the common case: a few short values; builtin repr is bounded
         else:
             try:
                 text = self._repr.repr(value)
@@ -134,6 +130,25 @@ class ValuePolicy:
         if len(text) > self.max_length:
             text = text[: self.max_length - 3] + "..."
         return text
+
+
+def _small(value: object, depth: int) -> bool:
+    """Whether ``value`` is a few primitives or short strings, nested at most ``depth`` deep."""
+    kind = type(value)
+    if kind in _PRIMITIVES:
+        return True
+    if kind is str:
+        return len(value) <= 64  # type: ignore[arg-type]
+    if not depth:
+        return False
+    if kind is tuple or kind is list:
+        return len(value) <= 8 and all(  # type: ignore[arg-type]
+            _small(item, depth - 1) for item in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return len(value) <= 8 and all(  # type: ignore[arg-type]
+            type(key) is str and len(key) <= 64 and _small(item, depth - 1)
+            for key, item in value.items())  # type: ignore[attr-defined]
+    return False
 
 
 def _redact_match(match: re.Match[str]) -> str:
