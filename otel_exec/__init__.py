@@ -15,11 +15,11 @@ otel_exec.registry.get_by_name("fetch")
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from otel_exec import render
+from otel_exec import persist, render
 from otel_exec.config import configure, flush, shutdown, store
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import instrument, uninstrument
@@ -29,6 +29,9 @@ from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.views.history import ExecutionHistory, HistoryView
 from otel_exec.views.registry import ExecutionRegistry
 from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __version__ = "0.1.0"
 
@@ -48,6 +51,28 @@ job_state = JobView(store, JobState.from_spans)
 def summary(*args: Any, **kwargs: Any) -> None:
     """Print the execution history: ``otel_exec.registry.summary(...)``, falyx's arguments."""
     registry.summary(*args, **kwargs)
+
+
+def save(path: str | Path) -> int:
+    """Write the default store's finished executions to ``path`` as OTLP JSON lines.
+
+    Returns:
+        How many executions were written.
+    """
+    from opentelemetry import trace as trace_api
+
+    resource = getattr(trace_api.get_tracer_provider(), "resource", None)
+    return persist.save(path, store().executions(),
+                        dict(resource.attributes) if resource is not None else None)
+
+
+def load(path: str | Path) -> ExecutionStore:
+    """A new store filled from an OTLP JSON lines file (ours or an OpenTelemetry Collector's).
+
+    Raises:
+        persist.TraceFileError: The file is missing, empty, truncated or not OTLP traces.
+    """
+    return persist.load(path)
 
 
 def tree(trace_id: str | None = None, *, console: Console | None = None) -> None:
@@ -70,7 +95,9 @@ __all__ = [
     "history",
     "instrument",
     "job_state",
+    "load",
     "registry",
+    "save",
     "shutdown",
     "store",
     "summary",

@@ -18,7 +18,8 @@ import atexit
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace as trace_api
@@ -47,6 +48,7 @@ class _Setup:
     provider: TracerProvider | None = None
     owns_provider: bool = False
     exporter: _BoundedBatchSpanProcessor | None = None
+    files: dict[str, _BoundedBatchSpanProcessor] = field(default_factory=dict)
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     exit_hook: bool = False
 
@@ -66,7 +68,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               otlp_headers: Mapping[str, str] | None = None, max_spans: int | None = None,
               capture_values: bool | None = None, max_value_length: int | None = None,
               sensitive_keys: Sequence[str] | None = None,
-              exit_timeout: float | None = None) -> ExecutionStore:
+              exit_timeout: float | None = None,
+              file: str | Path | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
 
     Args:
@@ -82,6 +85,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         max_value_length: Longest attribute text made from a user value.
         sensitive_keys: Words whose keys, argument and field names get their values redacted.
         exit_timeout: Seconds that flushing spans at interpreter exit may take at most.
+        file: Also append every finished span to this file as OTLP JSON lines (the format the
+            Collector's file exporter writes; ``otel_exec.load`` and ``otel-exec`` read it).
 
     Returns:
         The default ``ExecutionStore``.
@@ -108,6 +113,13 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
             exporter = _otlp_exporter(otlp_endpoint, protocol, otlp_headers)
             _setup.exporter = _BoundedBatchSpanProcessor(exporter)
             _setup.provider.add_span_processor(_setup.exporter)
+        if file is not None and _setup.provider is not None:
+            key = str(Path(file).resolve())
+            if key not in _setup.files:
+                from otel_exec.persist import FileSpanExporter
+
+                _setup.files[key] = _BoundedBatchSpanProcessor(FileSpanExporter(file))
+                _setup.provider.add_span_processor(_setup.files[key])
         if not _setup.exit_hook:
             atexit.register(shutdown)
             _setup.exit_hook = True
@@ -211,12 +223,21 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
         self._batch_processor.shutdown(timeout_millis=int(timeout_millis))
 
 
+def _batch_processors() -> list[_BoundedBatchSpanProcessor]:
+    return [p for p in (_setup.exporter, *_setup.files.values()) if p is not None]
+
+
 def flush(timeout: float = DEFAULT_EXIT_TIMEOUT) -> bool:
-    """Export the spans still queued; False if that took longer than ``timeout`` seconds."""
-    exporter = _setup.exporter
-    if exporter is None:
+    """Export the spans still queued (OTLP and files); False if that took over ``timeout`` s."""
+    processors = _batch_processors()
+    if not processors:
         return True
-    worker = threading.Thread(target=exporter.force_flush, name="otel_exec-flush", daemon=True)
+
+    def flush_all() -> None:
+        for processor in processors:
+            processor.force_flush()
+
+    worker = threading.Thread(target=flush_all, name="otel_exec-flush", daemon=True)
     worker.start()
     worker.join(timeout)
     return not worker.is_alive()
@@ -228,9 +249,11 @@ def shutdown(timeout: float | None = None) -> None:
     Runs by itself at interpreter exit. The in-memory store keeps what it has.
     """
     with _lock:
-        exporter, _setup.exporter = _setup.exporter, None
+        processors = _batch_processors()
+        _setup.exporter = None
+        _setup.files.clear()
         provider = _setup.provider if _setup.owns_provider else None
-    if exporter is not None:
-        exporter.shutdown(None if timeout is None else timeout * 1000)
+    for processor in processors:
+        processor.shutdown(None if timeout is None else timeout * 1000)
     if provider is not None:
         provider.shutdown()

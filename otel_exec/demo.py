@@ -42,8 +42,10 @@ def examples_dir() -> Path | None:
     return None
 
 
-def run(console: Console | None = None) -> int:
-    """Run every example whose framework is installed; print what was traced. Returns 0."""
+def run(console: Console | None = None, output: str | Path | None = "otel-exec-demo.jsonl",
+        ) -> int:
+    """Run every example whose framework is installed, print what was traced and write it to
+    ``output`` as OTLP JSON lines. Returns the exit status."""
     console = console or Console()
     otel_exec.configure(service_name="otel-exec-demo")
     instrumented = otel_exec.instrument()
@@ -61,5 +63,9 @@ def run(console: Console | None = None) -> int:
         console.print(f"[green]✓[/] {example.title}")
     otel_exec.summary(console=console)
     otel_exec.tree(console=console)
+    if output is not None:
+        written = otel_exec.save(output)
+        console.print(f"[green]✓[/] {written} spans written to {output} "
+                      f"(try: otel-exec stats {output})")
     otel_exec.flush()
     return 0

@@ -264,6 +264,17 @@ class Execution:
             parts.append(f"**{kwargs}")
         return f"{self.name}({', '.join(parts)})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the exported (bounded, scrubbed) texts, never the real objects."""
+        return {"index": self.index, "name": self.name, "kind": self.kind,
+                "framework": self.framework, "status": self.status.value,
+                "success": self.success, "start_time": self.start_time,
+                "end_time": self.end_time, "duration": self.duration,
+                "result": None if not self.success else self.result_text,
+                "exception": self.exception_text, "error_type": self.error_type,
+                "trace_id": self.trace_id, "span_id": self.span_id,
+                "parent_span_id": self.parent_span_id}
+
     def __repr__(self) -> str:
         return (f"Execution(index={self.index!r}, name={self.name!r}, kind={self.kind!r}, "
                 f"status={self.status.value!r}, duration={self.duration!r})")

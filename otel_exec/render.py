@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from otel_exec.execution import Execution
     from otel_exec.store import ExecutionStore
+    from otel_exec.views.stats import NameStats
 
 RESULT_WIDTH = 50
 
@@ -153,3 +154,19 @@ def trace_trees(store: ExecutionStore, trace_id: str | None = None) -> list[Tree
         if members:
             trees.append(execution_tree(members, title=f"Trace {current}"))
     return trees
+
+
+def stats_table(rows: Iterable[NameStats]) -> Table:
+    """Per-name statistics: count, failures, p50 / p95 / max and total duration."""
+    table = Table(title="⏱ Execution Statistics", expand=True, box=box.SIMPLE,
+                  row_styles=["", "dim"])
+    table.add_column("Name", style="bold cyan")
+    table.add_column("Kind", style="dim")
+    for header in ("Count", "Failures", "p50", "p95", "Max", "Total"):
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(row.name, row.kind, str(row.count),
+                      Text(str(row.failures), style="red" if row.failures else ""),
+                      f"{row.p50:.3f}s", f"{row.p95:.3f}s", f"{row.max:.3f}s",
+                      f"{row.total:.3f}s")
+    return table

@@ -238,8 +238,9 @@ class JobState:
                 records.append(ExecutionRecord(
                     rid, outcome, {"error": error} if not routine.success else {},
                     datetime.fromtimestamp(routine.end_time)))
-            routine_state["executions"] = state.routine_states.get(rid, {}).get(
-                "executions", 0) + 1
+            before = state.routine_states.get(rid, {})
+            routine_state["executions"] = before.get("executions", 0) + 1
+            routine_state["errors"] = before.get("errors", 0) + (not routine.success)
             state.routine_states[rid] = routine_state
             state.current_routine_id = rid
         state.execution_history = sorted(records, key=lambda record: record.timestamp)

@@ -1,0 +1,176 @@
+"""Saved traces: save → load → every view as in-process, foreign and broken files, the CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rich.console import Console
+
+import otel_exec
+from otel_exec.cli import main
+from otel_exec.persist import TraceFileError, load
+from otel_exec.store import ExecutionStore
+from otel_exec.views.registry import ExecutionRegistry
+
+
+@otel_exec.traced(name="parse")
+def parse(text: str) -> dict[str, int]:
+    if not text:
+        raise ValueError("empty input")
+    return {"length": len(text)}
+
+
+@otel_exec.traced(name="job")
+def job() -> list[object]:
+    out: list[object] = []
+    for text in ("abc", "", "hello"):
+        try:
+            out.append(parse(text))
+        except ValueError as error:
+            out.append(error)
+    return out
+
+
+def captured(registry: ExecutionRegistry, **kwargs: object) -> str:
+    console = Console(color_system=None, width=140)
+    with console.capture() as capture:
+        registry.summary(console=console, **kwargs)  # type: ignore[arg-type]
+    return capture.get()
+
+
+def test_save_load_summary_is_identical(store: ExecutionStore, tmp_path: Path) -> None:
+    job()
+    path = tmp_path / "run.jsonl"
+    assert otel_exec.save(path) == 4
+    loaded = load(path)
+    ours, theirs = otel_exec.registry, ExecutionRegistry(loaded)
+    first = store.executions()[0].index
+    for kwargs in ({}, {"status": "error"}, {"name": "parse"}):
+        assert captured(ours, **kwargs) == captured(theirs, **kwargs)
+    # indices restart at 0 in a loaded file: compare the same executions by position
+    assert captured(ours, result_index=first + 1) == captured(theirs, result_index=1)
+    assert [e.to_dict() | {"index": 0} for e in store.executions()] == [
+        e.to_dict() | {"index": 0} for e in loaded.executions()]
+
+
+def test_configure_file_appends_every_span(tmp_path: Path) -> None:
+    from tests.conftest import run_python
+
+    path = tmp_path / "live.jsonl"
+    done = run_python(f"""
+import otel_exec
+otel_exec.configure(file={str(path)!r})
+
+@otel_exec.traced
+def step(i):
+    return i
+
+for i in range(25):
+    step(i)
+""")
+    assert done.returncode == 0, done.stderr
+    loaded = load(path)
+    assert len(loaded) == 25
+    assert [e.result for e in loaded.executions()] == [str(i) for i in range(25)]
+
+
+def test_a_protobuf_json_file_loads(tmp_path: Path) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("foreign")
+    with tracer.start_as_current_span("outer"):
+        try:
+            with tracer.start_as_current_span("inner", attributes={"n": 3, "ok": True}):
+                raise KeyError("k")
+        except KeyError:
+            pass
+    message = MessageToDict(encode_spans(exporter.get_finished_spans()))
+    path = tmp_path / "proto.jsonl"
+    path.write_text(json.dumps(message) + "\n")
+    loaded = load(path)
+    inner, outer = loaded.executions()
+    assert (inner.name, outer.name) == ("inner", "outer")
+    assert inner.parent_span_id == outer.span_id
+    assert inner.attributes == {"n": 3, "ok": True}
+    assert not inner.success and inner.exception_text == "KeyError(\"'k'\")"
+    raw = exporter.get_finished_spans()[0].context.span_id
+    assert inner.span_id == f"{raw:016x}"
+    assert base64.b64decode(message["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"])
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "no such file"),
+    ("", "is empty"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"', ":1: not valid JSON"),
+    ('{"metrics": []}\n', ":1: expected an OTLP traces object with 'resourceSpans'"),
+    ('{"resourceSpans": []}\n[1, 2]\n', ":2: expected an OTLP traces object"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "x"}]}]}]}',
+     ":1: malformed OTLP span data"),
+])
+def test_broken_files_are_one_line_errors_and_exit_2(tmp_path: Path, content: str | None,
+                                                     expected: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "traces.jsonl"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(TraceFileError, match=expected.replace("(", r"\(").replace("[", r"\[")):
+        load(path)
+    assert main(["summary", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "Traceback" not in err
+
+
+def test_every_command_reads_the_demo_file(tmp_path: Path) -> None:
+    output = tmp_path / "demo.jsonl"
+    cli = Path(sys.executable).with_name("otel-exec")
+    env = {"COLUMNS": "160", "PATH": str(cli.parent)}
+    done = subprocess.run([str(cli), "demo", "--output", str(output)], capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    for expected in ("order_batch", "Build", "falyx.retry.attempt×2", "step validated",
+                     "subnetwork scoring", "job orders", "Error (continued)"):
+        assert expected in done.stdout, expected
+    results = {}
+    for command in ("summary", "tree", "stats", "history", "jobs"):
+        run = subprocess.run([str(cli), command, str(output), "--json"], capture_output=True,
+                             text=True, timeout=60, env=env, check=False)
+        assert run.returncode == 0, (command, run.stderr)
+        results[command] = json.loads(run.stdout)
+        plain = subprocess.run([str(cli), command, str(output)], capture_output=True,
+                               text=True, timeout=60, env=env, check=False)
+        assert plain.returncode == 0 and plain.stdout.strip(), (command, plain.stderr)
+    assert {row["name"] for row in results["summary"]} >= {"Build", "charge", "job orders"}
+    assert any(row["failures"] for row in results["stats"])
+    assert len(results["history"]) == 3
+    (job,) = results["jobs"]
+    assert job["routine_states"]["fraud_check"]["errors"] == 1
+    assert results["jobs"][0]["performance"]["flow"]["total_routines"] == 4
+    first_trace = next(iter(results["tree"]))
+    assert main(["tree", str(output), "--trace", first_trace]) == 0
+    assert main(["tree", str(output), "--trace", "0" * 32]) == 2
+
+
+def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ([], ["summary", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit) if command else _null():
+            main(command)
+        assert "example" in capsys.readouterr().out
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
