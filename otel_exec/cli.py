@@ -39,7 +39,7 @@ def _summary(store: ExecutionStore, options: argparse.Namespace, console: Consol
     if not options.json:
         registry.summary(name=options.name or "", index=options.index,
                          result_index=options.result_index, last_result=options.last_result,
-                         status=options.status, console=console)
+                         status=options.status, console=console, limit=options.limit or None)
         return 0
     if options.last_result or options.result_index is not None:
         if options.last_result:
@@ -180,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
                                  help="print that execution's result or traceback")
             command.add_argument("--last-result", action="store_true",
                                  help="print the newest result")
+            command.add_argument("--limit", type=int, default=1000,
+                                 help="table rows at most, newest kept (0: all; default "
+                                      "%(default)s; --json is never limited)")
         if name == "tree":
             command.add_argument("--trace", help="only this trace id (32 hex digits)")
     return parser

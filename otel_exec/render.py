@@ -73,15 +73,20 @@ def keep(execution: Execution, status: str) -> bool:
 
 
 def summary_table(executions: Iterable[Execution], *, title: str = "📊 Execution History",
-                  status: str = "all", evicted: int = 0, max_spans: int | None = None) -> Table:
+                  status: str = "all", evicted: int = 0, max_spans: int | None = None,
+                  hidden: int = 0) -> Table:
     """The falyx ``history`` table: Index, Name, Start, End, Duration, Status, Result / Exception.
 
-    Start and End are wall-clock times. A caption says how many executions the store evicted.
+    Start and End are wall-clock times. A caption says how many executions the store evicted
+    and how many older rows were left out (``hidden``).
     """
-    caption = None
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} older row{'s' if hidden != 1 else ''} not shown")
     if evicted:
-        caption = (f"{evicted} older execution{'s' if evicted != 1 else ''} evicted "
-                   f"(max_spans={max_spans})")
+        notes.append(f"{evicted} older execution{'s' if evicted != 1 else ''} evicted "
+                     f"(max_spans={max_spans})")
+    caption = "; ".join(notes) or None
     table = Table(title=title, caption=caption, expand=True, box=box.SIMPLE)
     table.add_column("Index", justify="right", style="dim")
     table.add_column("Name", style="bold cyan")

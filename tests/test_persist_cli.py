@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import json
 import subprocess
 import sys
@@ -42,10 +43,11 @@ def job() -> list[object]:
 
 
 def captured(registry: ExecutionRegistry, **kwargs: object) -> str:
+    """The summary output without the Index column (a loaded file numbers from 0)."""
     console = Console(color_system=None, width=140)
     with console.capture() as capture:
         registry.summary(console=console, **kwargs)  # type: ignore[arg-type]
-    return capture.get()
+    return "\n".join(re.sub(r"^\s*\d+ ", "", line) for line in capture.get().splitlines())
 
 
 def test_save_load_summary_is_identical(store: ExecutionStore, tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ class ExecutionRegistry:
     def summary(self, name: str = "", index: int | None = None,
                 result_index: int | None = None, clear: bool = False,
                 last_result: bool = False, status: str = "all",
-                console: Console | None = None) -> None:
+                console: Console | None = None, limit: int | None = None) -> None:
         """Print the execution history, as falyx's ``history`` command does.
 
         Arguments are checked in falyx's order: ``clear``, ``last_result``, ``result_index``,
@@ -109,6 +109,7 @@ class ExecutionRegistry:
             last_result: Print the newest result not marked ``ignore_in_history``.
             status: ``all``, ``success`` or ``error``.
             console: Where to print; a default Rich console when None.
+            limit: Show only the newest ``limit`` rows of the table (a caption says so).
         """
         status = status.lower()
         if status not in render.STATUS_FILTERS:
@@ -148,5 +149,9 @@ class ExecutionRegistry:
             executions, title = [found], f"📊 Execution History for Index {index}"
         else:
             executions, title = self.get_all(), "📊 Execution History"
-        out.print(render.summary_table(executions, title=title, status=status,
-                                       evicted=store.evicted, max_spans=store.max_spans))
+        shown = [item for item in executions if render.keep(item, status)]
+        hidden = 0
+        if limit is not None and 0 < limit < len(shown):
+            hidden, shown = len(shown) - limit, shown[-limit:]
+        out.print(render.summary_table(shown, title=title, evicted=store.evicted,
+                                       max_spans=store.max_spans, hidden=hidden))

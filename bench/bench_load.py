@@ -1,0 +1,80 @@
+"""Scale: load and summarize a trace file of 100,000 spans; seconds and peak memory.
+
+    .venv/bin/python bench/bench_load.py [--spans 100000]
+
+The file is made first by otel_exec itself (@traced calls, saved as OTLP JSON lines), then read
+back the way ``otel-exec summary`` / ``stats`` read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from rich.console import Console
+
+import otel_exec
+from otel_exec.persist import load
+from otel_exec.render import stats_table
+from otel_exec.views.registry import ExecutionRegistry
+from otel_exec.views.stats import stats
+
+
+@otel_exec.traced(name="work")
+def work(i: int) -> int:
+    if i % 97 == 0:
+        raise ValueError(f"item {i}")
+    return i * 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=100_000)
+    options = parser.parse_args()
+    otel_exec.configure(max_spans=options.spans)
+    for i in range(options.spans):
+        with contextlib.suppress(ValueError):
+            work(i)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "big.jsonl"
+        started = time.perf_counter()
+        otel_exec.save(path)
+        saved = time.perf_counter() - started
+        size = path.stat().st_size
+        started = time.perf_counter()
+        store = load(path)
+        loaded = time.perf_counter() - started
+        console = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
+        started = time.perf_counter()
+        ExecutionRegistry(store).summary(console=console, limit=1000)
+        summarized = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = [execution.to_dict() for execution in store.executions()]
+        as_json = time.perf_counter() - started
+        started = time.perf_counter()
+        console.print(stats_table(stats(store.executions())))
+        statted = time.perf_counter() - started
+        del store, rows
+        tracemalloc.start()  # a second pass, measured for memory only (tracemalloc is slow)
+        store = load(path)
+        ExecutionRegistry(store).summary(console=console, limit=1000)
+        rows = [execution.to_dict() for execution in store.executions()]
+        stats(store.executions())
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    print(f"Python {sys.version.split()[0]}, {len(store):,} spans, file {size / 1e6:.1f} MB")
+    print(f"  save                 {saved:6.2f} s")
+    print(f"  load                 {loaded:6.2f} s")
+    print(f"  summary table (newest 1,000 rows, the CLI default) {summarized:6.2f} s")
+    print(f"  summary --json ({len(rows):,} rows) {as_json:6.2f} s")
+    print(f"  stats                {statted:6.2f} s")
+    print(f"  peak memory of load + summary + --json + stats (tracemalloc) {peak / 1e6:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
