@@ -1,0 +1,173 @@
+"""The exec_spans fixture, tested as users run it (pytester, in fresh subprocesses)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+HEADER = '''
+import asyncio
+import pytest
+import otel_exec
+
+@otel_exec.traced(name="load_config")
+def load_config():
+    return {"env": "prod"}
+
+@otel_exec.traced(name="push")
+def push(config):
+    raise RuntimeError("registry unavailable")
+
+@otel_exec.traced(name="Deploy")
+def deploy():
+    config = load_config()
+    try:
+        push(config)
+    except RuntimeError:
+        return "rolled back"
+'''
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _importable_workloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subprocess runs can import tests.instrumentation's real-framework workloads."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    """Run ``source`` as a test file in a fresh pytest process (a fresh tracer provider)."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n"
+                     "asyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_it=HEADER + source)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+
+def test_each_test_sees_only_its_own_executions(pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+@otel_exec.traced(name="background")
+def background():
+    return 1
+
+def test_first(exec_spans):
+    deploy()
+    assert exec_spans.names() == ["load_config", "push", "Deploy"]
+    exec_spans.assert_failed("push", RuntimeError, match="registry")
+    exec_spans.assert_succeeded("Deploy")
+    exec_spans.assert_parent("push", "Deploy")
+    assert exec_spans.tree() == (
+        "Deploy [function] completed\\n"
+        "  load_config [function] completed\\n"
+        "  push [function] failed RuntimeError\\n")
+
+def test_second(exec_spans):
+    background()
+    assert exec_spans.names() == ["background"]
+    assert exec_spans.registry.get_latest().result == 1
+
+def test_no_fixture_no_collection():
+    deploy()
+''')
+    result.assert_outcomes(passed=3)
+
+
+def test_async_tests_work(pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+@otel_exec.traced(name="fetch")
+async def fetch(i):
+    await asyncio.sleep(0)
+    return i
+
+async def test_async(exec_spans):
+    assert await asyncio.gather(*(fetch(i) for i in range(5))) == list(range(5))
+    assert len(exec_spans.find("fetch")) == 5
+    assert exec_spans.find("fetch", exec__result="3")
+''')
+    result.assert_outcomes(passed=1)
+
+
+def test_failing_assertions_show_the_tree_and_the_report_section(
+        pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+def test_wrong(exec_spans):
+    deploy()
+    exec_spans.assert_failed("Deploy")
+''')
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*expected 'Deploy' to fail, it is completed*",
+        "*Deploy [[]function[]] completed*",
+        "*otel-exec executions*",
+        "*Execution History*",
+    ])
+
+
+def test_the_report_section_can_be_turned_off_or_on_for_all(pytester: pytest.Pytester) -> None:
+    source = '''
+def test_fails(exec_spans):
+    deploy()
+    assert False
+
+def test_passes(exec_spans):
+    deploy()
+'''
+    quiet = run(pytester, source, "--otel-exec-report=none")
+    quiet.assert_outcomes(passed=1, failed=1)
+    assert "otel-exec executions" not in quiet.stdout.str()
+    loud = run(pytester, source, "--otel-exec-report=all", "-rA")
+    loud.assert_outcomes(passed=1, failed=1)
+    assert loud.stdout.str().count("otel-exec executions") == 2
+
+
+def test_parallel_runs_with_xdist(pytester: pytest.Pytester) -> None:
+    tests = "\n".join(f'''
+def test_{i}(exec_spans):
+    for _ in range({i + 1}):
+        deploy()
+    assert exec_spans.names().count("Deploy") == {i + 1}
+''' for i in range(8))
+    result = run(pytester, tests, "-n", "2")
+    result.assert_outcomes(passed=8)
+
+
+def test_with_each_framework(pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+import sys
+from tests.instrumentation import fsm_workload, routilux_workload
+from falyx.action import Action, ChainedAction
+from routilux.core.error import ErrorStrategy
+from routilux.core.runtime import Runtime
+
+async def step():
+    return 1
+
+async def test_falyx(exec_spans):
+    await ChainedAction("chain", [Action("a", step), Action("b", step)])()
+    assert exec_spans.names() == ["a", "b", "chain"]
+    exec_spans.assert_parent("a", "chain")
+    assert [c.name for c in exec_spans.registry.get_all()] == ["a", "b", "chain"]
+
+def test_fsm(exec_spans):
+    fsm_workload.loans().process({"amount": 3})
+    history = exec_spans.history()
+    assert [s.state_name for s in history.steps][-1] == "approved"
+
+def test_routilux(exec_spans):
+    runtime = Runtime()
+    routilux_workload.fan_out_flow("plugin_flow", ErrorStrategy.CONTINUE)
+    _, job = runtime.post("plugin_flow", "src", "trigger", {"count": 2})
+    exec_spans.wait_for(lambda spans: spans.find(kind="job"))
+    assert exec_spans.job_state(job.job_id).routine_states["bad"]["status"] == "error_continued"
+    runtime.shutdown(wait=True, timeout=5)
+
+@pytest.mark.otel_exec(instrument=False)
+async def test_opt_out(exec_spans):
+    await Action("plain", step)()
+    assert len(exec_spans) == 0
+''')
+    result.assert_outcomes(passed=4)
