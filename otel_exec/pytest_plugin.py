@@ -56,6 +56,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "the frameworks uninstrumented for this test")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    from otel_exec.instrumentation import FRAMEWORKS
+
+    installed = [name for name, framework in FRAMEWORKS.items() if framework.installed()]
+    return (f"otel-exec: exec_spans instruments {', '.join(installed) or 'no framework'}; "
+            f"report={_report_mode(config)}")
+
+
 def _report_mode(config: pytest.Config) -> str:
     mode = config.getoption("otel_exec_report") or config.getini("otel_exec_report")
     return str(mode) if mode in _REPORT_CHOICES else "failed"
