@@ -3,8 +3,10 @@ PYTHON_FOUND := $(shell scripts/find-python)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BACKENDS := .venv-backends
+BACKENDS_STAMP := $(BACKENDS)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint backends bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
@@ -13,6 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# A real collector (rotel) and trace backend (Arize Phoenix) for the integration tests, in their
+# own virtualenv so Phoenix's dependencies and pytest plugin stay out of the project's.
+$(BACKENDS_STAMP):
+	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
+	$(PYTHON_FOUND) -m venv $(BACKENDS)
+	$(BACKENDS)/bin/python -m pip install --quiet --upgrade pip
+	$(BACKENDS)/bin/python -m pip install --quiet rotel==0.0.1a15 arize-phoenix==20.26.1
+	@touch $(BACKENDS_STAMP)
+
+backends: $(BACKENDS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/otel-exec demo
 
@@ -20,11 +33,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint backends
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BACKENDS)
