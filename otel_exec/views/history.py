@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
+from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from otel_exec.execution import Execution
     from otel_exec.store import ExecutionStore
@@ -460,20 +460,13 @@ def _optional(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class HistoryView:
+class HistoryView(StoreView):
     """``otel_exec.history(execution_id=None)``: an FSM execution's ``ExecutionHistory``.
 
     Args:
         store: The store to read, or a function returning it.
     """
 
-    def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore]) -> None:
-        self._store = store
-
-    @property
-    def store(self) -> ExecutionStore:
-        """The store this view reads."""
-        return self._store() if callable(self._store) else self._store
 
     def roots(self) -> list[Execution]:
         """Top-level FSM executions (runs not inside a batch or stream), oldest first."""

@@ -17,12 +17,11 @@ from rich.console import Console
 from otel_exec import render, semconv
 from otel_exec.execution import MISSING
 from otel_exec.spans import get_tracer, record_finished
+from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from otel_exec.execution import Execution
-    from otel_exec.store import ExecutionStore
 
 _SCOPE = "otel_exec.registry"
 
@@ -32,20 +31,9 @@ def _in_registry(execution: Execution) -> bool:
     return execution.attributes.get(semconv.EXEC_RECORDED, True) is not False
 
 
-class ExecutionRegistry:
-    """falyx's ``ExecutionRegistry``, computed from spans.
-
-    Args:
-        store: The store to read, or a function returning it (resolved at each call).
-    """
-
-    def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore]) -> None:
-        self._store = store
-
-    @property
-    def store(self) -> ExecutionStore:
-        """The store this registry reads."""
-        return self._store() if callable(self._store) else self._store
+class ExecutionRegistry(StoreView):
+    """falyx's ``ExecutionRegistry``, computed from spans (of a store, or of whatever store a
+    function returns at each call)."""
 
     def record(self, context: Any) -> Execution | None:
         """Record a finished execution made elsewhere (falyx: ``ExecutionRegistry.record``).

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
+from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -313,7 +314,7 @@ def _mapping(value: Any) -> dict[str, Any]:
     return {"args": list(value) if isinstance(value, tuple) else value}
 
 
-class JobView:
+class JobView(StoreView):
     """``otel_exec.tracker(job_id=None)`` / ``otel_exec.job_state(job_id=None)``.
 
     Args:
@@ -323,13 +324,9 @@ class JobView:
 
     def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore],
                  build: Callable[[_JobSpans], Any]) -> None:
-        self._store = store
+        super().__init__(store)
         self._build = build
 
-    @property
-    def store(self) -> ExecutionStore:
-        """The store this view reads."""
-        return self._store() if callable(self._store) else self._store
 
     def jobs(self) -> list[Execution]:
         """Job spans, finished and running, oldest first."""

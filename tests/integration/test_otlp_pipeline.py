@@ -13,7 +13,8 @@ import pytest
 from otel_exec import semconv
 from otel_exec.execution import Execution
 from otel_exec.persist import load
-from tests.integration.conftest import Phoenix, Rotel, free_port, run_traced, start_rotel
+from tests.integration.conftest import Phoenix, backends_python, run_traced
+from tests.integration.pipeline import Rotel, free_port, start_rotel
 
 pytestmark = pytest.mark.integration
 _projects = itertools.count()
@@ -92,6 +93,7 @@ def test_every_framework_run_arrives_whole(phoenix: Phoenix, rotel: Rotel, tmp_p
 
 
 def test_a_down_backend_costs_the_program_nothing(tmp_path: Path) -> None:
+    backends_python()
     collector = start_rotel(tmp_path, f"http://127.0.0.1:{free_port()}")  # nothing listens
     try:
         started = time.monotonic()
