@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BACKENDS := .venv-backends
 BACKENDS_STAMP := $(BACKENDS)/.installed
+OLD_ROUTILUX := .venv-routilux011
+OLD_ROUTILUX_STAMP := $(OLD_ROUTILUX)/.installed
 
 .PHONY: demo test lint backends bench clean
 
@@ -26,6 +28,15 @@ $(BACKENDS_STAMP):
 
 backends: $(BACKENDS_STAMP)
 
+# routilux 0.11 (the Flow.execute API of the seeds) cannot share a virtualenv with routilux 1.x;
+# it pins serilux 0.3.1 (serilux 0.4+ breaks its JobState.save).
+$(OLD_ROUTILUX_STAMP): pyproject.toml
+	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
+	$(PYTHON_FOUND) -m venv $(OLD_ROUTILUX)
+	$(OLD_ROUTILUX)/bin/python -m pip install --quiet --upgrade pip
+	$(OLD_ROUTILUX)/bin/python -m pip install --quiet -e . pytest routilux==0.11.0 serilux==0.3.1
+	@touch $(OLD_ROUTILUX_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/otel-exec demo
 
@@ -33,11 +44,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint backends
+test: lint backends $(OLD_ROUTILUX_STAMP)
 	$(BIN)/python -m pytest -q
+	$(OLD_ROUTILUX)/bin/python -m pytest -q -p no:cacheprovider -o addopts="" \
+		tests/instrumentation/test_routilux_011.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
 clean:
-	rm -rf $(VENV) $(BACKENDS)
+	rm -rf $(VENV) $(BACKENDS) $(OLD_ROUTILUX)

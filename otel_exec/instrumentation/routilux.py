@@ -9,19 +9,23 @@ otel_exec.job_state(job.job_id).status          # completed / failed / cancelled
 otel_exec.tracker(job.job_id).get_flow_performance()
 ```
 
-Span model (routilux 1.1)::
+routilux 1.1 (``Runtime.post``) and 0.10 / 0.11 (``Flow.execute`` → ``JobState``) are both
+supported; the wrap points of the installed version are chosen at instrument time.
 
-    job <flow>                 Runtime.post ... the job really ends (see below)
+Span model (both lines)::
+
+    job <flow>                 Runtime.post / Flow.execute ... the job really ends (below)
     ├─ routine <id>            one per logic run, whichever pool or event-loop thread ran it;
     │                          linked to the routine whose emission activated it
     └─ routine <id> ...        emissions are ``routilux.event.emit`` events on the emitter
 
-routilux 1.1 never ends a job by itself (``JobContext`` stays ``running`` until the application
-calls ``Runtime.complete_job``). The job span therefore counts the job's tasks in flight (every
-``SlotActivationTask`` / ``EventRoutingTask`` made for it, until it has run) and ends when none
-is left and none appears for ``quiet_period`` seconds (``instrument(quiet_period=0.05)``), with
-status *failed* if a routine failed without a CONTINUE or SKIP strategy, else *completed*. An
-explicit ``complete_job`` / ``JobContext.complete`` or a worker ``cancel`` ends it at once with
+routilux never ends a job reliably by itself (1.1 never does: ``JobContext`` stays ``running``
+until the application calls ``Runtime.complete_job``; 0.11 only inside
+``JobState.wait_for_completion``). The job span therefore counts the job's tasks in flight
+(every task made for it, until it has run) and ends when none is left and none appears for
+``quiet_period`` seconds (``instrument(quiet_period=0.05)``), with status *failed* if a routine
+failed without a CONTINUE or SKIP strategy, else *completed*. An explicit ``complete_job`` /
+``JobContext.complete``, ``wait_for_completion`` or a ``cancel`` ends it at once with
 that status; pause and resume are span events.
 
 The trace context crosses routilux's thread pool and event-loop hand-offs on the task objects
@@ -33,6 +37,7 @@ themselves (captured when a task is made, in the emitting routine's span).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import weakref
 from contextvars import ContextVar
@@ -54,7 +59,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.trace import Tracer
 
-_instruments = ("routilux >= 1.0",)
+_instruments = ("routilux >= 0.10",)
 _SCOPE = "otel_exec.routilux"
 _JOB = "_otel_exec_job"
 _TASK = "_otel_exec_task"
@@ -392,6 +397,217 @@ def _wrap_cancel(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ..
     return outcome
 
 
+# routilux 0.10 / 0.11: Flow.execute -> JobState, handlers called by slots, per-Flow pool ----------
+class _Call:
+    """One routine handler call of routilux 0.11 and the error routilux recorded for it."""
+
+    __slots__ = ("error", "execution")
+
+    def __init__(self, execution: ExecutionSpan) -> None:
+        self.execution = execution
+        self.error: BaseException | None = None
+
+
+_CALL: ContextVar[_Call | None] = ContextVar("otel_exec_routilux_call", default=None)
+
+
+def _wrap_execute_011(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    if not is_instrumentation_enabled():
+        return wrapped(*args, **kwargs)
+    flow_id = str(getattr(instance, "flow_id", "flow"))
+    entry = args[0] if args else kwargs.get("entry_routine_id")
+    params = args[1] if len(args) > 1 else kwargs.get("entry_params")
+    execution = ExecutionSpan(_tracer(), f"job {flow_id}", kind=semconv.KIND_JOB,
+                              framework=semconv.FRAMEWORK_ROUTILUX,
+                              attributes={semconv.ROUTILUX_FLOW: flow_id,
+                                          semconv.ROUTILUX_ENTRY: str(entry)},
+                              args=(params,))
+    posting: dict[str, Any] = {"execution": execution, "job": None, "flow": flow_id}
+    token = _POSTING.set(posting)
+    execution.activate()
+    try:
+        outcome = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        execution.deactivate()
+        _POSTING.reset(token)
+        job = posting["job"]
+        if job is None:
+            execution.finish(exception=exc)
+        else:
+            job.failed = True
+            job.task_done()
+        raise
+    execution.deactivate()
+    _POSTING.reset(token)
+    job = posting["job"]
+    if job is not None:
+        job.task_done()  # the entry routine ran on the caller's thread
+    return outcome
+
+
+def _wrap_job_state_init(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> Any:
+    outcome = wrapped(*args, **kwargs)
+    posting = _POSTING.get()
+    if posting is not None and posting["job"] is None:
+        execution: ExecutionSpan = posting["execution"]
+        job = _Job(execution, str(instance.job_id), posting["flow"])
+        execution.set_attributes({semconv.ROUTILUX_JOB_ID: job.job_id})
+        setattr(instance, _JOB, job)
+        posting["job"] = job
+        _jobs[job.job_id] = job
+        job.task_made()
+    return outcome
+
+
+def _wrap_task_init_011(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> Any:
+    outcome = wrapped(*args, **kwargs)
+    if not is_instrumentation_enabled():
+        return outcome
+    from routilux.routine import _current_job_state
+
+    job = _job_of(instance.job_state) or _job_of(_current_job_state.get(None))
+    emitter = _ROUTINE.get()
+    link = None
+    if emitter is not None:
+        connection = instance.connection
+        event = (getattr(connection, "_source_event_name", None)
+                 or getattr(getattr(connection, "source_event", None), "name", ""))
+        link = Link(emitter.span.get_span_context(), {semconv.ROUTILUX_EVENT: str(event)})
+    setattr(instance, _TASK, (job, link))
+    if job is not None:
+        job.task_made()
+    return outcome
+
+
+def _wrap_execute_task_011(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                           kwargs: dict[str, Any]) -> Any:
+    task = args[0] if args else kwargs.get("task")
+    return _deliver(getattr(task, _TASK, None), partial(wrapped, *args, **kwargs))
+
+
+def _wrap_handler_011(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    """A slot calls its routine's handler: the routine span (entry: call_handler on the caller's
+    thread; downstream: receive on the flow's pool)."""
+    routine = getattr(instance, "routine", None)
+    if routine is None or not is_instrumentation_enabled() or _CALL.get() is not None:
+        return wrapped(*args, **kwargs)
+    from routilux.routine import _current_job_state
+
+    marker = _DELIVERY.get()
+    job, emitter = marker if marker is not None else (None, None)
+    job = job or _job_of(kwargs.get("job_state")) or _job_of(_current_job_state.get(None))
+    flow = kwargs.get("flow") or getattr(routine, "_current_flow", None)
+    routine_id = str((flow._get_routine_id(routine) if flow is not None else None)
+                     or type(routine).__name__)
+    attributes: dict[str, Any] = {semconv.ROUTILUX_ROUTINE_ID: routine_id,
+                                  semconv.ROUTILUX_SLOT: str(instance.name)}
+    if job is not None:
+        attributes[semconv.ROUTILUX_JOB_ID] = job.job_id
+    if flow is not None:
+        attributes[semconv.ROUTILUX_FLOW] = str(flow.flow_id)
+    data = args[0] if args else kwargs.get("data")
+    execution = ExecutionSpan(
+        _tracer(), f"routine {routine_id}", kind=semconv.KIND_ROUTINE,
+        framework=semconv.FRAMEWORK_ROUTILUX, attributes=attributes,
+        links=[emitter] if emitter is not None else None,
+        parent=job.execution.context if job is not None else None, args=(data,))
+    call = _Call(execution)
+    call_token, routine_token = _CALL.set(call), _ROUTINE.set(execution)
+    execution.activate()
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        call.error = exc
+        raise
+    finally:
+        execution.deactivate()
+        _ROUTINE.reset(routine_token)
+        _CALL.reset(call_token)
+        if call.error is None:
+            execution.finish()
+        else:
+            status = _strategy_status(flow, routine, routine_id, execution)
+            if status is ExecStatus.FAILED and job is not None:
+                job.failed = True
+            execution.finish(exception=call.error, status=status)
+    return result
+
+
+_ERROR_RECORDS = frozenset({"error", "error_continued", "validation_failed"})
+
+
+def _wrap_record_execution(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                           kwargs: dict[str, Any]) -> Any:
+    """routilux 0.11 swallows handler errors, recording them from inside its ``except``: the
+    live exception is the routine's."""
+    outcome = wrapped(*args, **kwargs)
+    event_name = args[1] if len(args) > 1 else kwargs.get("event_name")
+    call = _CALL.get()
+    if call is not None and event_name in _ERROR_RECORDS and call.error is None:
+        call.error = sys.exc_info()[1] or RuntimeError(str(event_name))
+    return outcome
+
+
+def _wrap_emit_011(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    emitter = _ROUTINE.get()
+    if emitter is not None and is_instrumentation_enabled():
+        data = {k: v for k, v in kwargs.items() if k not in ("flow", "job_state")}
+        emitter.add_event(semconv.ROUTILUX_EMIT_EVENT, {
+            semconv.ROUTILUX_EVENT: str(instance.name),
+            semconv.ROUTILUX_TARGET_SLOTS: len(getattr(instance, "connected_slots", ())),
+            semconv.EXEC_ARGS: _text(data)})
+    return wrapped(*args, **kwargs)
+
+
+def _wrap_wait_011(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    """0.11 settles a job's status inside ``JobState.wait_for_completion``: end with it."""
+    outcome = wrapped(*args, **kwargs)
+    job_state = args[1] if len(args) > 1 else kwargs.get("job_state")
+    job = _job_of(job_state)
+    status = _STATUSES.get(str(getattr(job_state, "status", "")))
+    if job is not None and outcome and status is not None:
+        job.end(status, "wait_for_completion")
+    return outcome
+
+
+def _wrap_flow_control_011(event_name: str, wrapped: Callable[..., Any], instance: Any,
+                           args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    outcome = wrapped(*args, **kwargs)
+    job_state = args[0] if args else kwargs.get("job_state")
+    job = _job_of(job_state)
+    if job is not None:
+        reason = args[1] if len(args) > 1 else kwargs.get("reason", "")
+        job.execution.add_event(event_name, {semconv.ROUTILUX_REASON: str(reason or "")})
+        if event_name == semconv.ROUTILUX_CANCELLED_EVENT:
+            job.end(ExecStatus.CANCELLED, "cancel", str(reason) or None)
+    return outcome
+
+
+PATCHES_011: tuple[Patch, ...] = (
+    ("routilux.flow.flow", "Flow.execute", _wrap_execute_011),
+    ("routilux.job_state", "JobState.__init__", _wrap_job_state_init),
+    ("routilux.job_state", "JobState.record_execution", _wrap_record_execution),
+    ("routilux.job_state", "JobState.wait_for_completion", _wrap_wait_011),
+    ("routilux.flow.task", "SlotActivationTask.__post_init__", _wrap_task_init_011),
+    ("routilux.flow.event_loop", "execute_task", _wrap_execute_task_011),
+    ("routilux.slot", "Slot.call_handler", _wrap_handler_011),
+    ("routilux.slot", "Slot.receive", _wrap_handler_011),
+    ("routilux.event", "Event.emit", _wrap_emit_011),
+    ("routilux.flow.flow", "Flow.pause",
+     partial(_wrap_flow_control_011, semconv.ROUTILUX_PAUSED_EVENT)),
+    ("routilux.flow.flow", "Flow.resume",
+     partial(_wrap_flow_control_011, semconv.ROUTILUX_RESUMED_EVENT)),
+    ("routilux.flow.flow", "Flow.cancel",
+     partial(_wrap_flow_control_011, semconv.ROUTILUX_CANCELLED_EVENT)),
+)
+
+
 PATCHES: tuple[Patch, ...] = (
     ("routilux.core.runtime", "Runtime.post", _wrap_post),
     ("routilux.core.context", "JobContext.start", _wrap_job_start),
@@ -407,6 +623,24 @@ PATCHES: tuple[Patch, ...] = (
 )
 
 
+def _patches_for_installed_version() -> tuple[Patch, ...]:
+    """routilux 1.x (``routilux.core``) or the 0.10 / 0.11 line (``routilux.flow``)."""
+    import importlib.util
+
+    def has(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # the parent package does not exist in this version
+            return False
+
+    if has("routilux.core.runtime"):
+        return PATCHES
+    if has("routilux.flow.flow"):
+        return PATCHES_011
+    raise ModuleNotFoundError("this routilux has neither routilux.core (1.x) nor routilux.flow "
+                              "(0.10 / 0.11): not a supported version")
+
+
 def end_open_jobs(how: str = "shutdown") -> None:
     """End the spans of jobs still open (at uninstrument and interpreter exit)."""
     for job in list(_jobs.values()):
@@ -414,7 +648,8 @@ def end_open_jobs(how: str = "shutdown") -> None:
 
 
 class RoutiluxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """``BaseInstrumentor`` for routilux 1.x (``Runtime.post`` jobs).
+    """``BaseInstrumentor`` for routilux 1.x (``Runtime.post`` jobs) and 0.10 / 0.11
+    (``Flow.execute`` jobs); the wrap points are chosen by the version installed.
 
     ``instrument(tracer_provider=..., quiet_period=0.05)``: where spans go, and how long a job
     must have nothing in flight before its span ends. Configures otel_exec if needed.
@@ -426,20 +661,14 @@ class RoutiluxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         from otel_exec.config import ensure_configured
 
-        try:
-            import routilux.core.runtime  # noqa: F401
-        except ImportError as exc:
-            raise ModuleNotFoundError(
-                "otel_exec instruments routilux 1.x (routilux.core.runtime); this routilux "
-                "is an older line (0.10/0.11 Flow.execute API), which is not supported yet"
-            ) from exc
         ensure_configured()
         _options["provider"] = kwargs.get("tracer_provider")
         _options["quiet_period"] = float(kwargs.get("quiet_period", DEFAULT_QUIET_PERIOD))
-        apply(PATCHES)
+        self._patches = _patches_for_installed_version()
+        apply(self._patches)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        restore(PATCHES)
+        restore(getattr(self, "_patches", PATCHES))
         with _wrap_lock:
             for routine in list(_wrapped_routines):
                 logic = getattr(routine, "_logic", None)
