@@ -8,6 +8,7 @@ all agree with each other and with what was exported.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -73,10 +74,18 @@ class ExecutionStore:
 
     # writing (called by ExecutionSpanProcessor) ---------------------------------------------
     def track(self, span: Span) -> None:
-        """Remember a span that has started, so running executions can be shown."""
+        """Remember a span that has started, so running executions can be shown.
+
+        Bounded by ``max_spans`` too: spans that never end (a leak in the program) cannot grow
+        it forever; the oldest is forgotten (its end, if it ever comes, is still stored).
+        """
         context = span.context
         if context is not None:
-            self._running[context.span_id] = span
+            running = self._running
+            running[context.span_id] = span
+            if len(running) > self._max_spans:
+                with self._lock, contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                    del running[next(iter(running))]
 
     def record(self, span: ReadableSpan) -> Execution:
         """Store a finished span as an execution and give it the next index."""

@@ -154,3 +154,13 @@ def test_spans_recorded_after_the_fact_keep_their_times() -> None:
     assert stored.start_time == 1.0
     assert stored.duration == 2.5
     assert stored.result == "done"
+
+
+def test_spans_that_never_end_cannot_grow_the_running_set() -> None:
+    store = ExecutionStore(max_spans=5)
+    tracer = private_provider(store).get_tracer("test")
+    leaked = [tracer.start_span(f"leak {i}") for i in range(20)]
+    assert len(store.running()) == 5
+    assert [e.name for e in store.running()] == [f"leak {i}" for i in range(15, 20)]
+    leaked[0].end()  # forgotten while running, still stored when it ends
+    assert store.latest() is not None and store.latest().name == "leak 0"
