@@ -34,7 +34,7 @@ $(OLD_ROUTILUX_STAMP): pyproject.toml
 	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
 	$(PYTHON_FOUND) -m venv $(OLD_ROUTILUX)
 	$(OLD_ROUTILUX)/bin/python -m pip install --quiet --upgrade pip
-	$(OLD_ROUTILUX)/bin/python -m pip install --quiet -e . pytest routilux==0.11.0 serilux==0.3.1
+	$(OLD_ROUTILUX)/bin/python -m pip install --quiet -e . pytest pytest-asyncio routilux==0.11.0 serilux==0.3.1
 	@touch $(OLD_ROUTILUX_STAMP)
 
 demo: $(STAMP)
