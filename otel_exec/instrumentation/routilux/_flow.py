@@ -22,18 +22,16 @@ if TYPE_CHECKING:
 
 from otel_exec.instrumentation.routilux._jobs import (
     _DELIVERY,
-    _JOB,
-    _POSTING,
     _ROUTINE,
     _STATUSES,
     _TASK,
     _deliver,
-    _Job,
     _job_of,
-    _jobs,
     _strategy_status,
     _text,
     _tracer,
+    bind_job,
+    run_job,
 )
 
 
@@ -54,49 +52,16 @@ def _wrap_execute_011(wrapped: Callable[..., Any], instance: Any, args: tuple[An
                       kwargs: dict[str, Any]) -> Any:
     if not is_instrumentation_enabled():
         return wrapped(*args, **kwargs)
-    flow_id = str(getattr(instance, "flow_id", "flow"))
-    entry = args[0] if args else kwargs.get("entry_routine_id")
-    params = args[1] if len(args) > 1 else kwargs.get("entry_params")
-    execution = ExecutionSpan(_tracer(), f"job {flow_id}", kind=semconv.KIND_JOB,
-                              framework=semconv.FRAMEWORK_ROUTILUX,
-                              attributes={semconv.ROUTILUX_FLOW: flow_id,
-                                          semconv.ROUTILUX_ENTRY: str(entry)},
-                              args=(params,))
-    posting: dict[str, Any] = {"execution": execution, "job": None, "flow": flow_id}
-    token = _POSTING.set(posting)
-    execution.activate()
-    try:
-        outcome = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        execution.deactivate()
-        _POSTING.reset(token)
-        job = posting["job"]
-        if job is None:
-            execution.finish(exception=exc)
-        else:
-            job.failed = True
-            job.task_done()
-        raise
-    execution.deactivate()
-    _POSTING.reset(token)
-    job = posting["job"]
-    if job is not None:
-        job.task_done()  # the entry routine ran on the caller's thread
-    return outcome
+    return run_job(wrapped, args, kwargs, flow=str(getattr(instance, "flow_id", "flow")),
+                   entry=args[0] if args else kwargs.get("entry_routine_id"),
+                   data=args[1] if len(args) > 1 else kwargs.get("entry_params"),
+                   entry_inline=True)
 
 
 def _wrap_job_state_init(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                          kwargs: dict[str, Any]) -> Any:
     outcome = wrapped(*args, **kwargs)
-    posting = _POSTING.get()
-    if posting is not None and posting["job"] is None:
-        execution: ExecutionSpan = posting["execution"]
-        job = _Job(execution, str(instance.job_id), posting["flow"])
-        execution.set_attributes({semconv.ROUTILUX_JOB_ID: job.job_id})
-        setattr(instance, _JOB, job)
-        posting["job"] = job
-        _jobs[job.job_id] = job
-        job.task_made()
+    bind_job(instance, str(instance.job_id), None)
     return outcome
 
 

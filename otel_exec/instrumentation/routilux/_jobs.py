@@ -139,3 +139,57 @@ def _strategy_status(flow: Any, routine: Any, routine_id: str,
     return ExecStatus.FAILED
 
 
+
+
+def run_job(wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
+            flow: str, entry: Any, data: Any, entry_inline: bool) -> Any:
+    """Run the call that starts a job (1.x ``Runtime.post``, 0.11 ``Flow.execute``) under a new
+    job span; ``bind_job`` attaches the span to the job object the call creates.
+
+    ``entry_inline``: the entry routine runs inside this call (0.11), so the call itself is one
+    of the job's tasks in flight; otherwise (1.x) a failing call means no job was started.
+    """
+    execution = ExecutionSpan(_tracer(), f"job {flow}", kind=semconv.KIND_JOB,
+                              framework=semconv.FRAMEWORK_ROUTILUX,
+                              attributes={semconv.ROUTILUX_FLOW: flow,
+                                          semconv.ROUTILUX_ENTRY: str(entry)},
+                              args=(data,))
+    posting: dict[str, Any] = {"execution": execution, "job": None, "flow": flow,
+                               "entry_inline": entry_inline}
+    token = _POSTING.set(posting)
+    execution.activate()
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        job = posting["job"]
+        if job is not None and entry_inline:
+            job.failed = True
+        else:
+            if job is not None:
+                _jobs.pop(job.job_id, None)
+                job.ended = True
+            execution.finish(exception=exc)
+        raise
+    finally:
+        execution.deactivate()
+        _POSTING.reset(token)
+        if entry_inline and posting["job"] is not None:
+            posting["job"].task_done()
+
+
+def bind_job(job_object: Any, job_id: str, worker_id: str | None) -> None:
+    """Attach the job span being started to the framework's job object (JobContext, JobState)."""
+    posting = _POSTING.get()
+    if posting is None or posting["job"] is not None:
+        return
+    execution: ExecutionSpan = posting["execution"]
+    job = _Job(execution, job_id, worker_id or posting["flow"])
+    attributes = {semconv.ROUTILUX_JOB_ID: job_id}
+    if worker_id is not None:
+        attributes[semconv.ROUTILUX_WORKER_ID] = worker_id
+    execution.set_attributes(attributes)
+    setattr(job_object, _JOB, job)
+    posting["job"] = job
+    _jobs[job_id] = job
+    if posting["entry_inline"]:
+        job.task_made()

@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 
 from otel_exec.instrumentation.routilux._jobs import (
     _DELIVERY,
-    _JOB,
     _META,
-    _POSTING,
     _ROUTINE,
     _STATUSES,
     _TASK,
@@ -36,6 +34,8 @@ from otel_exec.instrumentation.routilux._jobs import (
     _tracer,
     _wrap_lock,
     _wrapped_routines,
+    bind_job,
+    run_job,
 )
 
 
@@ -43,46 +43,17 @@ def _wrap_post(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...]
                kwargs: dict[str, Any]) -> Any:
     if not is_instrumentation_enabled():
         return wrapped(*args, **kwargs)
-    flow_name = str(args[0] if args else kwargs.get("flow_name"))
-    routine_name = args[1] if len(args) > 1 else kwargs.get("routine_name")
-    data = args[3] if len(args) > 3 else kwargs.get("data")
-    execution = ExecutionSpan(_tracer(), f"job {flow_name}", kind=semconv.KIND_JOB,
-                              framework=semconv.FRAMEWORK_ROUTILUX,
-                              attributes={semconv.ROUTILUX_FLOW: flow_name,
-                                          semconv.ROUTILUX_ENTRY: str(routine_name)},
-                              args=(data,))
-    posting: dict[str, Any] = {"execution": execution, "job": None}
-    token = _POSTING.set(posting)
-    execution.activate()
-    try:
-        outcome = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        execution.deactivate()
-        _POSTING.reset(token)
-        job = posting["job"]
-        if job is not None:
-            _jobs.pop(job.job_id, None)
-            job.ended = True
-        execution.finish(exception=exc)
-        raise
-    execution.deactivate()
-    _POSTING.reset(token)
-    return outcome
+    return run_job(wrapped, args, kwargs,
+                   flow=str(args[0] if args else kwargs.get("flow_name")),
+                   entry=args[1] if len(args) > 1 else kwargs.get("routine_name"),
+                   data=args[3] if len(args) > 3 else kwargs.get("data"), entry_inline=False)
 
 
 def _wrap_job_start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
     """Bind the job span to the JobContext before ``post`` enqueues the first task."""
     outcome = wrapped(*args, **kwargs)
-    posting = _POSTING.get()
-    if posting is not None and posting["job"] is None:
-        execution: ExecutionSpan = posting["execution"]
-        job = _Job(execution, str(instance.job_id), str(instance.worker_id))
-        execution.set_attributes({semconv.ROUTILUX_JOB_ID: job.job_id,
-                                  semconv.ROUTILUX_WORKER_ID: job.worker_id})
-        setattr(instance, _JOB, job)
-        posting["job"] = job
-        _jobs[job.job_id] = job
+    bind_job(instance, str(instance.job_id), str(instance.worker_id))
     return outcome
 
 
