@@ -31,6 +31,7 @@ from otel_exec.instrumentation.routilux._jobs import (
     _text,
     _tracer,
     bind_job,
+    job_control,
     run_job,
 )
 
@@ -186,10 +187,7 @@ def _wrap_flow_control_011(event_name: str, wrapped: Callable[..., Any], instanc
     job_state = args[0] if args else kwargs.get("job_state")
     job = _job_of(job_state)
     if job is not None:
-        reason = args[1] if len(args) > 1 else kwargs.get("reason", "")
-        job.execution.add_event(event_name, {semconv.ROUTILUX_REASON: str(reason or "")})
-        if event_name == semconv.ROUTILUX_CANCELLED_EVENT:
-            job.end(ExecStatus.CANCELLED, "cancel", str(reason) or None)
+        job_control(job, event_name, args[1] if len(args) > 1 else kwargs.get("reason", ""))
     return outcome
 
 

@@ -193,3 +193,10 @@ def bind_job(job_object: Any, job_id: str, worker_id: str | None) -> None:
     _jobs[job_id] = job
     if posting["entry_inline"]:
         job.task_made()
+
+
+def job_control(job: _Job, event_name: str, reason: Any) -> None:
+    """A pause, resume or cancel of the job: an event on its span; a cancel also ends it."""
+    job.execution.add_event(event_name, {semconv.ROUTILUX_REASON: str(reason or "")})
+    if event_name == semconv.ROUTILUX_CANCELLED_EVENT:
+        job.end(ExecStatus.CANCELLED, "cancel", str(reason) if reason else None)

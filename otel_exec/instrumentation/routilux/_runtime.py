@@ -35,6 +35,7 @@ from otel_exec.instrumentation.routilux._jobs import (
     _wrap_lock,
     _wrapped_routines,
     bind_job,
+    job_control,
     run_job,
 )
 
@@ -197,32 +198,13 @@ def _worker_jobs(executor: Any) -> list[_Job]:
     return [job for job in list(_jobs.values()) if job.worker_id == worker_id]
 
 
-def _wrap_pause(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
+def _wrap_worker_control(event_name: str, wrapped: Callable[..., Any], instance: Any,
+                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``WorkerExecutor.pause/resume/cancel``: for every job of that worker."""
     outcome = wrapped(*args, **kwargs)
     reason = args[0] if args else kwargs.get("reason", "")
     for job in _worker_jobs(instance):
-        job.execution.add_event(semconv.ROUTILUX_PAUSED_EVENT,
-                                {semconv.ROUTILUX_REASON: str(reason)})
-    return outcome
-
-
-def _wrap_resume(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Any:
-    outcome = wrapped(*args, **kwargs)
-    for job in _worker_jobs(instance):
-        job.execution.add_event(semconv.ROUTILUX_RESUMED_EVENT)
-    return outcome
-
-
-def _wrap_cancel(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Any:
-    outcome = wrapped(*args, **kwargs)
-    reason = args[0] if args else kwargs.get("reason", "")
-    for job in _worker_jobs(instance):
-        job.execution.add_event(semconv.ROUTILUX_CANCELLED_EVENT,
-                                {semconv.ROUTILUX_REASON: str(reason)})
-        job.end(ExecStatus.CANCELLED, "cancel", str(reason) or None)
+        job_control(job, event_name, reason)
     return outcome
 
 
@@ -235,9 +217,12 @@ PATCHES: tuple[Patch, ...] = (
     ("routilux.core.executor", "WorkerExecutor._execute_task", _wrap_execute_task),
     ("routilux.core.runtime", "Runtime.handle_event_emit", _wrap_handle_emit),
     ("routilux.core.runtime", "Runtime._check_routine_activation", _wrap_check_activation),
-    ("routilux.core.executor", "WorkerExecutor.pause", _wrap_pause),
-    ("routilux.core.executor", "WorkerExecutor.resume", _wrap_resume),
-    ("routilux.core.executor", "WorkerExecutor.cancel", _wrap_cancel),
+    ("routilux.core.executor", "WorkerExecutor.pause",
+     partial(_wrap_worker_control, semconv.ROUTILUX_PAUSED_EVENT)),
+    ("routilux.core.executor", "WorkerExecutor.resume",
+     partial(_wrap_worker_control, semconv.ROUTILUX_RESUMED_EVENT)),
+    ("routilux.core.executor", "WorkerExecutor.cancel",
+     partial(_wrap_worker_control, semconv.ROUTILUX_CANCELLED_EVENT)),
 )
 
 
