@@ -21,7 +21,7 @@ from _timing import per_call_us, report
 from opentelemetry import trace
 
 import otel_exec
-from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec import ExecutionSpanProcessor, ExecutionStore
 
 
 def work(x: int) -> int:

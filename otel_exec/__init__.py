@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from otel_exec import persist, render
+from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.config import configure, flush, shutdown, store
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import instrument, uninstrument
 from otel_exec.instrumentation.decorator import traced
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.views.history import ExecutionHistory, HistoryView
 from otel_exec.views.registry import ExecutionRegistry
 from otel_exec.views.tracker import ExecutionTracker, JobState, JobView

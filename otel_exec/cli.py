@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from otel_exec.store import ExecutionStore
+    from otel_exec._store import ExecutionStore
 
 _EPILOG = """examples:
   otel-exec demo                              run the example workflows, traced, and show them

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_exec import semconv
-from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.values import DEFAULT_SENSITIVE_KEYS, ValuePolicy, policy, set_policy
 
 if TYPE_CHECKING:

@@ -55,6 +55,24 @@ class Outcome:
         self.kwargs = kwargs
 
 
+_OUTCOME_ATTRIBUTE = "_otel_exec_outcome"
+
+
+def attach_outcome(span: object, outcome: Outcome) -> None:
+    """Hand the real objects of a live span to every store that records it (the producer's
+    half of the hand-off; ``outcome_of`` is the store's)."""
+    try:
+        setattr(span, _OUTCOME_ATTRIBUTE, outcome)
+    except (AttributeError, TypeError):  # a non-SDK span: nothing stores it in-process
+        return
+
+
+def outcome_of(span: object) -> Outcome | None:
+    """The ``Outcome`` a wrapper attached to this live span, if any."""
+    outcome: Outcome | None = getattr(span, _OUTCOME_ATTRIBUTE, None)
+    return outcome
+
+
 class Execution:
     """One execution as the views see it; read-only, cheap to build, small to keep."""
 
@@ -140,6 +158,15 @@ class Execution:
     def framework(self) -> str:
         """``falyx``, ``dataknobs_fsm``, ``routilux``, ``python``; else the scope name."""
         return str(self.attributes.get(semconv.EXEC_FRAMEWORK, self.scope))
+
+    @property
+    def in_registry(self) -> bool:
+        """Whether a registry numbers this execution: made by an otel_exec instrumentation and
+        recorded by its framework (not a rollback, a declined confirmation, another
+        instrumentation's span)."""
+        attributes = self.attributes
+        return (semconv.EXEC_FRAMEWORK in attributes
+                and attributes.get(semconv.EXEC_RECORDED, True) is not False)
 
     # verdict --------------------------------------------------------------------------------
     @property

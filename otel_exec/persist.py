@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext, StatusCode, TraceFlags
 
+from otel_exec._store import ExecutionStore
 from otel_exec.execution import Execution
-from otel_exec.store import ExecutionStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
+    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
     from otel_exec.semconv import ExecStatus
-    from otel_exec.store import ExecutionStore
 
 _REPORT_CHOICES = ("failed", "all", "none")
 
@@ -274,7 +274,7 @@ _SPANS_KEY = pytest.StashKey[ExecSpans]()
 def exec_spans(request: pytest.FixtureRequest) -> Iterator[ExecSpans]:
     """The executions (spans) of this test only, with query helpers and assertions."""
     import otel_exec
-    from otel_exec.store import ExecutionStore
+    from otel_exec._store import ExecutionStore
 
     router = _ensure_router()
     marker = request.node.get_closest_marker("otel_exec")

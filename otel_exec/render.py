@@ -23,8 +23,8 @@ from otel_exec.semconv import ExecStatus
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
-    from otel_exec.store import ExecutionStore
     from otel_exec.views.stats import NameStats
 
 RESULT_WIDTH = 50

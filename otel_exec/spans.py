@@ -19,9 +19,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 
 from otel_exec import semconv
-from otel_exec.execution import MISSING, Outcome
+from otel_exec.execution import MISSING, Outcome, attach_outcome
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import attach_outcome
 from otel_exec.values import policy
 
 if TYPE_CHECKING:

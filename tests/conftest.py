@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import otel_exec
-from otel_exec.store import ExecutionStore
+from otel_exec import ExecutionStore
 
 for _variable in [name for name in os.environ if name.startswith("OTEL_")]:
     del os.environ[_variable]

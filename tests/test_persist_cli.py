@@ -18,9 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rich.console import Console
 
 import otel_exec
+from otel_exec import ExecutionStore
 from otel_exec.cli import main
 from otel_exec.persist import TraceFileError, load
-from otel_exec.store import ExecutionStore
 from otel_exec.views.registry import ExecutionRegistry
 
 

@@ -6,8 +6,7 @@ import pytest
 from rich.console import Console
 
 import otel_exec
-from otel_exec import semconv
-from otel_exec.store import ExecutionStore
+from otel_exec import ExecutionStore, semconv
 
 registry = otel_exec.registry
 

@@ -7,21 +7,22 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_exec
+from otel_exec import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan
-from otel_exec.store import ExecutionSpanProcessor, ExecutionStore
 
 
 def private_provider(store: ExecutionStore) -> TracerProvider:
-    provider = TracerProvider()
+    provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(ExecutionSpanProcessor(store))
     return provider
 
 
 def run_spans(store: ExecutionStore, names: list[str]) -> None:
+    """Spans as an otel_exec instrumentation makes them (``exec.framework`` set)."""
     tracer = private_provider(store).get_tracer("test")
     for name in names:
-        with tracer.start_as_current_span(name):
+        with tracer.start_as_current_span(name, attributes={"exec.framework": "python"}):
             pass
 
 
@@ -164,3 +165,33 @@ def test_spans_that_never_end_cannot_grow_the_running_set() -> None:
     assert [e.name for e in store.running()] == [f"leak {i}" for i in range(15, 20)]
     leaked[0].end()  # forgotten while running, still stored when it ends
     assert store.latest() is not None and store.latest().name == "leak 0"
+
+
+def test_only_registry_entries_are_numbered() -> None:
+    """Another instrumentation's span (an HTTP client) and an unrecorded run take no index:
+    the registry numbers exactly what the framework numbers."""
+    store = ExecutionStore()
+    tracer = private_provider(store).get_tracer("test")
+    with tracer.start_as_current_span("GET /", attributes={}):
+        pass
+    run_spans(store, ["a"])
+    with tracer.start_as_current_span("rollback", attributes={"exec.framework": "falyx",
+                                                              "exec.recorded": False}):
+        pass
+    run_spans(store, ["b"])
+    assert [(item.name, item.index) for item in store.executions()] == [
+        ("GET /", None), ("a", 0), ("rollback", None), ("b", 1)]
+    assert [item.name for item in store.entries()] == ["a", "b"]
+    assert store.get(1) is not None and store.get(1).name == "b"  # type: ignore[union-attr]
+
+
+def test_a_store_no_longer_used_is_collected() -> None:
+    import gc
+    import weakref
+
+    store = ExecutionStore()
+    run_spans(store, ["a"])
+    ref = weakref.ref(store)
+    del store
+    gc.collect()
+    assert ref() is None

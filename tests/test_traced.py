@@ -9,9 +9,8 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 
 import otel_exec
-from otel_exec import semconv
+from otel_exec import ExecutionStore, semconv
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import ExecutionStore
 
 traced = otel_exec.traced
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from otel_exec.store import ExecutionStore
+    from otel_exec._store import ExecutionStore
 
 
 class StoreView:

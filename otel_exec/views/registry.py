@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 _SCOPE = "otel_exec.registry"
 
 
-def _in_registry(execution: Execution) -> bool:
-    """Executions their framework did not record itself (``exec.recorded=false``) stay out."""
-    return execution.attributes.get(semconv.EXEC_RECORDED, True) is not False
-
-
 class ExecutionRegistry(StoreView):
     """falyx's ``ExecutionRegistry``, computed from spans (of a store, or of whatever store a
     function returns at each call)."""
@@ -58,23 +53,22 @@ class ExecutionRegistry(StoreView):
 
     def get_all(self) -> list[Execution]:
         """Every kept execution, in index order."""
-        return [item for item in self.store.executions() if _in_registry(item)]
+        return list(self.store.entries())
 
     def get_by_name(self, name: str) -> list[Execution]:
         """Executions recorded under ``name`` (``[]`` when none)."""
-        return [item for item in self.store.by_name(name) if _in_registry(item)]
+        return [item for item in self.store.by_name(name) if item.in_registry]
 
     def get_latest(self) -> Execution:
         """The most recent execution; ``IndexError`` when there is none (as falyx)."""
-        for execution in reversed(self.store.executions()):
-            if _in_registry(execution):
-                return execution
-        raise IndexError("no executions recorded")
+        entries = self.store.entries()
+        if not entries:
+            raise IndexError("no executions recorded")
+        return entries[-1]
 
     def get(self, index: int) -> Execution | None:
-        """The execution with this index, if kept and in the registry."""
-        found = self.store.get(index)
-        return found if found is not None and _in_registry(found) else None
+        """The execution with this index, if kept."""
+        return self.store.get(index)
 
     def clear(self) -> None:
         """Forget every execution; indices keep counting up."""

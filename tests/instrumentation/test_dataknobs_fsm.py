@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 import otel_exec
-from otel_exec import semconv
+from otel_exec import ExecutionStore, semconv
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import _patching
 from otel_exec.instrumentation.dataknobs_fsm import PATCHES
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import ExecutionStore
 from otel_exec.views.history import DataMode, ExecutionHistory, ExecutionStatus, ExecutionStep
 from tests.instrumentation import fsm_workload as workload
 

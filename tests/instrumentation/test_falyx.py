@@ -21,12 +21,11 @@ from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 import otel_exec
-from otel_exec import semconv
+from otel_exec import ExecutionStore, semconv
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import _patching
 from otel_exec.instrumentation.falyx import PATCHES, PROCESS_PATCHES, FalyxInstrumentor
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import ExecutionStore
 from tests.instrumentation import falyx_workload as workload
 
 

@@ -11,12 +11,11 @@ from routilux.core.error import ErrorStrategy
 from routilux.core.runtime import Runtime
 
 import otel_exec
-from otel_exec import semconv
+from otel_exec import ExecutionStore, semconv
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import _patching
 from otel_exec.instrumentation.routilux import PATCHES
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import ExecutionStore
 from otel_exec.views.tracker import JobState
 from tests.instrumentation import routilux_workload as workload
 

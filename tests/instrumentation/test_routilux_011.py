@@ -18,10 +18,9 @@ from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.job_state import JobState as RoutiluxJobState
 
 import otel_exec
-from otel_exec import semconv
+from otel_exec import ExecutionStore, semconv
 from otel_exec.execution import Execution
 from otel_exec.semconv import ExecStatus
-from otel_exec.store import ExecutionStore
 from otel_exec.views.tracker import JobState
 
 _names = itertools.count()

@@ -8,17 +8,17 @@ all agree with each other and with what was exported.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from otel_exec.execution import Execution, Outcome
+from otel_exec.execution import Execution, outcome_of
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -26,12 +26,20 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 
-OUTCOME_ATTRIBUTE = "_otel_exec_outcome"
-"""Python attribute on the live SDK span that carries its ``Outcome`` from wrapper to store."""
-
 DEFAULT_MAX_SPANS = 10_000
 
 Listener = Callable[[Execution], None]
+
+_STORES: weakref.WeakSet[ExecutionStore] = weakref.WeakSet()
+"""Every live store, for the one at-fork hook (a store no longer used can be collected)."""
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _span_id(value: int | str) -> int:
@@ -41,9 +49,13 @@ def _span_id(value: int | str) -> int:
 class ExecutionStore:
     """A bounded, thread-safe, indexed store of executions.
 
-    Indices are given in completion order (children before parents, as falyx numbers its
-    registry), never reused, and survive ``clear()``. When ``max_spans`` is reached the oldest
-    execution is dropped, with all its index entries, and counted in ``evicted``.
+    Every finished span is kept (the tree and the framework views read them all); the
+    executions that belong in a registry (``Execution.in_registry``: made by an otel_exec
+    instrumentation and recorded by their framework) are numbered in completion order
+    (children before parents, as falyx numbers its registry), with indices never reused and
+    surviving ``clear()``, so a falyx program's indices are falyx's own. When ``max_spans`` is
+    reached the oldest execution is dropped, with all its index entries, and counted in
+    ``evicted``.
 
     Args:
         max_spans: How many finished executions to keep.
@@ -54,6 +66,7 @@ class ExecutionStore:
         self._max_spans = max_spans
         self._lock = threading.Lock()
         self._order: deque[Execution] = deque()
+        self._entries: deque[Execution] = deque()
         self._by_span: dict[int, Execution] = {}
         self._by_name: dict[str, _Bucket] = {}
         self._by_trace: dict[int, _Bucket] = {}
@@ -62,7 +75,7 @@ class ExecutionStore:
         self._listeners: tuple[Listener, ...] = ()
         self._next_index = 0
         self._evicted = 0
-        os.register_at_fork(after_in_child=self._after_fork)
+        _STORES.add(self)
 
     @staticmethod
     def _check_max_spans(max_spans: int) -> None:
@@ -81,26 +94,34 @@ class ExecutionStore:
         """
         context = span.context
         if context is not None:
-            running = self._running
-            running[context.span_id] = span
-            if len(running) > self._max_spans:
-                with self._lock, contextlib.suppress(StopIteration, KeyError, RuntimeError):
+            with self._lock:
+                running = self._running
+                running[context.span_id] = span
+                if len(running) > self._max_spans:
                     del running[next(iter(running))]
 
     def record(self, span: ReadableSpan) -> Execution:
         """Store a finished span as an execution and give it the next index."""
         context = span.context
-        live = self._running.pop(context.span_id, None) if context is not None else None
-        outcome = getattr(live, OUTCOME_ATTRIBUTE, None)
-        execution = Execution.from_span(span, outcome=outcome)
+        if context is not None:
+            with self._lock:
+                live = self._running.pop(context.span_id, None)
+        else:
+            live = None
+        execution = Execution.from_span(span, outcome=outcome_of(live))
         self.add(execution)
         return execution
 
     def add(self, execution: Execution) -> None:
-        """Insert a finished execution, numbering it; evict the oldest beyond ``max_spans``."""
+        """Insert a finished execution (numbering a registry entry); evict the oldest beyond
+        ``max_spans``."""
         with self._lock:
-            execution.index = self._next_index
-            self._next_index += 1
+            if execution.in_registry:
+                execution.index = self._next_index
+                self._next_index += 1
+                self._entries.append(execution)
+            else:
+                execution.index = None
             self._order.append(execution)
             self._by_span[execution._span_id] = execution
             _push(self._by_name, execution.name, execution)
@@ -119,6 +140,8 @@ class ExecutionStore:
     def _evict_oldest(self) -> None:
         # The oldest execution overall is also the oldest in each of its secondary indexes.
         oldest = self._order.popleft()
+        if self._entries and self._entries[0] is oldest:
+            self._entries.popleft()
         if self._by_span.get(oldest._span_id) is oldest:
             del self._by_span[oldest._span_id]
         _pop_front(self._by_name, oldest.name)
@@ -141,7 +164,7 @@ class ExecutionStore:
     def clear(self) -> None:
         """Forget every finished execution; indices keep counting up (as in falyx)."""
         with self._lock:
-            for index in (self._order, self._by_span, self._by_name,
+            for index in (self._order, self._entries, self._by_span, self._by_name,
                           self._by_trace, self._by_parent):
                 index.clear()
 
@@ -166,26 +189,31 @@ class ExecutionStore:
 
     @property
     def recorded(self) -> int:
-        """How many executions were ever stored (the next index)."""
+        """How many registry entries were ever stored (the next index)."""
         return self._next_index
 
     def __len__(self) -> int:
         return len(self._order)
 
     def executions(self) -> tuple[Execution, ...]:
-        """Every kept execution, in index order."""
+        """Every kept execution, in completion order."""
         with self._lock:
             return tuple(self._order)
 
-    def get(self, index: int) -> Execution | None:
-        """The execution with this index, if kept."""
+    def entries(self) -> tuple[Execution, ...]:
+        """The kept registry entries (``Execution.in_registry``), in index order."""
         with self._lock:
-            # Kept indices are contiguous: each insert takes the next one, evictions and
+            return tuple(self._entries)
+
+    def get(self, index: int) -> Execution | None:
+        """The registry entry with this index, if kept."""
+        with self._lock:
+            # Kept indices are contiguous: each entry takes the next one, evictions and
             # clear() remove from the front only.
-            if not self._order:
+            if not self._entries:
                 return None
-            position = index - self._order[0].index  # type: ignore[operator]
-            return self._order[position] if 0 <= position < len(self._order) else None
+            position = index - self._entries[0].index  # type: ignore[operator]
+            return self._entries[position] if 0 <= position < len(self._entries) else None
 
     def latest(self) -> Execution | None:
         """The most recently finished execution."""
@@ -216,7 +244,8 @@ class ExecutionStore:
 
     def running(self) -> tuple[Execution, ...]:
         """Executions that have started and not yet finished, oldest first."""
-        spans = tuple(self._running.values())
+        with self._lock:
+            spans = tuple(self._running.values())
         return tuple(Execution.from_span(span) for span in spans if span.end_time is None)
 
     def subtree(self, span_id: int | str) -> list[Execution]:
@@ -307,9 +336,3 @@ class ExecutionSpanProcessor(SpanProcessor):
         return True
 
 
-def attach_outcome(span: object, outcome: Outcome) -> None:
-    """Hand the real result/exception objects of a live span to every store that records it."""
-    try:
-        setattr(span, OUTCOME_ATTRIBUTE, outcome)
-    except (AttributeError, TypeError):  # a non-SDK span: nothing stores it in-process
-        return
