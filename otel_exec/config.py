@@ -1,4 +1,4 @@
-"""``configure()``: one tracer provider feeding the in-memory store and, when asked, OTLP export.
+"""``configure()``: one tracer provider feeding the in-memory store and, when asked, export.
 
 ```python
 import otel_exec
@@ -7,9 +7,13 @@ otel_exec.configure(otlp_endpoint="http://localhost:4318")           # + OTLP ov
 # or: OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc
 ```
 
-An SDK ``TracerProvider`` that is already global (set by the application or by
-``opentelemetry-instrument``) is reused, never replaced. Export never blocks the program: spans go
-through a ``BatchSpanProcessor`` and, at interpreter exit, are flushed within ``exit_timeout``.
+Only ``configure()`` configures the SDK, and only when nobody else has: an SDK
+``TracerProvider`` that is already global (set by the application or by
+``opentelemetry-instrument``) is reused, never replaced, and gets only the store's processor
+(its owner exports, so every span leaves once). A provider otel_exec installs exports as the
+SDK would (``OTEL_TRACES_EXPORTER``: ``otlp``, ``console``, ``none``, any installed exporter,
+comma lists), samples as ``OTEL_TRACES_SAMPLER`` says for export while the in-process store
+still sees every execution, and is flushed within ``exit_timeout`` at interpreter exit.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,13 +32,18 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 from otel_exec import semconv
 from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.values import DEFAULT_SENSITIVE_KEYS, ValuePolicy, policy, set_policy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Link, SpanKind, TraceState
+    from opentelemetry.util.types import Attributes
 
 _logger = logging.getLogger(__name__)
 
@@ -47,15 +58,20 @@ _PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP
 class _Setup:
     provider: TracerProvider | None = None
     owns_provider: bool = False
-    exporter: _BoundedBatchSpanProcessor | None = None
+    exporters: list[_BoundedBatchSpanProcessor] = field(default_factory=list)
+    otlp: bool = False
     files: dict[str, _BoundedBatchSpanProcessor] = field(default_factory=dict)
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     exit_hook: bool = False
+    not_recording: str | None = None
+    before_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
 _lock = threading.RLock()
 _setup = _Setup()
 _store = ExecutionStore()
+_attached: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+_warned: set[str] = set()
 
 
 def store() -> ExecutionStore:
@@ -76,8 +92,10 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         service_name: ``service.name`` of a provider we install (else ``OTEL_SERVICE_NAME``).
         service_version: ``service.version`` of a provider we install.
         otlp_endpoint: Base URL of an OTLP receiver, as ``OTEL_EXPORTER_OTLP_ENDPOINT`` means it
-            (``/v1/traces`` is appended for HTTP). Export is on when this or one of the standard
-            ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variables is set.
+            (``/v1/traces`` is appended for HTTP); exported to even from a provider someone
+            else set up. From the environment, export is on (for a provider otel_exec
+            installs) as ``OTEL_TRACES_EXPORTER`` says, or when an
+            ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` variable is set.
         otlp_protocol: ``http/protobuf`` (default) or ``grpc``; else the standard variables.
         otlp_headers: Extra export headers (the standard variables are read too).
         max_spans: How many finished executions the in-memory store keeps.
@@ -92,7 +110,9 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         The default ``ExecutionStore``.
 
     Raises:
-        ValueError: An argument is out of range or names an unknown protocol.
+        ValueError: An argument is out of range or names an unknown protocol. A missing
+            optional piece (the grpc extra, an exporter named in ``OTEL_TRACES_EXPORTER``) is
+            one warning instead: the program and the store go on.
     """
     protocol = _protocol(otlp_protocol)
     with _lock:
@@ -104,15 +124,17 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                 raise ValueError("exit_timeout must be zero or more seconds.")
             _setup.exit_timeout = exit_timeout
         if _setup.provider is None:
-            _setup.provider = _attach_store(service_name, service_version)
+            _setup.provider = _attach_or_install(service_name, service_version)
+            if _setup.provider is not None and _setup.owns_provider:
+                for exporter in _environment_exporters(protocol):
+                    _export(exporter)
         elif service_name is not None:
             _warn_if_renamed(service_name)
-        wants_export = otlp_endpoint is not None or any(os.environ.get(v)
-                                                        for v in _ENDPOINT_VARIABLES)
-        if wants_export and _setup.exporter is None and _setup.provider is not None:
-            exporter = _otlp_exporter(otlp_endpoint, protocol, otlp_headers)
-            _setup.exporter = _BoundedBatchSpanProcessor(exporter)
-            _setup.provider.add_span_processor(_setup.exporter)
+        if otlp_endpoint is not None and not _setup.otlp and _setup.provider is not None:
+            otlp = _otlp_exporter(otlp_endpoint, protocol, otlp_headers)
+            if otlp is not None:
+                _export(otlp)
+                _setup.otlp = True
         if file is not None and _setup.provider is not None:
             key = str(Path(file).resolve())
             if key not in _setup.files:
@@ -126,11 +148,39 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
     return _store
 
 
-def ensure_configured() -> ExecutionStore:
-    """Run ``configure()`` with its defaults unless it has run already."""
-    if _setup.provider is None:
-        return configure()
-    return _store
+def attach_store(provider: trace_api.TracerProvider) -> None:
+    """Feed the default store from ``provider`` if it is an SDK provider (once per provider;
+    nothing else about it changes)."""
+    if not isinstance(provider, TracerProvider) or provider in _attached:
+        return
+    with _lock:
+        if provider not in _attached:
+            provider.add_span_processor(ExecutionSpanProcessor(_store))
+            _attached.add(provider)
+
+
+def before_shutdown(callback: Callable[[], None]) -> None:
+    """Run ``callback`` at the start of ``shutdown()`` (ending what is still open, so it is
+    exported with the rest)."""
+    with _lock:
+        if callback not in _setup.before_shutdown:
+            _setup.before_shutdown.append(callback)
+
+
+def not_recording_reason() -> str | None:
+    """Why the default store cannot receive executions, if it cannot (for the views)."""
+    if _setup.not_recording is not None:
+        return _setup.not_recording
+    if _attached:
+        return None
+    return ("no OpenTelemetry SDK TracerProvider has been set: call otel_exec.configure() "
+            "(or run under opentelemetry-instrument, or set your own SDK provider)")
+
+
+def _warn_once(message: str, *args: object) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        _logger.warning(message, *args)
 
 
 def _protocol(requested: str | None) -> str:
@@ -163,28 +213,97 @@ def _apply_value_policy(capture: bool | None, max_length: int | None,
     ))
 
 
-def _attach_store(service_name: str | None, service_version: str | None) -> TracerProvider | None:
-    """Add the store's processor to the global SDK provider, installing one if there is none."""
+def _attach_or_install(service_name: str | None,
+                       service_version: str | None) -> TracerProvider | None:
+    """Attach the store to the global SDK provider, installing one if there is none."""
     current = trace_api.get_tracer_provider()
     if isinstance(current, TracerProvider):
-        current.add_span_processor(ExecutionSpanProcessor(_store))
+        attach_store(current)
         return current
     if not isinstance(current, trace_api.ProxyTracerProvider):
-        _logger.warning("otel_exec: the global tracer provider is a %s, not the SDK's; "
-                        "executions will not be recorded", type(current).__name__)
+        _setup.not_recording = (f"the global tracer provider is a {type(current).__name__}, "
+                                "not the OpenTelemetry SDK's")
+        _logger.warning("otel_exec: %s; executions will not be recorded", _setup.not_recording)
+        return None
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        _setup.not_recording = "OTEL_SDK_DISABLED=true turns the OpenTelemetry SDK off"
         return None
     attributes: dict[str, str] = {}
     if service_name is not None:
         attributes[semconv.SERVICE_NAME] = service_name
     if service_version is not None:
         attributes[semconv.SERVICE_VERSION] = service_version
-    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
-    provider.add_span_processor(ExecutionSpanProcessor(_store))
+    sampler = TracerProvider(shutdown_on_exit=False).sampler  # what the SDK reads from OTEL_*
+    provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False,
+                              sampler=RecordLocally(sampler))
+    attach_store(provider)
     trace_api.set_tracer_provider(provider)
     if trace_api.get_tracer_provider() is not provider:  # lost a race with another setter
-        return _attach_store(service_name, service_version)
+        return _attach_or_install(service_name, service_version)
     _setup.owns_provider = True
     return provider
+
+
+class RecordLocally(Sampler):
+    """The SDK's sampler for export, every execution for the in-process store: a DROP becomes
+    RECORD_ONLY (the span is recorded, not sampled, so exporters skip it)."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+
+    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None,
+                      trace_state: TraceState | None = None) -> SamplingResult:
+        result = self.sampler.should_sample(parent_context, trace_id, name, kind, attributes,
+                                            links, trace_state)
+        if result.decision is Decision.DROP:
+            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordLocally{{{self.sampler.get_description()}}}"
+
+
+def _environment_exporters(protocol: str) -> list[SpanExporter]:
+    """The exporters ``OTEL_TRACES_EXPORTER`` names (the SDK's meaning); unset: OTLP when an
+    OTLP endpoint variable is set, else none (the embedded default)."""
+    names = os.environ.get("OTEL_TRACES_EXPORTER")
+    if names is None or not names.strip():
+        wanted = ["otlp"] if any(os.environ.get(v) for v in _ENDPOINT_VARIABLES) else []
+    else:
+        wanted = [name.strip().lower() for name in names.split(",") if name.strip()]
+    if "none" in wanted:
+        return []
+    exporters: list[SpanExporter] = []
+    for name in dict.fromkeys(wanted):
+        exporter = (_otlp_exporter(None, protocol, None) if name == "otlp"
+                    else _named_exporter(name))
+        if exporter is not None:
+            exporters.append(exporter)
+            _setup.otlp = _setup.otlp or name == "otlp"
+    return exporters
+
+
+def _named_exporter(name: str) -> SpanExporter | None:
+    found = entry_points(group="opentelemetry_traces_exporter", name=name)
+    if not found:
+        _warn_once("otel_exec: OTEL_TRACES_EXPORTER names %r, which no installed package "
+                   "provides; spans stay in the in-process store", name)
+        return None
+    try:
+        exporter: SpanExporter = next(iter(found)).load()()
+    except Exception:
+        _logger.warning("otel_exec: the %r exporter could not be created", name, exc_info=True)
+        return None
+    return exporter
+
+
+def _export(exporter: SpanExporter) -> None:
+    processor = _BoundedBatchSpanProcessor(exporter)
+    _setup.exporters.append(processor)
+    if _setup.provider is not None:
+        _setup.provider.add_span_processor(processor)
 
 
 def _warn_if_renamed(service_name: str) -> None:
@@ -196,22 +315,26 @@ def _warn_if_renamed(service_name: str) -> None:
 
 
 def _otlp_exporter(endpoint: str | None, protocol: str,
-                   headers: Mapping[str, str] | None) -> SpanExporter:
+                   headers: Mapping[str, str] | None) -> SpanExporter | None:
+    """An OTLP exporter, or None (with one warning) when its extra is not installed."""
+    exporter_headers = dict(headers) if headers else None
     if protocol == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
                 OTLPSpanExporter as GrpcExporter,
             )
-        except ImportError as exc:
-            raise ValueError("OTLP over gRPC needs the grpc extra: "
-                             "pip install 'otel-exec[grpc]'") from exc
-        return GrpcExporter(endpoint=endpoint, headers=dict(headers) if headers else None)
+        except ImportError:
+            _warn_once("otel_exec: OTLP over gRPC needs the grpc extra "
+                       "(pip install 'otel-exec[grpc]'); spans are not exported, the "
+                       "in-process store still has them")
+            return None
+        return GrpcExporter(endpoint=endpoint, headers=exporter_headers)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpExporter,
     )
     if endpoint is not None:
         endpoint = endpoint.rstrip("/") + "/v1/traces"
-    return HttpExporter(endpoint=endpoint, headers=dict(headers) if headers else None)
+    return HttpExporter(endpoint=endpoint, headers=exporter_headers)
 
 
 class _BoundedBatchSpanProcessor(BatchSpanProcessor):
@@ -224,7 +347,7 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
 
 
 def _batch_processors() -> list[_BoundedBatchSpanProcessor]:
-    return [p for p in (_setup.exporter, *_setup.files.values()) if p is not None]
+    return [*_setup.exporters, *_setup.files.values()]
 
 
 def flush(timeout: float = DEFAULT_EXIT_TIMEOUT) -> bool:
@@ -249,8 +372,15 @@ def shutdown(timeout: float | None = None) -> None:
     Runs by itself at interpreter exit. The in-memory store keeps what it has.
     """
     with _lock:
+        callbacks = list(_setup.before_shutdown)
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            _logger.warning("otel_exec: %r failed at shutdown", callback, exc_info=True)
+    with _lock:
         processors = _batch_processors()
-        _setup.exporter = None
+        _setup.exporters.clear()
         _setup.files.clear()
         provider = _setup.provider if _setup.owns_provider else None
     for processor in processors:

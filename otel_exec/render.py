@@ -36,6 +36,7 @@ _STATUS_LABELS: dict[ExecStatus, tuple[str, str]] = {
     ExecStatus.SKIPPED: ("⏭ Skipped", "yellow"),
     ExecStatus.CANCELLED: ("⏹ Cancelled", "yellow"),
     ExecStatus.PAUSED: ("⏸ Paused", "yellow"),
+    ExecStatus.UNFINISHED: ("⏹ Unfinished", "yellow"),
     ExecStatus.RUNNING: ("⏳ Running", "cyan"),
 }
 

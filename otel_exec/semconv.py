@@ -17,6 +17,7 @@ class ExecStatus(StrEnum):
     ERROR_CONTINUED = "error_continued"
     CANCELLED = "cancelled"
     PAUSED = "paused"
+    UNFINISHED = "unfinished"
     RUNNING = "running"
 
 

@@ -41,20 +41,58 @@ _CANCELLATIONS: tuple[type[BaseException], ...] = (
 )
 
 
-def get_tracer(scope: str, provider: trace_api.TracerProvider | None = None) -> Tracer:
-    """A tracer for ``scope`` from ``provider`` (the global one when None), cached per provider.
+_scope_providers: dict[str, trace_api.TracerProvider] = {}
+_override: trace_api.TracerProvider | None = None
 
-    Resolved at each call, so a provider installed after decoration or instrumentation still
-    takes effect, at the cost of one dictionary lookup.
-    """
+
+def use_provider(scope: str, provider: trace_api.TracerProvider | None) -> None:
+    """Send ``scope``'s spans to ``provider`` (an instrumentor's ``tracer_provider=``); None
+    sends them to the global provider again."""
     if provider is None:
-        provider = trace_api.get_tracer_provider()
+        _scope_providers.pop(scope, None)
+    else:
+        _scope_providers[scope] = provider
+
+
+def override_provider(provider: trace_api.TracerProvider | None,
+                      ) -> trace_api.TracerProvider | None:
+    """Use ``provider`` instead of the global one for every scope without its own (the pytest
+    fixture's private provider, so tests never set the set-once global); returns the previous
+    override."""
+    global _override
+    previous, _override = _override, provider
+    return previous
+
+
+def get_tracer(scope: str) -> Tracer:
+    """A tracer for ``scope``: from its instrumentor's provider, else the override, else the
+    global provider as it is now; cached per provider.
+
+    Resolved at each call, so a provider set after decoration or instrumentation still takes
+    effect, at the cost of two dictionary lookups. The first time an SDK provider is seen, the
+    default store's processor is attached to it (nothing global is set).
+    """
+    provider = _scope_providers.get(scope) or _override or trace_api.get_tracer_provider()
     cached = _tracers.get(scope)
     if cached is not None and cached[0] is provider:
         return cached[1]
+    from otel_exec.config import attach_store
+
+    attach_store(provider)
     tracer = provider.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
     _tracers[scope] = (provider, tracer)
     return tracer
+
+
+def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
+    """``exception.type`` and a bounded, scrubbed ``exception.message``, for span events that
+    tell of an error the execution survived (a retried attempt, a failed FSM arc attempt)."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {type(exc).__qualname__}>"
+    return {semconv.EXCEPTION_TYPE: exception_type(exc),
+            semconv.EXCEPTION_MESSAGE: policy().message(message)}
 
 
 def exception_type(exc: BaseException) -> str:
@@ -200,6 +238,8 @@ class ExecutionSpan:
                 attributes = {**value_attributes(args, kwargs), **(attributes or {})}
             if span.is_recording():
                 self._describe(span, result, exception, status, attributes, description)
+            else:
+                _count_unrecorded()
         except Exception:
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
@@ -226,6 +266,20 @@ class ExecutionSpan:
             final.update(attributes)
         span.set_attributes(final)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
+
+
+_unrecorded = 0
+
+
+def _count_unrecorded() -> None:
+    global _unrecorded
+    _unrecorded += 1
+
+
+def unrecorded_count() -> int:
+    """How many executions ended without being recorded (sampled out, SDK disabled, no SDK
+    provider): the reason an empty summary gives."""
+    return _unrecorded
 
 
 def record_finished(tracer: Tracer, name: str, *, kind: str, framework: str,

@@ -125,6 +125,10 @@ class ValuePolicy:
                 text = self._repr.repr(value)
             except Exception as exc:
                 return f"<unrepresentable {kind.__qualname__}: {type(exc).__name__}>"
+        return self.message(text)
+
+    def message(self, text: str) -> str:
+        """Free text (an exception message, a repr already made), scrubbed and bounded."""
         if ("=" in text or ":" in text) and self.sensitive_key.search(text):
             text = self._assignment.sub(_redact_match, text)
         if len(text) > self.max_length:

@@ -111,7 +111,7 @@ def test_the_http_endpoint_is_a_base_url() -> None:
         import otel_exec
         from otel_exec import config
         otel_exec.configure(otlp_endpoint="http://127.0.0.1:{closed_port()}/", exit_timeout=0.5)
-        exporter = config._setup.exporter._batch_processor._exporter
+        exporter = config._setup.exporters[0]._batch_processor._exporter
         print(json.dumps({{"endpoint": exporter._endpoint}}))
     """)
     assert str(result["endpoint"]).endswith("/v1/traces")
@@ -127,7 +127,7 @@ def test_an_unsupported_protocol_variable_falls_back_with_a_warning() -> None:
     done = run_python(textwrap.dedent("""
         import otel_exec
         otel_exec.configure(exit_timeout=0.2)
-        print(type(otel_exec.config._setup.exporter._batch_processor._exporter).__module__)
+        print(type(otel_exec.config._setup.exporters[0]._batch_processor._exporter).__module__)
     """), env={"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
     assert done.returncode == 0, done.stderr

@@ -59,31 +59,33 @@ def _resolve(names: tuple[str, ...]) -> list[str]:
 def instrument(*frameworks: str, **options: Any) -> list[str]:
     """Instrument frameworks by name (all installed ones when none is named).
 
-    Configures otel_exec with its defaults first if ``configure()`` has not run, so the
-    registry and the other views see the spans. Extra keyword options go to each
-    instrumentor's ``instrument()``.
+    Like any contrib instrumentor, this configures nothing: spans go to the provider given as
+    ``tracer_provider=`` or to the global one (call ``otel_exec.configure()`` first for the
+    embedded default). Extra keyword options go to each instrumentor's ``instrument()``.
 
     Returns:
-        The names instrumented.
+        The names newly instrumented by this call (not those already instrumented, nor a
+        version otel_exec cannot instrument, which is logged), so that
+        ``uninstrument(*instrument())`` undoes exactly this call.
 
     Raises:
         ValueError: A name is not a supported framework.
         ModuleNotFoundError: A named framework is not installed.
     """
-    from otel_exec.config import ensure_configured
-
     names = _resolve(frameworks)
     for name in names:
         framework = FRAMEWORKS[name]
         if not framework.installed():
             raise ModuleNotFoundError(
                 f"{name} is not installed; pip install 'otel-exec[{framework.extra}]'")
-    ensure_configured()
+    instrumented = []
     for name in names:
         instrumentor = FRAMEWORKS[name].load()
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**options)
-    return names
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumented.append(name)
+    return instrumented
 
 
 def uninstrument(*frameworks: str) -> list[str]:

@@ -28,46 +28,56 @@ the right step in every thread ``asyncio.to_thread`` uses.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Link
 
 from otel_exec import semconv
-from otel_exec.instrumentation._patching import Patch, apply, restore
+from otel_exec.execution import MISSING
+from otel_exec.instrumentation._instrumentor import ExecInstrumentor
+from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._wrappers import (
+    argument,
+    around,
+    around_async,
+    before,
+    end_span,
+    observe,
+)
 from otel_exec.semconv import ExecStatus
-from otel_exec.spans import ExecutionSpan, exception_type, get_tracer
+from otel_exec.spans import ExecutionSpan, exception_attributes, get_tracer
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection
-
     from opentelemetry.trace import Tracer
 
-_instruments = ("dataknobs-fsm >= 0.3",)
+_instruments = ("dataknobs-fsm >= 0.5, < 0.6",)
 _SCOPE = "otel_exec.dataknobs_fsm"
 _RUN = "_otel_exec_fsm_run"
-_logger = logging.getLogger(__name__)
-_options: dict[str, Any] = {}
 
 
 def _tracer() -> Tracer:
-    return get_tracer(_SCOPE, _options.get("provider"))
+    return get_tracer(_SCOPE)
 
 
 class _Step:
     """One state visit: its span and the verdict gathered while the engine works on it."""
 
-    __slots__ = ("arc_taken", "description", "exception", "execution", "state", "status")
+    __slots__ = ("arc_taken", "description", "exception", "execution", "run", "state", "status")
 
-    def __init__(self, execution: ExecutionSpan, state: str) -> None:
+    def __init__(self, execution: ExecutionSpan, state: str, run: _Run) -> None:
         self.execution = execution
         self.state = state
+        self.run = run
         self.status: ExecStatus | None = None
         self.exception: BaseException | None = None
         self.description: str | None = None
         self.arc_taken: str | None = None
+
+    def activate(self) -> None:
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
 
     def fail(self, exception: BaseException | None = None, description: str | None = None) -> None:
         if self.status is not ExecStatus.FAILED:
@@ -85,31 +95,50 @@ class _Step:
 
 
 class _Arc:
-    __slots__ = ("attempts", "execution", "last_error", "name", "source")
+    """One transition in flight: its span, current while the engine works on it."""
 
-    def __init__(self, execution: ExecutionSpan, name: str, source: _Step | None) -> None:
+    __slots__ = ("attempts", "execution", "last_error", "name", "run", "source")
+
+    def __init__(self, execution: ExecutionSpan, name: str, source: _Step | None,
+                 run: _Run) -> None:
         self.execution = execution
         self.name = name
         self.source = source
+        self.run = run
         self.attempts = 0
         self.last_error: BaseException | None = None
+
+    def activate(self) -> None:
+        self.run.arc = self
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
+        self.run.arc = None
 
 
 class _Run:
     """What one FSM run (one ExecutionContext) has open: run, sub-network and step spans."""
 
-    __slots__ = ("arc", "base_depth", "execution", "failed_states", "fsm", "main_network",
-                 "step", "subnetworks")
+    __slots__ = ("arc", "base_depth", "context", "execution", "failed_states", "fsm",
+                 "main_network", "step", "subnetworks")
 
     def __init__(self, execution: ExecutionSpan, fsm: Any, context: Any) -> None:
         self.execution = execution
         self.fsm = fsm
+        self.context = context
         self.main_network = str(getattr(fsm, "main_network_name", None) or "main")
         self.step: _Step | None = None
         self.arc: _Arc | None = None
         self.subnetworks: list[tuple[str, ExecutionSpan]] = []
         self.base_depth = len(getattr(context, "network_stack", ()) or ())
         self.failed_states: set[str] = set()
+
+    def activate(self) -> None:
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
 
     def container(self) -> ExecutionSpan:
         return self.subnetworks[-1][1] if self.subnetworks else self.execution
@@ -147,7 +176,7 @@ class _Run:
         self.step = _Step(ExecutionSpan(
             _tracer(), f"step {state}", kind=semconv.KIND_STEP,
             framework=semconv.FRAMEWORK_DATAKNOBS_FSM, attributes=attributes,
-            parent=self.container().context), state)
+            parent=self.container().context), state, self)
 
     def close(self, ok: bool, error: str | None) -> None:
         """The run ended: close what is still open, blaming the last step for a failure nobody
@@ -174,100 +203,78 @@ def _arc_name(arc: Any, source: str | None) -> str:
     return str(metadata.get("name") or f"{source}->{arc.target_state}")
 
 
-async def _wrap_run(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                    args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    context = args[0] if args else kwargs.get("context") or kwargs.get("child_context")
-    if (not is_instrumentation_enabled() or context is None
-            or getattr(context, _RUN, None) is not None):
-        return await wrapped(*args, **kwargs)
+def _start_run(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Run | None:
+    context = argument(args, kwargs, 0, "context") or kwargs.get("child_context")
+    if context is None or getattr(context, _RUN, None) is not None:
+        return None
+    fsm = engine.fsm
+    mode = getattr(getattr(context, "data_mode", None), "value", None)
+    attributes: dict[str, Any] = {semconv.FSM_NAME: str(getattr(fsm, "name", "fsm"))}
+    if mode is not None:
+        attributes[semconv.FSM_PROCESSING_MODE] = str(mode)
+    execution = ExecutionSpan(_tracer(), f"fsm.run {attributes[semconv.FSM_NAME]}",
+                              kind=semconv.KIND_FSM_RUN,
+                              framework=semconv.FRAMEWORK_DATAKNOBS_FSM, attributes=attributes)
+    run = _Run(execution, fsm, context)
+    setattr(context, _RUN, run)
+    if context.current_state:  # set before the run (ContextFactory, batch/stream executors)
+        run.enter(str(context.current_state), context)
+    return run
+
+
+def _finish_run(run: _Run, raised: BaseException | None, outcome: Any) -> None:
     try:
-        fsm = instance.fsm
-        mode = getattr(getattr(context, "data_mode", None), "value", None)
-        attributes: dict[str, Any] = {semconv.FSM_NAME: str(getattr(fsm, "name", "fsm"))}
-        if mode is not None:
-            attributes[semconv.FSM_PROCESSING_MODE] = str(mode)
-        execution = ExecutionSpan(_tracer(), f"fsm.run {attributes[semconv.FSM_NAME]}",
-                                  kind=semconv.KIND_FSM_RUN,
-                                  framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
-                                  attributes=attributes)
-        run = _Run(execution, fsm, context)
-        setattr(context, _RUN, run)
-        if context.current_state:  # set before the run (ContextFactory, batch/stream executors)
-            run.enter(str(context.current_state), context)
-    except Exception:
-        _logger.warning("otel_exec: could not start an FSM run span", exc_info=True)
-        return await wrapped(*args, **kwargs)
-    execution.activate()
-    try:
-        outcome = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        execution.deactivate()
-        run.close(False, str(exc))
-        execution.finish(exception=exc)
-        delattr(context, _RUN)
-        raise
-    execution.deactivate()
-    _finish_run(run, outcome)
-    delattr(context, _RUN)
-    return outcome
-
-
-def _finish_run(run: _Run, outcome: Any) -> None:
-    try:
-        ok, value = outcome
-        ok = bool(ok)
-    except (TypeError, ValueError):
-        ok, value = True, outcome
-    error = None if ok else str(value)
-    run.close(ok, error)
-    attributes: dict[str, Any] = {}
-    if run.failed_states:
-        attributes[semconv.FSM_FAILED_STATES] = sorted(run.failed_states)
-    if error is not None:
-        attributes[semconv.FSM_ERROR] = error
-    run.execution.finish(value if ok else None,
-                         status=ExecStatus.COMPLETED if ok else ExecStatus.FAILED,
-                         attributes=attributes, description=error)
-
-
-def _wrap_set_state(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> Any:
-    outcome = wrapped(*args, **kwargs)
-    run = getattr(instance, _RUN, None)
-    if run is not None and is_instrumentation_enabled():
+        if raised is not None:
+            run.close(False, str(raised))
+            run.execution.finish(exception=raised)
+            return
         try:
-            run.enter(str(args[0] if args else kwargs["state_name"]), instance)
-        except Exception:
-            _logger.warning("otel_exec: could not open an FSM step span", exc_info=True)
-    return outcome
-
-
-async def _wrap_state_work(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                           args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Make the state's step span current while the engine establishes it (resources,
-    pre-validators, transforms), so their spans and the user's nest under the step."""
-    context = args[0] if args else kwargs.get("context")
-    run = getattr(context, _RUN, None)
-    step = run.step if run is not None else None
-    if step is None:
-        return await wrapped(*args, **kwargs)
-    step.execution.activate()
-    try:
-        entered = await wrapped(*args, **kwargs)
+            ok, value = outcome
+            ok = bool(ok)
+        except (TypeError, ValueError):
+            ok, value = True, outcome
+        error = None if ok else str(value)
+        run.close(ok, error)
+        attributes: dict[str, Any] = {}
+        if run.failed_states:
+            attributes[semconv.FSM_FAILED_STATES] = sorted(run.failed_states)
+        if error is not None:
+            attributes[semconv.FSM_ERROR] = error
+        run.execution.finish(value if ok else None,
+                             status=ExecStatus.COMPLETED if ok else ExecStatus.FAILED,
+                             attributes=attributes, description=error)
     finally:
-        step.execution.deactivate()
-    if entered is False and step.status is None:
-        step.fail(description=str(getattr(context, "last_error", None) or "entry rejected"))
-    return entered
+        delattr(run.context, _RUN)
 
 
-async def _wrap_transition(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                           args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    arc: Any = args[0] if args else kwargs.get("arc")
-    context = args[1] if len(args) > 1 else kwargs.get("context")
+def _state_set(context: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+               outcome: Any) -> None:
     run = getattr(context, _RUN, None)
-    if run is None or arc is None or not is_instrumentation_enabled():
-        return await wrapped(*args, **kwargs)
+    if run is not None:
+        run.enter(str(argument(args, kwargs, 0, "state_name")), context)
+
+
+def _start_state_work(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      ) -> _Step | None:
+    """The state's step span is current while the engine establishes it (resources,
+    pre-validators, transforms), so their spans and the user's nest under the step."""
+    run = getattr(argument(args, kwargs, 0, "context"), _RUN, None)
+    return run.step if run is not None else None
+
+
+def _state_work_done(step: _Step, raised: BaseException | None, entered: Any) -> None:
+    if raised is None and entered is False and step.status is None:
+        context = step.run.context
+        step.fail(description=str(getattr(context, "last_error", None) or "entry rejected"))
+
+
+def _start_transition(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      ) -> _Arc | None:
+    arc: Any = argument(args, kwargs, 0, "arc")
+    context = argument(args, kwargs, 1, "context")
+    run = getattr(context, _RUN, None)
+    if run is None or arc is None:
+        return None
     source = run.step
     name = _arc_name(arc, source.state if source else getattr(context, "current_state", None))
     target_network = getattr(arc, "target_network", None)
@@ -279,28 +286,19 @@ async def _wrap_transition(wrapped: Callable[..., Awaitable[Any]], instance: Any
     if target_network is not None:
         attributes[semconv.FSM_ARC_TARGET_NETWORK] = str(target_network)
     parent = source.execution.context if source is not None else run.container().context
-    flight = _Arc(ExecutionSpan(_tracer(), f"arc {name}", kind=semconv.KIND_ARC,
-                                framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
-                                attributes=attributes, parent=parent), name, source)
-    run.arc = flight
-    flight.execution.activate()
-    try:
-        ok = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        flight.execution.deactivate()
-        run.arc = None
-        flight.execution.finish(exception=exc)
-        raise
-    flight.execution.deactivate()
-    run.arc = None
-    _finish_transition(run, flight, bool(ok), context)
-    return ok
+    return _Arc(ExecutionSpan(_tracer(), f"arc {name}", kind=semconv.KIND_ARC,
+                              framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
+                              attributes=attributes, parent=parent), name, source, run)
 
 
-def _finish_transition(run: _Run, flight: _Arc, ok: bool, context: Any) -> None:
+def _finish_transition(flight: _Arc, raised: BaseException | None, ok: Any) -> None:
     """End the arc; the source step ends with it (arc taken, or failed with the arc's error),
     unless the arc neither failed nor entered a target, in which case the step goes on."""
-    source = flight.source
+    if raised is not None:
+        flight.execution.finish(exception=raised)
+        return
+    ok = bool(ok)
+    run, source, context = flight.run, flight.source, flight.run.context
     entered = run.step if run.step is not source else None
     attributes = {semconv.FSM_ARC_ATTEMPTS: (flight.attempts + ok) or 1}
     reason = None
@@ -325,74 +323,62 @@ def _finish_transition(run: _Run, flight: _Arc, ok: bool, context: Any) -> None:
             run.step = None
 
 
-async def _wrap_fire_hooks(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                           args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _hooks_fired(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Error hooks fire once per failed arc attempt, with the exception: count them."""
-    if len(args) >= 4 and args[0] is getattr(instance, "_error_hooks", None):
-        run = getattr(args[1], _RUN, None)
-        flight = run.arc if run is not None else None
-        if flight is not None:
-            error = args[3]
-            flight.attempts += 1
-            flight.last_error = error
-            flight.execution.add_event(semconv.FSM_ARC_ATTEMPT_EVENT, {
-                semconv.FSM_ARC_ATTEMPT: flight.attempts,
-                semconv.EXCEPTION_TYPE: exception_type(error),
-                semconv.EXCEPTION_MESSAGE: str(error)})
-    return await wrapped(*args, **kwargs)
+    if len(args) < 4 or args[0] is not getattr(engine, "_error_hooks", None):
+        return
+    run = getattr(args[1], _RUN, None)
+    flight = run.arc if run is not None else None
+    if flight is not None:
+        error = args[3]
+        flight.attempts += 1
+        flight.last_error = error
+        flight.execution.add_event(semconv.FSM_ARC_ATTEMPT_EVENT, {
+            semconv.FSM_ARC_ATTEMPT: flight.attempts, **exception_attributes(error)})
 
 
-def _wrap_transform_error(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                          kwargs: dict[str, Any]) -> Any:
-    outcome = wrapped(*args, **kwargs)
-    error = args[0] if args else kwargs.get("error")
-    context = args[1] if len(args) > 1 else kwargs.get("context")
-    state = args[2] if len(args) > 2 else kwargs.get("state_name")
-    run = getattr(context, _RUN, None)
+def _transform_failed(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      outcome: Any) -> None:
+    error = argument(args, kwargs, 0, "error")
+    run = getattr(argument(args, kwargs, 1, "context"), _RUN, None)
+    state = argument(args, kwargs, 2, "state_name")
     if run is not None:
         run.failed_states.add(str(state))
         if run.step is not None and run.step.state == state:
             run.step.fail(error)
-    return outcome
 
 
-def _wrap_should_skip(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> Any:
-    skip = wrapped(*args, **kwargs)
-    context = args[0] if args else kwargs.get("context")
-    run = getattr(context, _RUN, None)
+def _skip_decided(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  skip: Any) -> None:
+    run = getattr(argument(args, kwargs, 0, "context"), _RUN, None)
     if skip and run is not None and run.step is not None and run.step.status is None:
         run.step.status = ExecStatus.SKIPPED
         run.step.description = "skipped: an earlier state failed"
-    return skip
 
 
-def _wrap_acquire(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Any:
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    name = str(args[0] if args else kwargs.get("name"))
-    owner = args[1] if len(args) > 1 else kwargs.get("owner_id")
-    with ExecutionSpan(_tracer(), f"resource {name}", kind=semconv.KIND_RESOURCE,
-                       framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
-                       attributes={semconv.FSM_RESOURCE_NAME: name,
-                                   semconv.FSM_RESOURCE_OWNER: str(owner)}):
-        return wrapped(*args, **kwargs)
+def _start_acquire(manager: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   ) -> ExecutionSpan:
+    name = str(argument(args, kwargs, 0, "name"))
+    owner = argument(args, kwargs, 1, "owner_id")
+    return ExecutionSpan(_tracer(), f"resource {name}", kind=semconv.KIND_RESOURCE,
+                         framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
+                         attributes={semconv.FSM_RESOURCE_NAME: name,
+                                     semconv.FSM_RESOURCE_OWNER: str(owner)})
 
 
-async def _wrap_group(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _start_group(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 ) -> ExecutionSpan:
     """A batch or a stream: the parent of its record runs."""
-    if not is_instrumentation_enabled():
-        return await wrapped(*args, **kwargs)
-    kind = semconv.KIND_BATCH if "Batch" in type(instance).__name__ else semconv.KIND_STREAM
-    name = str(getattr(getattr(instance, "fsm", None), "name", "fsm"))
-    with ExecutionSpan(_tracer(), f"fsm.{kind} {name}", kind=kind,
-                       framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
-                       attributes={semconv.FSM_NAME: name}) as execution:
-        outcome = await wrapped(*args, **kwargs)
-        execution.set_attributes(_progress_attributes(outcome))
-        return outcome
+    kind = semconv.KIND_BATCH if "Batch" in type(executor).__name__ else semconv.KIND_STREAM
+    name = str(getattr(getattr(executor, "fsm", None), "name", "fsm"))
+    return ExecutionSpan(_tracer(), f"fsm.{kind} {name}", kind=kind,
+                         framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
+                         attributes={semconv.FSM_NAME: name})
+
+
+def _finish_group(execution: ExecutionSpan, raised: BaseException | None, outcome: Any) -> None:
+    execution.finish(exception=raised, attributes=None if raised is not None or outcome is MISSING
+                     else _progress_attributes(outcome))
 
 
 def _progress_attributes(progress: Any) -> dict[str, Any]:
@@ -413,67 +399,89 @@ def _progress_attributes(progress: Any) -> dict[str, Any]:
     return attributes
 
 
-async def _wrap_chunk(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not is_instrumentation_enabled():
-        return await wrapped(*args, **kwargs)
-    items = args[0] if args else kwargs.get("items", ())
-    number = args[1] if len(args) > 1 else kwargs.get("chunk_num", 0)
-    progress = args[4] if len(args) > 4 else kwargs.get("progress")
-    before = getattr(progress, "errors", None)
-    errors_before = len(before) if isinstance(before, list) else 0
-    with ExecutionSpan(_tracer(), f"fsm.stream.chunk {number}", kind=semconv.KIND_CHUNK,
-                       framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
-                       attributes={semconv.FSM_CHUNK_INDEX: int(number),
-                                   semconv.FSM_CHUNK_SIZE: len(items)}) as execution:
-        outcome = await wrapped(*args, **kwargs)
-        after = getattr(progress, "errors", None)
-        execution.set_attributes({
-            **_progress_attributes(progress),
-            semconv.FSM_CHUNK_ERRORS: (len(after) if isinstance(after, list) else 0)
-            - errors_before})
-        return outcome
+class _Chunk:
+    """One stream chunk in flight: its span, and the stream's error count when it began."""
 
+    __slots__ = ("errors_before", "execution", "progress")
+
+    def __init__(self, execution: ExecutionSpan, progress: Any) -> None:
+        self.execution = execution
+        self.progress = progress
+        self.errors_before = _error_count(progress)
+
+    def activate(self) -> None:
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
+
+
+def _error_count(progress: Any) -> int:
+    errors = getattr(progress, "errors", None)
+    return len(errors) if isinstance(errors, list) else 0
+
+
+def _start_chunk(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Chunk:
+    items = argument(args, kwargs, 0, "items", ())
+    number = argument(args, kwargs, 1, "chunk_num", 0)
+    progress = argument(args, kwargs, 4, "progress")
+    return _Chunk(ExecutionSpan(_tracer(), f"fsm.stream.chunk {number}", kind=semconv.KIND_CHUNK,
+                                framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
+                                attributes={semconv.FSM_CHUNK_INDEX: int(number),
+                                            semconv.FSM_CHUNK_SIZE: len(items)}), progress)
+
+
+def _finish_chunk(chunk: _Chunk, raised: BaseException | None, outcome: Any) -> None:
+    attributes = None
+    if raised is None:
+        attributes = {**_progress_attributes(chunk.progress),
+                      semconv.FSM_CHUNK_ERRORS: _error_count(chunk.progress) - chunk.errors_before}
+    chunk.execution.finish(exception=raised, attributes=attributes)
+
+
+_wrap_run = around_async(_start_run, _finish_run)
+_ENGINE = "dataknobs_fsm.execution.async_engine"
+_BASE_ENGINE = "dataknobs_fsm.execution.base_engine"
 
 PATCHES: tuple[Patch, ...] = (
-    ("dataknobs_fsm.execution.async_engine", "AsyncExecutionEngine.execute", _wrap_run),
-    ("dataknobs_fsm.execution.async_engine", "AsyncExecutionEngine._enter_and_execute_child",
-     _wrap_run),
-    ("dataknobs_fsm.execution.context", "ExecutionContext.set_state", _wrap_set_state),
-    ("dataknobs_fsm.execution.async_engine", "AsyncExecutionEngine._establish_state",
-     _wrap_state_work),
-    ("dataknobs_fsm.execution.async_engine", "AsyncExecutionEngine._execute_transition",
-     _wrap_transition),
-    ("dataknobs_fsm.execution.async_engine", "AsyncExecutionEngine._fire_hooks",
-     _wrap_fire_hooks),
-    ("dataknobs_fsm.execution.base_engine", "BaseExecutionEngine.handle_transform_error",
-     _wrap_transform_error),
-    ("dataknobs_fsm.execution.base_engine", "BaseExecutionEngine.should_skip_state_transforms",
-     _wrap_should_skip),
-    ("dataknobs_fsm.resources.manager", "ResourceManager.acquire", _wrap_acquire),
-    ("dataknobs_fsm.execution.async_batch", "AsyncBatchExecutor.execute_batch", _wrap_group),
-    ("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor.execute_stream", _wrap_group),
-    ("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor._process_chunk", _wrap_chunk),
+    Patch(_ENGINE, "AsyncExecutionEngine.execute", _wrap_run, params=("context",)),
+    Patch(_ENGINE, "AsyncExecutionEngine._enter_and_execute_child", _wrap_run,
+          params=("child_context",)),
+    Patch("dataknobs_fsm.execution.context", "ExecutionContext.set_state", observe(_state_set),
+          params=("state_name",)),
+    Patch(_ENGINE, "AsyncExecutionEngine._establish_state",
+          around_async(_start_state_work, _state_work_done), params=("context",)),
+    Patch(_ENGINE, "AsyncExecutionEngine._execute_transition",
+          around_async(_start_transition, _finish_transition), params=("arc", "context")),
+    Patch(_ENGINE, "AsyncExecutionEngine._fire_hooks", before(_hooks_fired),
+          params=("hooks",), optional=True),
+    Patch(_BASE_ENGINE, "BaseExecutionEngine.handle_transform_error",
+          observe(_transform_failed), params=("error", "context", "state_name"), optional=True),
+    Patch(_BASE_ENGINE, "BaseExecutionEngine.should_skip_state_transforms",
+          observe(_skip_decided), params=("context",), optional=True),
+    Patch("dataknobs_fsm.resources.manager", "ResourceManager.acquire",
+          around(_start_acquire, end_span), params=("name", "owner_id"), optional=True),
+    Patch("dataknobs_fsm.execution.async_batch", "AsyncBatchExecutor.execute_batch",
+          around_async(_start_group, _finish_group), optional=True),
+    Patch("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor.execute_stream",
+          around_async(_start_group, _finish_group), optional=True),
+    Patch("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor._process_chunk",
+          around_async(_start_chunk, _finish_chunk),
+          params=("items", "chunk_num", "context_template", "max_transitions", "progress"),
+          optional=True),
 )
 
 
-class DataknobsFSMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """``BaseInstrumentor`` for dataknobs-fsm (0.3+, async engine).
+class DataknobsFSMInstrumentor(ExecInstrumentor):
+    """``BaseInstrumentor`` for dataknobs-fsm 0.5 (async engine).
 
     ``instrument(tracer_provider=...)`` sends the spans to that provider instead of the global
-    one. Configures otel_exec (the in-memory store on the global provider) if that has not been
-    done, so ``otel_exec.history()`` works under ``opentelemetry-instrument`` too.
+    one; nothing global is configured (``otel_exec.configure()`` does that).
     """
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
+    scope = _SCOPE
+    framework = "dataknobs-fsm"
+    instruments = _instruments
 
-    def _instrument(self, **kwargs: Any) -> None:
-        from otel_exec.config import ensure_configured
-
-        ensure_configured()
-        _options["provider"] = kwargs.get("tracer_provider")
-        apply(PATCHES)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        restore(PATCHES)
+    def patches(self, **options: Any) -> tuple[Patch, ...]:
+        return PATCHES

@@ -15,7 +15,8 @@ comes from ``ExecutionRegistry.record``, which falyx calls last inside that ``__
 therefore carries falyx's own name, status, index, combined args, result and exception, even
 where they differ from what ``__call__`` raised (flow signals, a retry that recovered with None,
 a chain stopped by ``BreakChainSignal``). A run falyx never records (a declined confirmation) is
-kept and flagged ``exec.recorded=false``. Retry attempts are span events, rollback is a child span.
+kept and flagged ``exec.recorded=false``. Retry attempts are span events (attempt 0 is the call
+that failed and triggered them), rollback is a child span (neither takes a registry index).
 
 .. _falyx: https://pypi.org/project/falyx/
 """
@@ -29,46 +30,67 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 from opentelemetry import context as context_api
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.propagate import extract, inject
 
 from otel_exec import semconv
-from otel_exec.instrumentation._patching import Patch, apply, restore
+from otel_exec.execution import MISSING
+from otel_exec.instrumentation._instrumentor import ExecInstrumentor
+from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._wrappers import (
+    argument,
+    around_async,
+    contained,
+    end_span,
+    observe,
+)
 from otel_exec.semconv import ExecStatus
-from otel_exec.spans import ExecutionSpan, exception_type, get_tracer, record_finished
+from otel_exec.spans import (
+    ExecutionSpan,
+    exception_attributes,
+    get_tracer,
+    record_finished,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection
+    from collections.abc import Awaitable, Callable
 
-    from opentelemetry.trace import Tracer
-
-_instruments = ("falyx >= 0.1.80",)
+_instruments = ("falyx >= 0.1.80, < 0.3",)
 _SCOPE = "otel_exec.falyx"
 _logger = logging.getLogger(__name__)
 
 
-
 class _Call:
-    """One traced falyx ``__call__``: its span and what falyx said about it."""
+    """One traced falyx ``__call__``: its span, current while it runs, and what falyx said."""
 
-    __slots__ = ("attempts", "context", "execution", "instance", "recovered")
+    __slots__ = ("args", "attempts", "context", "execution", "instance", "kwargs", "recovered",
+                 "token")
 
-    def __init__(self, instance: object, execution: ExecutionSpan) -> None:
+    def __init__(self, instance: object, execution: ExecutionSpan, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
         self.instance = instance
         self.execution = execution
+        self.args = args
+        self.kwargs = kwargs
         self.context: Any = None
         self.attempts = 0
         self.recovered = False
+        self.token: Any = None
+
+    def activate(self) -> None:
+        self.token = _ACTIVE.set(self)
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
+        token, self.token = self.token, None
+        if token is not None:
+            _ACTIVE.reset(token)
 
 
 _ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)
 _falyx: dict[str, Any] = {}
 _kinds: dict[type, tuple[str, dict[str, str]]] = {}
-
-
-def _tracer() -> Tracer:
-    return get_tracer(_SCOPE, _falyx.get("provider"))
 
 
 def _snake(name: str) -> str:
@@ -106,37 +128,19 @@ def _start_attributes(instance: Any) -> dict[str, Any]:
     return attributes
 
 
-async def _wrap_call(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                     args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
     active = _ACTIVE.get()
-    if not is_instrumentation_enabled() or (active is not None and active.instance is instance):
-        return await wrapped(*args, **kwargs)  # suppressed, or super().__call__ of a traced call
-    try:
-        execution = ExecutionSpan(_tracer(), str(getattr(instance, "name", None) or
-                                                           getattr(instance, "description", "")),
-                                  kind=_kind(instance)[0], framework=semconv.FRAMEWORK_FALYX,
-                                  attributes=_start_attributes(instance))
-    except Exception:
-        _logger.warning("otel_exec: could not start a falyx span", exc_info=True)
-        return await wrapped(*args, **kwargs)
-    call = _Call(instance, execution)
-    token = _ACTIVE.set(call)
-    execution.activate()
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        execution.deactivate()
-        _ACTIVE.reset(token)
-        _finish(call, exc, args, kwargs)
-        raise
-    execution.deactivate()
-    _ACTIVE.reset(token)
-    _finish(call, None, args, kwargs, result)
-    return result
+    if active is not None and active.instance is instance:
+        return None  # super().__call__ inside a traced __call__
+    execution = ExecutionSpan(
+        get_tracer(_SCOPE),
+        str(getattr(instance, "name", None) or getattr(instance, "description", "")),
+        kind=_kind(instance)[0], framework=semconv.FRAMEWORK_FALYX,
+        attributes=_start_attributes(instance))
+    return _Call(instance, execution, args, kwargs)
 
 
-def _finish(call: _Call, raised: BaseException | None, args: tuple[Any, ...],
-            kwargs: dict[str, Any], returned: Any = None) -> None:
+def _finish_call(call: _Call, raised: BaseException | None, returned: Any) -> None:
     """End a call's span with falyx's verdict (or, if falyx recorded nothing, what happened)."""
     execution = call.execution
     attributes: dict[str, Any] = {}
@@ -147,8 +151,9 @@ def _finish(call: _Call, raised: BaseException | None, args: tuple[Any, ...],
     if context is None:  # falyx did not record this run
         attributes[semconv.EXEC_RECORDED] = False
         status = ExecStatus.CANCELLED if _is_flow_signal(raised) else None
-        execution.finish(returned if raised is None else None, exception=raised,
-                         status=status, attributes=attributes, args=args, kwargs=kwargs)
+        execution.finish(None if returned is MISSING else returned, exception=raised,
+                         status=status, attributes=attributes, args=call.args,
+                         kwargs=call.kwargs)
         return
     failure = context.exception
     attributes[semconv.FALYX_INDEX] = context.index if context.index is not None else -1
@@ -156,9 +161,7 @@ def _finish(call: _Call, raised: BaseException | None, args: tuple[Any, ...],
     if errors:
         attributes[semconv.FALYX_GROUP_FAILED] = [str(name) for name, _ in errors]
     if raised is not None and failure is None:
-        execution.add_event(semconv.FALYX_ESCAPED_EVENT, {
-            semconv.EXCEPTION_TYPE: exception_type(raised),
-            semconv.EXCEPTION_MESSAGE: str(raised)})
+        execution.add_event(semconv.FALYX_ESCAPED_EVENT, exception_attributes(raised))
     execution.finish(context.result, exception=failure,
                      status=ExecStatus.COMPLETED if failure is None else ExecStatus.FAILED,
                      attributes=attributes, name=str(context.name),
@@ -170,52 +173,57 @@ def _is_flow_signal(exc: BaseException | None) -> bool:
     return exc is not None and signal is not None and isinstance(exc, signal)
 
 
-def _wrap_record(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Any:
-    outcome = wrapped(*args, **kwargs)  # falyx's own registry first, untouched
-    if not is_instrumentation_enabled():
-        return outcome
-    try:
-        context = args[0] if args else kwargs["context"]
-        active = _ACTIVE.get()
-        if active is not None and active.instance is context.action:
-            active.context = context
-        else:  # recorded outside a traced __call__: keep it, as a span of its own
-            record_finished(_tracer(), str(context.name),
-                            kind=_kind(context.action)[0] if context.action else "record",
-                            framework=semconv.FRAMEWORK_FALYX, duration=context.duration,
-                            result=context.result, exception=context.exception,
-                            args=context.args, kwargs=context.kwargs,
-                            attributes={semconv.FALYX_INDEX: context.index})
-    except Exception:
-        _logger.warning("otel_exec: could not read a falyx record", exc_info=True)
-    return outcome
+def _recorded(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+              outcome: Any) -> None:
+    """falyx recorded a run (after its own registry did): the verdict of the traced call."""
+    context = argument(args, kwargs, 0, "context")
+    active = _ACTIVE.get()
+    if active is not None and active.instance is context.action:
+        active.context = context
+    else:  # recorded outside a traced __call__: keep it, as a span of its own
+        record_finished(get_tracer(_SCOPE), str(context.name),
+                        kind=_kind(context.action)[0] if context.action else "record",
+                        framework=semconv.FRAMEWORK_FALYX, duration=context.duration,
+                        result=context.result, exception=context.exception,
+                        args=context.args, kwargs=context.kwargs,
+                        attributes={semconv.FALYX_INDEX: context.index})
 
 
 def _wrap_trigger(wrapped: Callable[..., Awaitable[Any]], instance: Any,
                   args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
     """Count retry attempts: during ON_ERROR hooks with a RetryHandler, let the handler call
     a counting stand-in for the action (falyx's retries call ``target.action`` directly)."""
-    hook_type = args[0] if args else kwargs.get("hook_type")
-    if hook_type is not _falyx["ON_ERROR"] or not is_instrumentation_enabled():
+    call = contained(_retried_call, instance, args, kwargs)
+    if call is None:
         return wrapped(*args, **kwargs)
-    context = args[1] if len(args) > 1 else kwargs.get("context")
+    return _trigger_counting_retries(wrapped, args, kwargs, call)
+
+
+def _retried_call(hooks: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    """The traced call whose failure is about to be retried (None for any other trigger); its
+    failure becomes attempt 0."""
+    if (not is_instrumentation_enabled()
+            or argument(args, kwargs, 0, "hook_type") is not _falyx["ON_ERROR"]):
+        return None
+    context = argument(args, kwargs, 1, "context")
     active = _ACTIVE.get()
-    if (context is None or active is None or active.instance is not context.action
-            or not _has_retry_handler(instance)):
-        return wrapped(*args, **kwargs)
-    return _trigger_counting_retries(wrapped, args, kwargs, context, active)
-
-
-def _has_retry_handler(hooks: Any) -> bool:
+    if context is None or active is None or active.instance is not context.action:
+        return None
     handler = _falyx["RetryHandler"]
-    return any(isinstance(getattr(hook, "__self__", None), handler)
-               for hook in hooks._hooks.get(_falyx["ON_ERROR"], ()))
+    if not any(isinstance(getattr(hook, "__self__", None), handler)
+               for hook in hooks._hooks.get(_falyx["ON_ERROR"], ())):
+        return None
+    if context.exception is not None:
+        active.execution.add_event(semconv.FALYX_RETRY_EVENT, {
+            semconv.FALYX_RETRY_ATTEMPT: 0, semconv.FALYX_RETRY_OUTCOME: "failed",
+            **exception_attributes(context.exception)})
+    return active
 
 
 async def _trigger_counting_retries(wrapped: Callable[..., Awaitable[Any]],
                                     args: tuple[Any, ...], kwargs: dict[str, Any],
-                                    context: Any, call: _Call) -> Any:
+                                    call: _Call) -> Any:
+    context = argument(args, kwargs, 1, "context")
     action = context.action
     context.action = _RetryCounter(action, call)
     try:
@@ -237,46 +245,59 @@ class _RetryCounter(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
 
 async def _attempt(call: _Call, action: Any, *args: Any, **kwargs: Any) -> Any:
-    call.attempts += 1
-    policy = action.retry_policy
-    event = {semconv.FALYX_RETRY_ATTEMPT: call.attempts,
-             semconv.FALYX_RETRY_DELAY: float(policy.delay * policy.backoff ** (call.attempts - 1))}
+    """One retry: only the action's own exception may leave it (falyx counts any exception
+    as a failed attempt)."""
     try:
         result = await action.action(*args, **kwargs)
     except Exception as exc:
-        call.execution.add_event(semconv.FALYX_RETRY_EVENT, {
-            **event, semconv.FALYX_RETRY_OUTCOME: "failed",
-            semconv.EXCEPTION_TYPE: exception_type(exc), semconv.EXCEPTION_MESSAGE: str(exc)})
+        contained(_attempt_ended, call, action, exc)
         raise
-    call.recovered = True
-    call.execution.add_event(semconv.FALYX_RETRY_EVENT,
-                             {**event, semconv.FALYX_RETRY_OUTCOME: "succeeded"})
+    contained(_attempt_ended, call, action, None)
     return result
 
 
-async def _wrap_rollback(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not is_instrumentation_enabled():
-        return await wrapped(*args, **kwargs)
-    stack = args[0] if args else kwargs.get("rollback_stack", ())
-    with ExecutionSpan(_tracer(), f"rollback {instance.name}",
-                       kind=semconv.KIND_ROLLBACK, framework=semconv.FRAMEWORK_FALYX,
-                       attributes={semconv.FALYX_ROLLBACK_COUNT: len(stack),
-                                   semconv.EXEC_RECORDED: False}):
-        return await wrapped(*args, **kwargs)
+def _attempt_ended(call: _Call, action: Any, error: Exception | None) -> None:
+    call.attempts += 1
+    policy = action.retry_policy
+    event: dict[str, Any] = {
+        semconv.FALYX_RETRY_ATTEMPT: call.attempts,
+        semconv.FALYX_RETRY_DELAY: float(policy.delay * policy.backoff ** (call.attempts - 1))}
+    if error is None:
+        call.recovered = True
+        event[semconv.FALYX_RETRY_OUTCOME] = "succeeded"
+    else:
+        event[semconv.FALYX_RETRY_OUTCOME] = "failed"
+        event.update(exception_attributes(error))
+    call.execution.add_event(semconv.FALYX_RETRY_EVENT, event)
+
+
+def _start_rollback(instance: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> ExecutionSpan:
+    stack = argument(args, kwargs, 0, "rollback_stack", ())
+    return ExecutionSpan(get_tracer(_SCOPE), f"rollback {instance.name}",
+                         kind=semconv.KIND_ROLLBACK, framework=semconv.FRAMEWORK_FALYX,
+                         attributes={semconv.FALYX_ROLLBACK_COUNT: len(stack),
+                                     semconv.EXEC_RECORDED: False})
 
 
 def _wrap_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
     """Carry the trace context into a falyx ProcessAction / ProcessPoolAction worker."""
-    active = _ACTIVE.get()
-    if (not args or active is None or not is_instrumentation_enabled()
-            or not isinstance(active.instance, _falyx["process_actions"])):
+    carrier = contained(_process_carrier, args) if args else None
+    if carrier is None:
         return wrapped(*args, **kwargs)
+    return wrapped(partial(run_with_trace_context, carrier, args[0]), *args[1:], **kwargs)
+
+
+def _process_carrier(args: tuple[Any, ...]) -> dict[str, str] | None:
+    active = _ACTIVE.get()
+    if (active is None or not is_instrumentation_enabled()
+            or not isinstance(active.instance, _falyx["process_actions"])):
+        return None
     carrier: dict[str, str] = {}
     inject(carrier)
     active.execution.set_attributes({semconv.FALYX_PROCESS_PROPAGATED: True})
-    return wrapped(partial(run_with_trace_context, carrier, args[0]), *args[1:], **kwargs)
+    return carrier
 
 
 def run_with_trace_context(carrier: dict[str, str], func: Callable[..., Any], *args: Any,
@@ -291,46 +312,45 @@ def run_with_trace_context(carrier: dict[str, str], func: Callable[..., Any], *a
 
         flush = getattr(trace.get_tracer_provider(), "force_flush", None)
         if flush is not None:
-            flush(5_000)
+            contained(flush, 5_000)
 
+
+_wrap_call = around_async(_start_call, _finish_call)
 
 #: Both directions are driven by these tables.
 PATCHES: tuple[Patch, ...] = (
-    ("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
-    ("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
-    ("falyx.command", "Command.__call__", _wrap_call),
-    ("falyx.execution_registry", "ExecutionRegistry.record", _wrap_record),
-    ("falyx.hook_manager", "HookManager.trigger", _wrap_trigger),
-    ("falyx.action.chained_action", "ChainedAction._rollback", _wrap_rollback),
+    Patch("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
+    Patch("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
+    Patch("falyx.command", "Command.__call__", _wrap_call),
+    Patch("falyx.execution_registry", "ExecutionRegistry.record", observe(_recorded),
+          params=("context",)),
+    Patch("falyx.hook_manager", "HookManager.trigger", _wrap_trigger,
+          params=("hook_type", "context"), optional=True),
+    Patch("falyx.action.chained_action", "ChainedAction._rollback",
+          around_async(_start_rollback, end_span), params=("rollback_stack",),
+          optional=True),
 )
 PROCESS_PATCHES: tuple[Patch, ...] = (
-    ("concurrent.futures.process", "ProcessPoolExecutor.submit", _wrap_submit),
+    Patch("concurrent.futures.process", "ProcessPoolExecutor.submit", _wrap_submit,
+          params=("fn",)),
 )
 
 
-class FalyxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class FalyxInstrumentor(ExecInstrumentor):
     """``BaseInstrumentor`` for falyx; ``instrument(propagate_to_processes=True)`` also carries
     the trace context into ProcessAction / ProcessPoolAction workers."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
+    scope = _SCOPE
+    framework = "falyx"
+    instruments = _instruments
 
-    def _instrument(self, **kwargs: Any) -> None:
+    def patches(self, **options: Any) -> tuple[Patch, ...]:
         from falyx.action.process_action import ProcessAction
         from falyx.action.process_pool_action import ProcessPoolAction
         from falyx.hook_manager import HookType
         from falyx.retry import RetryHandler
         from falyx.signals import FlowSignal
 
-        from otel_exec.config import ensure_configured
-
-        ensure_configured()
         _falyx.update(ON_ERROR=HookType.ON_ERROR, RetryHandler=RetryHandler,
-                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction),
-                      provider=kwargs.get("tracer_provider"))
-        apply(PATCHES)
-        if kwargs.get("propagate_to_processes"):
-            apply(PROCESS_PATCHES)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        restore((*PATCHES, *PROCESS_PATCHES))
+                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction))
+        return (*PATCHES, *PROCESS_PATCHES) if options.get("propagate_to_processes") else PATCHES

@@ -61,6 +61,7 @@ _FROM_SPAN = {
     ExecStatus.SKIPPED: ExecutionStatus.SKIPPED,
     ExecStatus.CANCELLED: ExecutionStatus.SKIPPED,
     ExecStatus.PAUSED: ExecutionStatus.IN_PROGRESS,
+    ExecStatus.UNFINISHED: ExecutionStatus.IN_PROGRESS,
     ExecStatus.RUNNING: ExecutionStatus.IN_PROGRESS,
 }
 

@@ -177,7 +177,7 @@ class ExecutionTracker:
 _JOB_STATUS = {ExecStatus.RUNNING: "running", ExecStatus.COMPLETED: "completed",
                ExecStatus.FAILED: "failed", ExecStatus.CANCELLED: "cancelled",
                ExecStatus.PAUSED: "paused", ExecStatus.SKIPPED: "completed",
-               ExecStatus.ERROR_CONTINUED: "completed"}
+               ExecStatus.ERROR_CONTINUED: "completed", ExecStatus.UNFINISHED: "running"}
 
 
 class JobState:

@@ -190,7 +190,7 @@ def test_histories_lists_every_top_level_execution(fsm_store: ExecutionStore) ->
 def test_uninstrument_restores_dataknobs(store: ExecutionStore) -> None:
     otel_exec.instrument("dataknobs_fsm")
     otel_exec.uninstrument("dataknobs_fsm")
-    assert not any(_patching.is_patched(m, a) for m, a, _ in PATCHES)
+    assert not any(_patching.is_patched(p.module, p.attribute) for p in PATCHES)
     workload.loans().process({"amount": 3})
     assert len(store) == 0
 

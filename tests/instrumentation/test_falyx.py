@@ -113,8 +113,10 @@ def test_retries_are_events_with_attempt_counts(falyx_store: ExecutionStore) -> 
     assert flaky.attributes[semconv.FALYX_RETRY_MAX] == 3
     retries = [e.attributes for e in flaky.events if e.name == semconv.FALYX_RETRY_EVENT]
     assert [(r[semconv.FALYX_RETRY_ATTEMPT], r[semconv.FALYX_RETRY_OUTCOME]) for r in retries] == [
-        (1, "failed"), (2, "succeeded")]
+        (0, "failed"), (1, "failed"), (2, "succeeded")]
     assert retries[0][semconv.EXCEPTION_TYPE] == "TimeoutError"
+    assert [r.get(semconv.EXCEPTION_MESSAGE) for r in retries] == [
+        "attempt 1 timed out", "attempt 2 timed out", None]
     assert flaky.result == "recovered"
 
     hopeless = one(falyx_store, "hopeless")
@@ -212,9 +214,9 @@ def test_suppressed_runs_make_no_spans_and_falyx_still_records(
 def test_uninstrument_restores_falyx_exactly(store: ExecutionStore) -> None:
     def originals() -> list[object]:
         owners = []
-        for module, attribute, _ in (*PATCHES, *PROCESS_PATCHES):
-            owner_path, _, name = attribute.rpartition(".")
-            owner = __import__(module, fromlist=[owner_path])
+        for patch in (*PATCHES, *PROCESS_PATCHES):
+            owner_path, _, name = patch.attribute.rpartition(".")
+            owner = __import__(patch.module, fromlist=[owner_path])
             owners.append(vars(getattr(owner, owner_path))[name])
         return owners
 
@@ -232,7 +234,8 @@ def test_uninstrument_restores_falyx_exactly(store: ExecutionStore) -> None:
     assert counts == [1, 0, 1]
     after = originals()
     assert all(a is b for a, b in zip(before, after, strict=True))
-    assert not any(_patching.is_patched(m, a) for m, a, _ in (*PATCHES, *PROCESS_PATCHES))
+    assert not any(_patching.is_patched(p.module, p.attribute)
+                   for p in (*PATCHES, *PROCESS_PATCHES))
     assert not FalyxInstrumentor().is_instrumented_by_opentelemetry
 
 
@@ -311,7 +314,7 @@ print(json.dumps([(e.name, e.result) for e in otel_exec.registry.get_all()]))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env |= {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_LOGS_EXPORTER": "none"}
+            "OTEL_LOGS_EXPORTER": "none"}  # opentelemetry-distro sets up the SDK provider
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     done = subprocess.run([str(instrument), sys.executable, "-c", code], capture_output=True,
                           text=True, timeout=60, env=env, check=False)

@@ -177,7 +177,7 @@ def test_uninstrument_restores_routilux(store: ExecutionStore) -> None:
         otel_exec.uninstrument("routilux")
     flow_routines = __import__("routilux.core.registry", fromlist=["FlowRegistry"]).FlowRegistry
     flow = flow_routines.get_instance().get("restore_me")
-    assert not any(_patching.is_patched(m, a) for m, a, _ in PATCHES)
+    assert not any(_patching.is_patched(p.module, p.attribute) for p in PATCHES)
     assert all(not hasattr(r._logic, "__wrapped__") for r in flow.routines.values())
     store.clear()
     rt.post("restore_me", "src", "trigger", {"count": 1})

@@ -167,6 +167,6 @@ def test_uninstrument_restores_routilux_011(store: ExecutionStore) -> None:
 
     otel_exec.instrument("routilux")
     otel_exec.uninstrument("routilux")
-    assert not any(_patching.is_patched(m, a) for m, a, _ in PATCHES_011)
+    assert not any(_patching.is_patched(p.module, p.attribute) for p in PATCHES_011)
     run(ErrorStrategy.CONTINUE)
     assert len(store) == 0

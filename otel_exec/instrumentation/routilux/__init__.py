@@ -23,10 +23,12 @@ routilux never ends a job reliably by itself (1.1 never does: ``JobContext`` sta
 until the application calls ``Runtime.complete_job``; 0.11 only inside
 ``JobState.wait_for_completion``). The job span therefore counts the job's tasks in flight
 (every task made for it, until it has run) and ends when none is left and none appears for
-``quiet_period`` seconds (``instrument(quiet_period=0.05)``), with status *failed* if a routine
-failed without a CONTINUE or SKIP strategy, else *completed*. An explicit ``complete_job`` /
-``JobContext.complete``, ``wait_for_completion`` or a ``cancel`` ends it at once with
-that status; pause and resume are span events.
+``quiet_period`` seconds (``instrument(quiet_period=0.05)``; one shared thread watches every
+job), with status *failed* if a routine failed without a CONTINUE or SKIP strategy, else
+*completed*. An explicit ``complete_job`` / ``JobContext.complete``, ``wait_for_completion`` or
+a ``cancel`` ends it at once with that status; pause and resume are span events. A job still
+open when the program shuts down (``otel_exec.shutdown()``, interpreter exit, ``uninstrument``)
+ends *paused* if it was paused, else *unfinished*.
 
 The trace context crosses routilux's thread pool and event-loop hand-offs on the task objects
 themselves (captured when a task is made, in the emitting routine's span).
@@ -36,83 +38,71 @@ themselves (captured when a task is made, in the emitting routine's span).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import atexit
+import importlib.util
+from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
-from otel_exec.instrumentation._patching import Patch, apply, restore
+from otel_exec.instrumentation._instrumentor import ExecInstrumentor
+from otel_exec.instrumentation._patching import Patch, UnsupportedFramework
 from otel_exec.instrumentation.routilux._flow import PATCHES_011
 from otel_exec.instrumentation.routilux._jobs import (
     DEFAULT_QUIET_PERIOD,
-    _jobs,
-    _options,
-    _wrap_lock,
-    _wrapped_routines,
+    SCOPE,
+    end_open_jobs,
+    options,
 )
-from otel_exec.instrumentation.routilux._runtime import PATCHES
-from otel_exec.semconv import ExecStatus
+from otel_exec.instrumentation.routilux._runtime import PATCHES, unwrap_logic
 
-if TYPE_CHECKING:
-    from collections.abc import Collection
+_instruments = ("routilux >= 0.10, < 1.2",)
+_exit_hooks: list[bool] = []
 
-_instruments = ("routilux >= 0.10",)
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package does not exist in this version
+        return False
 
 
 def _patches_for_installed_version() -> tuple[Patch, ...]:
     """routilux 1.x (``routilux.core``) or the 0.10 / 0.11 line (``routilux.flow``)."""
-    import importlib.util
-
-    def has(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:  # the parent package does not exist in this version
-            return False
-
-    if has("routilux.core.runtime"):
+    if _has("routilux.core.runtime"):
         return PATCHES
-    if has("routilux.flow.flow"):
+    if _has("routilux.flow.flow"):
         return PATCHES_011
-    raise ModuleNotFoundError("this routilux has neither routilux.core (1.x) nor routilux.flow "
-                              "(0.10 / 0.11): not a supported version")
+    if not _has("routilux"):
+        raise ModuleNotFoundError("routilux is not installed", name="routilux")
+    raise UnsupportedFramework("otel_exec cannot instrument this routilux (left "
+                               "uninstrumented): neither routilux.core (1.x) nor routilux.flow "
+                               "(0.10 / 0.11)")
 
 
-def end_open_jobs(how: str = "shutdown") -> None:
-    """End the spans of jobs still open (at uninstrument and interpreter exit)."""
-    for job in list(_jobs.values()):
-        job.end(ExecStatus.FAILED if job.failed else ExecStatus.COMPLETED, how)
-
-
-class RoutiluxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class RoutiluxInstrumentor(ExecInstrumentor):
     """``BaseInstrumentor`` for routilux 1.x (``Runtime.post`` jobs) and 0.10 / 0.11
     (``Flow.execute`` jobs); the wrap points are chosen by the version installed.
 
     ``instrument(tracer_provider=..., quiet_period=0.05)``: where spans go, and how long a job
-    must have nothing in flight before its span ends. Configures otel_exec if needed.
+    must have nothing in flight before its span ends.
     """
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
+    scope = SCOPE
+    framework = "routilux"
+    instruments = _instruments
 
-    def _instrument(self, **kwargs: Any) -> None:
-        from otel_exec.config import ensure_configured
+    def patches(self, **options_: Any) -> tuple[Patch, ...]:
+        options["quiet_period"] = float(options_.get("quiet_period", DEFAULT_QUIET_PERIOD))
+        if not _exit_hooks:
+            from otel_exec.config import before_shutdown
 
-        ensure_configured()
-        _options["provider"] = kwargs.get("tracer_provider")
-        _options["quiet_period"] = float(kwargs.get("quiet_period", DEFAULT_QUIET_PERIOD))
-        self._patches = _patches_for_installed_version()
-        apply(self._patches)
+            before_shutdown(end_open_jobs)
+            atexit.register(end_open_jobs, "exit")
+            _exit_hooks.append(True)
+        return _patches_for_installed_version()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        restore(getattr(self, "_patches", PATCHES))
-        with _wrap_lock:
-            for routine in list(_wrapped_routines):
-                logic = getattr(routine, "_logic", None)
-                if isinstance(logic, wrapt.FunctionWrapper):
-                    routine._logic = logic.__wrapped__
-            _wrapped_routines.clear()
+        super()._uninstrument(**kwargs)
+        unwrap_logic()
         end_open_jobs("uninstrument")
-
 
 
 __all__ = ["DEFAULT_QUIET_PERIOD", "PATCHES", "PATCHES_011", "RoutiluxInstrumentor",

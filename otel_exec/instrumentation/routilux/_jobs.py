@@ -1,44 +1,44 @@
-"""What both routilux lines share: the job span and its in-flight count, the context handed
-from the emitting thread to the executing one, and the verdict of a routine's error strategy."""
+"""What both routilux lines share: the job span and its in-flight count, job-end detection on
+one shared thread, the context handed from the emitting thread to the executing one, and the
+routine span with the verdict of its error strategy."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import weakref
+import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from opentelemetry.trace import Link
 
 from otel_exec import semconv
+from otel_exec.execution import MISSING
+from otel_exec.instrumentation._wrappers import contained
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, get_tracer
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from opentelemetry.trace import Link, Tracer
-
-_SCOPE = "otel_exec.routilux"
-_JOB = "_otel_exec_job"
-_TASK = "_otel_exec_task"
-_META = "_otel_exec"
+SCOPE = "otel_exec.routilux"
+JOB = "_otel_exec_job"
+TASK = "_otel_exec_task"
+META = "_otel_exec"
 DEFAULT_QUIET_PERIOD = 0.05
 _logger = logging.getLogger(__name__)
-_options: dict[str, Any] = {"quiet_period": DEFAULT_QUIET_PERIOD}
+options: dict[str, Any] = {"quiet_period": DEFAULT_QUIET_PERIOD}
 
-_STATUSES = {"completed": ExecStatus.COMPLETED, "failed": ExecStatus.FAILED,
-             "cancelled": ExecStatus.CANCELLED, "paused": ExecStatus.PAUSED}
+STATUSES = {"completed": ExecStatus.COMPLETED, "failed": ExecStatus.FAILED,
+            "cancelled": ExecStatus.CANCELLED, "paused": ExecStatus.PAUSED}
+
+Marker = tuple["Job | None", "Link | None"]
+"""What a task carries from the thread that made it: its job, and a link to its emitter."""
 
 
-def _tracer() -> Tracer:
-    return get_tracer(_SCOPE, _options.get("provider"))
-
-
-class _Job:
+class Job:
     """A job's span, its tasks in flight and the verdict of its routines."""
 
     __slots__ = ("__weakref__", "ended", "execution", "failed", "in_flight", "job_id", "lock",
-                 "timer", "worker_id")
+                 "paused", "worker_id")
 
     def __init__(self, execution: ExecutionSpan, job_id: str, worker_id: str) -> None:
         self.execution = execution
@@ -46,25 +46,21 @@ class _Job:
         self.worker_id = worker_id
         self.in_flight = 0
         self.failed = False
+        self.paused = False
         self.ended = False
-        self.timer: threading.Timer | None = None
         self.lock = threading.Lock()
 
     def task_made(self) -> None:
         with self.lock:
             self.in_flight += 1
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
+        _settler.cancel(self)
 
     def task_done(self) -> None:
         with self.lock:
             self.in_flight -= 1
             if self.in_flight > 0 or self.ended:
                 return
-            self.timer = threading.Timer(_options["quiet_period"], self.settle)
-            self.timer.daemon = True
-            self.timer.start()
+        _settler.schedule(self, options["quiet_period"])
 
     def settle(self) -> None:
         """Nothing left in flight for the quiet period: the job is over."""
@@ -78,55 +74,200 @@ class _Job:
             if self.ended:
                 return
             self.ended = True
-            if self.timer is not None:
-                self.timer.cancel()
-        _jobs.pop(self.job_id, None)
+        _settler.cancel(self)
+        jobs.pop(self.job_id, None)
         self.execution.finish(status=status, description=error,
                               attributes={semconv.ROUTILUX_JOB_END: how})
 
 
-_jobs: dict[str, _Job] = {}
-_POSTING: ContextVar[dict[str, Any] | None] = ContextVar("otel_exec_routilux_post", default=None)
-_DELIVERY: ContextVar[tuple[_Job | None, Link | None] | None] = ContextVar(
-    "otel_exec_routilux_delivery", default=None)
-_ROUTINE: ContextVar[ExecutionSpan | None] = ContextVar("otel_exec_routilux_routine",
-                                                         default=None)
-_wrapped_routines: weakref.WeakSet[Any] = weakref.WeakSet()
-_wrap_lock = threading.Lock()
+class _Settler:
+    """Ends jobs that had nothing in flight for their quiet period: one thread for all jobs,
+    started when needed and gone after a second with nothing to wait for."""
+
+    def __init__(self) -> None:
+        self._due: dict[Job, float] = {}
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, job: Job, delay: float) -> None:
+        with self._condition:
+            self._due[job] = time.monotonic() + delay
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="otel_exec-routilux-jobs",
+                                                daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def cancel(self, job: Job) -> None:
+        with self._condition:
+            self._due.pop(job, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                if not self._due:
+                    self._condition.wait(1.0)
+                    if not self._due:
+                        self._thread = None
+                        return
+                now = time.monotonic()
+                ready = [job for job, due in self._due.items() if due <= now]
+                for job in ready:
+                    del self._due[job]
+                if not ready:
+                    self._condition.wait(min(self._due.values()) - now)
+                    continue
+            for job in ready:
+                contained(job.settle)
+
+    def after_fork(self) -> None:
+        self._due.clear()
+        self._condition = threading.Condition()
+        self._thread = None
 
 
-def _job_of(job_context: Any) -> _Job | None:
-    return getattr(job_context, _JOB, None) if job_context is not None else None
+_settler = _Settler()
+os.register_at_fork(after_in_child=_settler.after_fork)
+
+jobs: dict[str, Job] = {}
+_POSTING: ContextVar[Posting | None] = ContextVar("otel_exec_routilux_post", default=None)
+DELIVERY: ContextVar[Marker | None] = ContextVar("otel_exec_routilux_delivery", default=None)
+CALL: ContextVar[RoutineCall | None] = ContextVar("otel_exec_routilux_call", default=None)
 
 
-def _text(value: Any) -> str:
+def tracer_span(name: str, *, kind: str, attributes: dict[str, Any],
+                links: list[Link] | None = None, parent: Any = None,
+                args: Any = MISSING, kwargs: Any = MISSING) -> ExecutionSpan:
+    """A routilux span (job or routine)."""
+    return ExecutionSpan(get_tracer(SCOPE), name, kind=kind, framework=semconv.FRAMEWORK_ROUTILUX,
+                         attributes=attributes, links=links, parent=parent, args=args,
+                         kwargs=kwargs)
+
+
+def job_of(job_object: Any) -> Job | None:
+    """The job span bound to a framework job object (JobContext, JobState)."""
+    return getattr(job_object, JOB, None) if job_object is not None else None
+
+
+def text(value: Any) -> str:
+    """Bounded, scrubbed text of a value (emitted data)."""
     from otel_exec.values import policy
 
     return policy().text(value)
 
 
-def _deliver(marker: tuple[_Job | None, Link | None] | None,
-             run: Callable[[], Any]) -> Any:
-    token = _DELIVERY.set(marker)
-    try:
-        return run()
-    finally:
-        _DELIVERY.reset(token)
-        job = marker[0] if marker is not None else None
-        if job is not None:
-            job.task_done()
+def task_made(job: Job | None, event_name: str) -> Marker:
+    """A task was made in the emitting thread: count it in its job, link it to its emitter."""
+    emitter = CALL.get()
+    link = None
+    if emitter is not None:
+        link = Link(emitter.execution.span.get_span_context(),
+                    {semconv.ROUTILUX_EVENT: event_name})
+    if job is not None:
+        job.task_made()
+    return job, link
 
 
-def _strategy_status(flow: Any, routine: Any, routine_id: str,
-                     execution: ExecutionSpan) -> ExecStatus:
+class Delivery:
+    """A task being run, in whichever thread runs it: its marker is current, and its job
+    counts it done afterwards (even if running it failed)."""
+
+    __slots__ = ("marker", "token")
+
+    def __init__(self, marker: Marker | None) -> None:
+        self.marker = marker
+        self.token: Any = None
+
+    def activate(self) -> None:
+        self.token = DELIVERY.set(self.marker)
+
+    def deactivate(self) -> None:
+        token, self.token = self.token, None
+        if token is not None:
+            DELIVERY.reset(token)
+
+
+def delivered(delivery: Delivery, raised: BaseException | None, result: Any) -> None:
+    job = delivery.marker[0] if delivery.marker is not None else None
+    if job is not None:
+        job.task_done()
+
+
+class RoutineCall:
+    """One routine execution (1.x logic run, 0.11 handler call): its span, current while it
+    runs, and the error routilux recorded for it (0.11 swallows handler errors)."""
+
+    __slots__ = ("error", "execution", "flow", "job", "routine", "routine_id", "tokens")
+
+    def __init__(self, execution: ExecutionSpan, routine: Any, routine_id: str, flow: Any,
+                 job: Job | None) -> None:
+        self.execution = execution
+        self.routine = routine
+        self.routine_id = routine_id
+        self.flow = flow
+        self.job = job
+        self.error: BaseException | None = None
+        self.tokens: tuple[Any, ...] = ()
+
+    def activate(self) -> None:
+        self.tokens = (CALL.set(self), ACTIVATING.set(None))
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
+        tokens, self.tokens = self.tokens, ()
+        if tokens:
+            ACTIVATING.reset(tokens[1])
+            CALL.reset(tokens[0])
+
+
+ACTIVATING: ContextVar[Any] = ContextVar("otel_exec_routilux_activating", default=None)
+"""The routine whose logic routilux 1.x is about to run (set around its activation)."""
+
+
+def start_routine(routine: Any, routine_id: str, flow: Any, job: Job | None,
+                  attributes: dict[str, Any], args: Any, kwargs: Any = MISSING,
+                  ) -> RoutineCall | None:
+    """The routine span of one execution, under its job, linked to the routine that emitted
+    its input; None inside an execution of the same routine (a handler calling itself)."""
+    active = CALL.get()
+    if active is not None and active.routine is routine:
+        return None
+    marker = DELIVERY.get()
+    emitter = marker[1] if marker is not None else None
+    attributes = {semconv.ROUTILUX_ROUTINE_ID: routine_id, **attributes}
+    if job is not None:
+        attributes[semconv.ROUTILUX_JOB_ID] = job.job_id
+    if flow is not None:
+        attributes[semconv.ROUTILUX_FLOW] = str(flow.flow_id)
+    execution = tracer_span(f"routine {routine_id}", kind=semconv.KIND_ROUTINE,
+                            attributes=attributes,
+                            links=[emitter] if emitter is not None else None,
+                            parent=job.execution.context if job is not None else None,
+                            args=args, kwargs=kwargs)
+    return RoutineCall(execution, routine, routine_id, flow, job)
+
+
+def finish_routine(call: RoutineCall, raised: BaseException | None, result: Any) -> None:
+    """End the routine span; an error is judged by the routine's error strategy."""
+    error = raised if raised is not None else call.error
+    if error is None:
+        call.execution.finish(result)
+        return
+    status = _strategy_status(call)
+    if status is ExecStatus.FAILED and call.job is not None:
+        call.job.failed = True
+    call.execution.finish(exception=error, status=status)
+
+
+def _strategy_status(call: RoutineCall) -> ExecStatus:
     """The routine's verdict under its error strategy (resolved as routilux resolves it)."""
     handler = None
-    try:
-        if flow is not None:
-            handler = flow._get_error_handler_for_routine(routine, routine_id)
-    except Exception:
-        _logger.debug("otel_exec: no error handler for %s", routine_id, exc_info=True)
+    if call.flow is not None:
+        handler = contained(call.flow._get_error_handler_for_routine, call.routine,
+                            call.routine_id)
     strategy = str(getattr(getattr(handler, "strategy", None), "value", "") or "stop")
+    execution = call.execution
     execution.set_attributes({semconv.ROUTILUX_STRATEGY: strategy})
     if strategy == "continue":
         return ExecStatus.ERROR_CONTINUED
@@ -139,64 +280,83 @@ def _strategy_status(flow: Any, routine: Any, routine_id: str,
     return ExecStatus.FAILED
 
 
-
-
-def run_job(wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
-            flow: str, entry: Any, data: Any, entry_inline: bool) -> Any:
-    """Run the call that starts a job (1.x ``Runtime.post``, 0.11 ``Flow.execute``) under a new
-    job span; ``bind_job`` attaches the span to the job object the call creates.
+class Posting:
+    """The call that starts a job (1.x ``Runtime.post``, 0.11 ``Flow.execute``) under a new job
+    span; ``bind_job`` attaches the span to the job object the call creates.
 
     ``entry_inline``: the entry routine runs inside this call (0.11), so the call itself is one
     of the job's tasks in flight; otherwise (1.x) a failing call means no job was started.
     """
-    execution = ExecutionSpan(_tracer(), f"job {flow}", kind=semconv.KIND_JOB,
-                              framework=semconv.FRAMEWORK_ROUTILUX,
-                              attributes={semconv.ROUTILUX_FLOW: flow,
-                                          semconv.ROUTILUX_ENTRY: str(entry)},
-                              args=(data,))
-    posting: dict[str, Any] = {"execution": execution, "job": None, "flow": flow,
-                               "entry_inline": entry_inline}
-    token = _POSTING.set(posting)
-    execution.activate()
-    try:
-        return wrapped(*args, **kwargs)
-    except BaseException as exc:
-        job = posting["job"]
-        if job is not None and entry_inline:
+
+    __slots__ = ("entry_inline", "execution", "flow", "job", "tokens")
+
+    def __init__(self, flow: str, entry: Any, data: Any, entry_inline: bool) -> None:
+        self.execution = tracer_span(f"job {flow}", kind=semconv.KIND_JOB,
+                                     attributes={semconv.ROUTILUX_FLOW: flow,
+                                                 semconv.ROUTILUX_ENTRY: str(entry)},
+                                     args=(data,))
+        self.flow = flow
+        self.entry_inline = entry_inline
+        self.job: Job | None = None
+        self.tokens: tuple[Any, ...] = ()
+
+    def activate(self) -> None:
+        self.tokens = (_POSTING.set(self),)
+        self.execution.activate()
+
+    def deactivate(self) -> None:
+        self.execution.deactivate()
+        tokens, self.tokens = self.tokens, ()
+        if tokens:
+            _POSTING.reset(tokens[0])
+
+
+def posted(posting: Posting, raised: BaseException | None, result: Any) -> None:
+    job = posting.job
+    if raised is not None:
+        if job is not None and posting.entry_inline:
             job.failed = True
         else:
             if job is not None:
-                _jobs.pop(job.job_id, None)
+                jobs.pop(job.job_id, None)
                 job.ended = True
-            execution.finish(exception=exc)
-        raise
-    finally:
-        execution.deactivate()
-        _POSTING.reset(token)
-        if entry_inline and posting["job"] is not None:
-            posting["job"].task_done()
+            posting.execution.finish(exception=raised)
+    if posting.entry_inline and job is not None:
+        job.task_done()
 
 
 def bind_job(job_object: Any, job_id: str, worker_id: str | None) -> None:
     """Attach the job span being started to the framework's job object (JobContext, JobState)."""
     posting = _POSTING.get()
-    if posting is None or posting["job"] is not None:
+    if posting is None or posting.job is not None:
         return
-    execution: ExecutionSpan = posting["execution"]
-    job = _Job(execution, job_id, worker_id or posting["flow"])
+    job = Job(posting.execution, job_id, worker_id or posting.flow)
     attributes = {semconv.ROUTILUX_JOB_ID: job_id}
     if worker_id is not None:
         attributes[semconv.ROUTILUX_WORKER_ID] = worker_id
-    execution.set_attributes(attributes)
-    setattr(job_object, _JOB, job)
-    posting["job"] = job
-    _jobs[job_id] = job
-    if posting["entry_inline"]:
+    posting.execution.set_attributes(attributes)
+    setattr(job_object, JOB, job)
+    posting.job = job
+    jobs[job_id] = job
+    if posting.entry_inline:
         job.task_made()
 
 
-def job_control(job: _Job, event_name: str, reason: Any) -> None:
+def job_control(job: Job, event_name: str, reason: Any) -> None:
     """A pause, resume or cancel of the job: an event on its span; a cancel also ends it."""
     job.execution.add_event(event_name, {semconv.ROUTILUX_REASON: str(reason or "")})
-    if event_name == semconv.ROUTILUX_CANCELLED_EVENT:
+    if event_name == semconv.ROUTILUX_PAUSED_EVENT:
+        job.paused = True
+    elif event_name == semconv.ROUTILUX_RESUMED_EVENT:
+        job.paused = False
+    elif event_name == semconv.ROUTILUX_CANCELLED_EVENT:
         job.end(ExecStatus.CANCELLED, "cancel", str(reason) if reason else None)
+
+
+def end_open_jobs(how: str = "shutdown") -> None:
+    """End the spans of jobs still open (at uninstrument, ``otel_exec.shutdown()`` and
+    interpreter exit): *paused* if paused, else *unfinished* (failed if a routine failed)."""
+    for job in list(jobs.values()):
+        status = (ExecStatus.PAUSED if job.paused else
+                  ExecStatus.FAILED if job.failed else ExecStatus.UNFINISHED)
+        contained(job.end, status, how)

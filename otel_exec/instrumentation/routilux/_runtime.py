@@ -1,142 +1,179 @@
 """routilux 1.x: ``Runtime.post`` jobs, routines run by ``_check_routine_activation`` on the
-worker pool or the worker's event-loop thread."""
+worker pool or the worker's event-loop thread.
+
+A routine's logic is either set with ``set_logic()`` (an instance attribute, ``_logic``) or a
+``logic()`` method of its class (the subclass style routilux falls back to). The first is
+wrapped on the instance, the second once on the class that defines it; both wrappers make a
+span only while routilux activates that routine (``ACTIVATING``), so a clone that copies a
+wrapped ``_logic`` and a direct call of ``logic()`` outside a job behave as before.
+"""
 
 from __future__ import annotations
 
-from functools import partial
+import inspect
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import Link
 
 from otel_exec import semconv
+from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._wrappers import argument, around, observe
+from otel_exec.instrumentation.routilux._jobs import (
+    ACTIVATING,
+    CALL,
+    DELIVERY,
+    META,
+    STATUSES,
+    TASK,
+    Delivery,
+    Job,
+    Posting,
+    RoutineCall,
+    bind_job,
+    delivered,
+    finish_routine,
+    job_control,
+    job_of,
+    jobs,
+    posted,
+    start_routine,
+    task_made,
+    text,
+)
 from otel_exec.semconv import ExecStatus
-from otel_exec.spans import ExecutionSpan
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterator
 
-    from otel_exec.instrumentation._patching import Patch
-
-from otel_exec.instrumentation.routilux._jobs import (
-    _DELIVERY,
-    _META,
-    _ROUTINE,
-    _STATUSES,
-    _TASK,
-    _deliver,
-    _Job,
-    _job_of,
-    _jobs,
-    _strategy_status,
-    _text,
-    _tracer,
-    _wrap_lock,
-    _wrapped_routines,
-    bind_job,
-    job_control,
-    run_job,
-)
+_wrapped_routines: weakref.WeakSet[Any] = weakref.WeakSet()
+_wrapped_classes: set[type] = set()
+_wrap_lock = threading.Lock()
 
 
-def _wrap_post(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> Any:
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    return run_job(wrapped, args, kwargs,
-                   flow=str(args[0] if args else kwargs.get("flow_name")),
-                   entry=args[1] if len(args) > 1 else kwargs.get("routine_name"),
-                   data=args[3] if len(args) > 3 else kwargs.get("data"), entry_inline=False)
+def _start_post(runtime: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Posting:
+    return Posting(str(argument(args, kwargs, 0, "flow_name")),
+                   argument(args, kwargs, 1, "routine_name"), argument(args, kwargs, 3, "data"),
+                   entry_inline=False)
 
 
-def _wrap_job_start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> Any:
+def _job_started(job_context: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 outcome: Any) -> None:
     """Bind the job span to the JobContext before ``post`` enqueues the first task."""
-    outcome = wrapped(*args, **kwargs)
-    bind_job(instance, str(instance.job_id), str(instance.worker_id))
-    return outcome
+    bind_job(job_context, str(job_context.job_id), str(job_context.worker_id))
 
 
-def _wrap_job_complete(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                       kwargs: dict[str, Any]) -> Any:
-    outcome = wrapped(*args, **kwargs)
-    job = _job_of(instance)
+def _job_completed(job_context: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   outcome: Any) -> None:
+    job = job_of(job_context)
     if job is not None:
-        status = str(getattr(instance.status, "value", instance.status))
-        error = instance.error
-        job.end(_STATUSES.get(status, ExecStatus.COMPLETED), "complete_job",
+        status = str(getattr(job_context.status, "value", job_context.status))
+        error = job_context.error
+        job.end(STATUSES.get(status, ExecStatus.COMPLETED), "complete_job",
                 None if error is None else str(error))
-    return outcome
 
 
-def _wrap_task_init(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> Any:
+def _task_made(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], outcome: Any) -> None:
     """A task is made (in the emitting thread): remember its job and its emitter."""
-    outcome = wrapped(*args, **kwargs)
-    if not is_instrumentation_enabled():
-        return outcome
-    job = _job_of(instance.job_context)
+    job = job_of(task.job_context)
     if job is None:
         from routilux.core.context import get_current_job
 
-        job = _job_of(get_current_job())
-    emitter = _ROUTINE.get()
-    event = getattr(instance, "event", None)
-    link = None
-    if emitter is not None:
-        link = Link(emitter.span.get_span_context(),
-                    {semconv.ROUTILUX_EVENT: str(getattr(event, "name", ""))})
-    marker = (job, link)
-    event_data = getattr(instance, "event_data", None)
+        job = job_of(get_current_job())
+    event = getattr(task, "event", None)
+    marker = task_made(job, str(getattr(event, "name", "")))
+    event_data = getattr(task, "event_data", None)
     if isinstance(event_data, dict) and isinstance(event_data.get("metadata"), dict):
-        event_data["metadata"][_META] = marker  # handle_event_emit never sees the task
+        event_data["metadata"][META] = marker  # handle_event_emit never sees the task
+        emitter = CALL.get()
         if emitter is not None:
-            _emission(emitter, instance)
+            _emission(emitter, task)
     else:
-        setattr(instance, _TASK, marker)
-    if job is not None:
-        job.task_made()
-    return outcome
+        setattr(task, TASK, marker)
 
 
-def _emission(emitter: ExecutionSpan, task: Any) -> None:
+def _emission(emitter: RoutineCall, task: Any) -> None:
     event = task.event
     targets = [str(getattr(getattr(slot, "routine", None), "name", None) or slot.name)
                for slot in getattr(event, "connected_slots", ())]
-    data = task.event_data.get("data")
-    emitter.add_event(semconv.ROUTILUX_EMIT_EVENT, {
+    emitter.execution.add_event(semconv.ROUTILUX_EMIT_EVENT, {
         semconv.ROUTILUX_EVENT: str(event.name),
         semconv.ROUTILUX_TARGET_SLOTS: len(targets),
-        semconv.EXEC_ARGS: _text(data)})
+        semconv.EXEC_ARGS: text(task.event_data.get("data"))})
 
 
-def _wrap_execute_task(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                       kwargs: dict[str, Any]) -> Any:
-    task = args[0] if args else kwargs.get("task")
-    return _deliver(getattr(task, _TASK, None), partial(wrapped, *args, **kwargs))
+def _start_task(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Delivery:
+    return Delivery(getattr(argument(args, kwargs, 0, "task"), TASK, None))
 
 
-def _wrap_handle_emit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> Any:
-    event_data = args[1] if len(args) > 1 else kwargs.get("event_data")
+def _start_event_delivery(runtime: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                          ) -> Delivery:
+    event_data = argument(args, kwargs, 1, "event_data")
     metadata = event_data.get("metadata") if isinstance(event_data, dict) else None
-    marker = metadata.pop(_META, None) if isinstance(metadata, dict) else None
-    return _deliver(marker, partial(wrapped, *args, **kwargs))
+    return Delivery(metadata.pop(META, None) if isinstance(metadata, dict) else None)
 
 
-def _wrap_check_activation(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                           kwargs: dict[str, Any]) -> Any:
-    """Install (once per routine) the logic wrapper that makes the routine span."""
-    routine: Any = args[0] if args else kwargs.get("routine")
+class _Activation:
+    """routilux is activating a routine: its logic, wherever it is defined, makes the span."""
+
+    __slots__ = ("routine", "token")
+
+    def __init__(self, routine: Any) -> None:
+        self.routine = routine
+        self.token: Any = None
+
+    def activate(self) -> None:
+        self.token = ACTIVATING.set(self.routine)
+
+    def deactivate(self) -> None:
+        token, self.token = self.token, None
+        if token is not None:
+            ACTIVATING.reset(token)
+
+
+def _start_activation(runtime: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      ) -> _Activation | None:
+    routine: Any = argument(args, kwargs, 0, "routine")
+    if routine is None:
+        return None
+    _wrap_logic_of(routine)
+    return _Activation(routine)
+
+
+def _wrap_logic_of(routine: Any) -> None:
+    """Wrap (once) the logic routilux will run for this routine."""
     logic = getattr(routine, "_logic", None)
-    if logic is not None and not isinstance(logic, wrapt.FunctionWrapper):
-        with _wrap_lock:
-            logic = routine._logic
+    if isinstance(logic, wrapt.FunctionWrapper):
+        return
+    with _wrap_lock:
+        logic = getattr(routine, "_logic", None)
+        if logic is not None:
             if not isinstance(logic, wrapt.FunctionWrapper):
-                routine._logic = wrapt.FunctionWrapper(logic, partial(_wrap_logic, routine))
+                routine._logic = wrapt.FunctionWrapper(logic, _wrap_logic)
                 _wrapped_routines.add(routine)
-    return wrapped(*args, **kwargs)
+            return
+        owner = next((cls for cls in type(routine).__mro__ if "logic" in vars(cls)), None)
+        if (owner is not None and owner not in _wrapped_classes
+                and inspect.isfunction(vars(owner)["logic"])):
+            wrapt.wrap_function_wrapper(owner, "logic", _wrap_logic)
+            _wrapped_classes.add(owner)
+
+
+def _start_logic(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 ) -> RoutineCall | None:
+    routine = ACTIVATING.get()
+    if routine is None:
+        return None
+    marker = DELIVERY.get()
+    job: Job | None = marker[0] if marker is not None else None
+    if job is None:
+        from routilux.core.context import get_current_job
+
+        job = job_of(get_current_job())
+    routine_id, flow = _routine_id(routine, kwargs.get("worker_state"))
+    return start_routine(routine, routine_id, flow, job, {}, args,
+                         {k: v for k, v in kwargs.items() if k != "worker_state"})
 
 
 def _routine_id(routine: Any, worker_state: Any) -> tuple[str, Any]:
@@ -153,76 +190,61 @@ def _routine_id(routine: Any, worker_state: Any) -> tuple[str, Any]:
     return str(routine_id or getattr(routine, "name", None) or type(routine).__name__), flow
 
 
-def _wrap_logic(routine: Any, wrapped: Callable[..., Any], instance: Any,
-                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    marker = _DELIVERY.get()
-    job, emitter = marker if marker is not None else (None, None)
-    if job is None:
-        from routilux.core.context import get_current_job
-
-        job = _job_of(get_current_job())
-    routine_id, flow = _routine_id(routine, kwargs.get("worker_state"))
-    attributes: dict[str, Any] = {semconv.ROUTILUX_ROUTINE_ID: routine_id}
-    if job is not None:
-        attributes[semconv.ROUTILUX_JOB_ID] = job.job_id
-    if flow is not None:
-        attributes[semconv.ROUTILUX_FLOW] = str(flow.flow_id)
-    execution = ExecutionSpan(
-        _tracer(), f"routine {routine_id}", kind=semconv.KIND_ROUTINE,
-        framework=semconv.FRAMEWORK_ROUTILUX, attributes=attributes,
-        links=[emitter] if emitter is not None else None,
-        parent=job.execution.context if job is not None else None,
-        args=args, kwargs={k: v for k, v in kwargs.items() if k != "worker_state"})
-    token = _ROUTINE.set(execution)
-    execution.activate()
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        execution.deactivate()
-        _ROUTINE.reset(token)
-        status = _strategy_status(flow, routine, routine_id, execution)
-        if status is ExecStatus.FAILED and job is not None:
-            job.failed = True
-        execution.finish(exception=exc, status=status)
-        raise
-    execution.deactivate()
-    _ROUTINE.reset(token)
-    execution.finish(result)
-    return result
+_wrap_logic = around(_start_logic, finish_routine)
 
 
-def _worker_jobs(executor: Any) -> list[_Job]:
+def unwrap_logic() -> None:
+    """Put back every routine's ``_logic`` and every class's ``logic`` that was wrapped."""
+    with _wrap_lock:
+        for routine in list(_wrapped_routines):
+            logic = getattr(routine, "_logic", None)
+            if isinstance(logic, wrapt.FunctionWrapper):
+                routine._logic = logic.__wrapped__
+        _wrapped_routines.clear()
+        for owner in _wrapped_classes:
+            logic = vars(owner).get("logic")
+            if isinstance(logic, wrapt.FunctionWrapper):
+                setattr(owner, "logic", logic.__wrapped__)  # noqa: B010
+        _wrapped_classes.clear()
+
+
+def _worker_jobs(executor: Any) -> Iterator[Job]:
     worker_id = str(getattr(getattr(executor, "worker_state", None), "worker_id", ""))
-    return [job for job in list(_jobs.values()) if job.worker_id == worker_id]
+    return (job for job in list(jobs.values()) if job.worker_id == worker_id)
 
 
-def _wrap_worker_control(event_name: str, wrapped: Callable[..., Any], instance: Any,
-                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``WorkerExecutor.pause/resume/cancel``: for every job of that worker."""
-    outcome = wrapped(*args, **kwargs)
-    reason = args[0] if args else kwargs.get("reason", "")
-    for job in _worker_jobs(instance):
-        job_control(job, event_name, reason)
-    return outcome
+def _worker_control(event_name: str) -> Any:
+    """``WorkerExecutor.pause/resume/cancel``: an event on every job of that worker."""
 
+    def hook(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+             outcome: Any) -> None:
+        reason = argument(args, kwargs, 0, "reason", "")
+        for job in _worker_jobs(executor):
+            job_control(job, event_name, reason)
+
+    return observe(hook, always=True)
+
+
+_CORE = "routilux.core"
 
 PATCHES: tuple[Patch, ...] = (
-    ("routilux.core.runtime", "Runtime.post", _wrap_post),
-    ("routilux.core.context", "JobContext.start", _wrap_job_start),
-    ("routilux.core.context", "JobContext.complete", _wrap_job_complete),
-    ("routilux.core.task", "SlotActivationTask.__post_init__", _wrap_task_init),
-    ("routilux.core.task", "EventRoutingTask.__post_init__", _wrap_task_init),
-    ("routilux.core.executor", "WorkerExecutor._execute_task", _wrap_execute_task),
-    ("routilux.core.runtime", "Runtime.handle_event_emit", _wrap_handle_emit),
-    ("routilux.core.runtime", "Runtime._check_routine_activation", _wrap_check_activation),
-    ("routilux.core.executor", "WorkerExecutor.pause",
-     partial(_wrap_worker_control, semconv.ROUTILUX_PAUSED_EVENT)),
-    ("routilux.core.executor", "WorkerExecutor.resume",
-     partial(_wrap_worker_control, semconv.ROUTILUX_RESUMED_EVENT)),
-    ("routilux.core.executor", "WorkerExecutor.cancel",
-     partial(_wrap_worker_control, semconv.ROUTILUX_CANCELLED_EVENT)),
+    Patch(f"{_CORE}.runtime", "Runtime.post", around(_start_post, posted),
+          params=("flow_name", "routine_name", "slot_name", "data")),
+    Patch(f"{_CORE}.context", "JobContext.start", observe(_job_started)),
+    Patch(f"{_CORE}.context", "JobContext.complete", observe(_job_completed, always=True)),
+    Patch(f"{_CORE}.task", "SlotActivationTask.__post_init__", observe(_task_made)),
+    Patch(f"{_CORE}.task", "EventRoutingTask.__post_init__", observe(_task_made)),
+    Patch(f"{_CORE}.executor", "WorkerExecutor._execute_task",
+          around(_start_task, delivered, always=True), params=("task",)),
+    Patch(f"{_CORE}.runtime", "Runtime.handle_event_emit",
+          around(_start_event_delivery, delivered, always=True),
+          params=("event", "event_data")),
+    Patch(f"{_CORE}.runtime", "Runtime._check_routine_activation",
+          around(_start_activation, None), params=("routine", "worker_state")),
+    Patch(f"{_CORE}.executor", "WorkerExecutor.pause",
+          _worker_control(semconv.ROUTILUX_PAUSED_EVENT), optional=True),
+    Patch(f"{_CORE}.executor", "WorkerExecutor.resume",
+          _worker_control(semconv.ROUTILUX_RESUMED_EVENT), optional=True),
+    Patch(f"{_CORE}.executor", "WorkerExecutor.cancel",
+          _worker_control(semconv.ROUTILUX_CANCELLED_EVENT), optional=True),
 )
-
-

@@ -1,0 +1,67 @@
+"""The base of otel_exec's three instrumentors: dependencies, the provider option, a patch
+table applied all-or-nothing and restored exactly, and thread-safe instrument / uninstrument."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from otel_exec.instrumentation._patching import Patch, UnsupportedFramework, apply, restore
+from otel_exec.spans import use_provider
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+_logger = logging.getLogger(__name__)
+_lock = threading.RLock()
+
+
+class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """A contrib-style instrumentor: it never configures the SDK.
+
+    ``instrument(tracer_provider=p)`` sends its spans to ``p`` and touches nothing global;
+    without it, spans go to the global provider as it is when each span starts. A framework
+    release missing an essential wrap point is logged and left uninstrumented (nothing
+    patched), as ``BaseInstrumentor`` does for a version conflict.
+    """
+
+    scope: ClassVar[str]
+    """Instrumentation scope of the spans (``otel_exec.<framework>``)."""
+    framework: ClassVar[str]
+    """The framework's name, for messages."""
+    instruments: ClassVar[tuple[str, ...]]
+    """Supported versions, as in the ``instruments-any`` extra."""
+
+    _applied: tuple[Patch, ...] = ()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.instruments
+
+    def patches(self, **options: Any) -> tuple[Patch, ...]:
+        """The wrap points for the installed version and these options."""
+        raise NotImplementedError
+
+    def instrument(self, **kwargs: Any) -> None:
+        """Instrument the framework (safe from several threads at once)."""
+        with _lock:
+            try:
+                super().instrument(**kwargs)
+            except UnsupportedFramework as exc:
+                _logger.error("%s", exc)
+
+    def uninstrument(self, **kwargs: Any) -> None:
+        """Remove every wrapper ``instrument`` applied (safe from several threads at once)."""
+        with _lock:
+            super().uninstrument(**kwargs)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        self._applied = apply(self.patches(**kwargs), self.framework)
+        use_provider(self.scope, kwargs.get("tracer_provider"))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        restore(self._applied)
+        self._applied = ()
+        use_provider(self.scope, None)

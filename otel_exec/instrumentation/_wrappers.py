@@ -1,0 +1,154 @@
+"""The wrapper kit every instrumentation builds its wrappers from.
+
+Our bookkeeping never reaches the program: each piece of it runs *contained* (an exception of
+ours is logged once per function and the user's call goes on untouched), and whatever we make
+current is restored whatever happens. Three shapes cover every wrap point:
+
+- ``around(start, finish)`` / ``around_async``: ``start`` returns a scope (anything with
+  ``activate``/``deactivate``, usually an ``ExecutionSpan``) or None to stay out of the way; the
+  scope is current while the framework's call runs; ``finish(scope, exception, result)`` after.
+- ``observe(hook)``: the framework's call first, untouched; then ``hook(instance, args, kwargs,
+  outcome)`` reads what happened.
+- ``before(hook)``: ``hook(instance, args, kwargs)`` first, then the call (sync or async: the
+  call's own return value, a coroutine included, is handed back as is).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otel_exec.execution import MISSING
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+_logger = logging.getLogger(__name__)
+_reported: set[str] = set()
+
+
+
+
+class Scope(Protocol):
+    """What ``around`` makes current while the framework's call runs."""
+
+    def activate(self) -> None: ...
+
+    def deactivate(self) -> None: ...
+
+
+def contained(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)``, or None if it raised: logged with its traceback the first time for
+    each function, at debug level after that."""
+    try:
+        return func(*args)
+    except Exception:
+        name = getattr(func, "__qualname__", repr(func))
+        if name in _reported:
+            _logger.debug("otel_exec: %s failed again", name, exc_info=True)
+        else:
+            _reported.add(name)
+            _logger.warning("otel_exec: %s failed; the program goes on, this execution's "
+                            "span may be incomplete", name, exc_info=True)
+        return None
+
+
+def argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str,
+             default: Any = None) -> Any:
+    """The argument a framework passed at ``position`` or as ``name``."""
+    if len(args) > position:
+        return args[position]
+    return kwargs.get(name, default)
+
+
+def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None],
+           finish: Callable[[Any, BaseException | None, Any], None] | None, *,
+           always: bool = False) -> Callable[..., Any]:
+    """A wrapper for a synchronous call: ``start``, the call under the scope, ``finish``
+    (None: the scope's ``deactivate`` is all there is to do).
+
+    ``always``: run even while instrumentation is suppressed (bookkeeping that must match
+    what was counted earlier, such as a task delivered after it was counted).
+    """
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        if not always and not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        scope = contained(start, instance, args, kwargs)
+        if scope is None:
+            return wrapped(*args, **kwargs)
+        contained(scope.activate)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            contained(scope.deactivate)
+            if finish is not None:
+                contained(finish, scope, exc, MISSING)
+            raise
+        contained(scope.deactivate)
+        if finish is not None:
+            contained(finish, scope, None, result)
+        return result
+
+    return wrapper
+
+
+def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None],
+                 finish: Callable[[Any, BaseException | None, Any], None],
+                 ) -> Callable[..., Awaitable[Any]]:
+    """``around`` for a coroutine method: the scope is current while it is awaited."""
+
+    async def wrapper(wrapped: Callable[..., Awaitable[Any]], instance: Any,
+                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        scope = contained(start, instance, args, kwargs)
+        if scope is None:
+            return await wrapped(*args, **kwargs)
+        contained(scope.activate)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            contained(scope.deactivate)
+            contained(finish, scope, exc, MISSING)
+            raise
+        contained(scope.deactivate)
+        contained(finish, scope, None, result)
+        return result
+
+    return wrapper
+
+
+def end_span(execution: Any, exception: BaseException | None, result: Any) -> None:
+    """The ``finish`` of an ``around`` whose scope is a plain ``ExecutionSpan``."""
+    execution.finish(exception=exception)
+
+
+def observe(hook: Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None], *,
+            always: bool = False) -> Callable[..., Any]:
+    """A wrapper that lets the call run, then shows ``hook`` what it returned."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        outcome = wrapped(*args, **kwargs)
+        if always or is_instrumentation_enabled():
+            contained(hook, instance, args, kwargs, outcome)
+        return outcome
+
+    return wrapper
+
+
+def before(hook: Callable[[Any, tuple[Any, ...], dict[str, Any]], None],
+           ) -> Callable[..., Any]:
+    """A wrapper that shows ``hook`` the call's arguments, then lets the call run."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        if is_instrumentation_enabled():
+            contained(hook, instance, args, kwargs)
+        return wrapped(*args, **kwargs)
+
+    return wrapper
