@@ -11,46 +11,102 @@ async def fetch(n): ...
 otel_exec.summary()                                # falyx-style history table
 otel_exec.registry.get_by_name("fetch")
 ```
+
+Names are imported when first used, so ``import otel_exec`` (and the pytest plugin, which lives
+in the package) costs next to nothing until something is traced or shown.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-
-from otel_exec import persist, render
-from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
-from otel_exec.config import configure, flush, shutdown, store
-from otel_exec.execution import Execution
-from otel_exec.instrumentation import instrument, uninstrument
-from otel_exec.instrumentation.decorator import traced
-from otel_exec.semconv import ExecStatus
-from otel_exec.views.history import ExecutionHistory, HistoryView
-from otel_exec.views.registry import ExecutionRegistry
-from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from rich.console import Console
+
+    from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
+    from otel_exec.config import configure, flush, shutdown, store
+    from otel_exec.execution import Execution
+    from otel_exec.instrumentation import instrument, uninstrument
+    from otel_exec.instrumentation.decorator import traced
+    from otel_exec.semconv import ExecStatus
+    from otel_exec.views import Views
+    from otel_exec.views.history import ExecutionHistory, HistoryView
+    from otel_exec.views.registry import ExecutionRegistry
+    from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
+
+    registry: ExecutionRegistry
+    history: HistoryView
+    tracker: JobView
+    job_state: JobView
+
 __version__ = "0.1.0"
 
-registry = ExecutionRegistry(store)
-"""falyx-compatible registry of the default store."""
+_LAZY = {
+    "ExecStatus": "otel_exec.semconv",
+    "Execution": "otel_exec.execution",
+    "ExecutionHistory": "otel_exec.views.history",
+    "ExecutionRegistry": "otel_exec.views.registry",
+    "ExecutionSpanProcessor": "otel_exec._store",
+    "ExecutionStore": "otel_exec._store",
+    "ExecutionTracker": "otel_exec.views.tracker",
+    "JobState": "otel_exec.views.tracker",
+    "configure": "otel_exec.config",
+    "flush": "otel_exec.config",
+    "shutdown": "otel_exec.config",
+    "store": "otel_exec.config",
+    "instrument": "otel_exec.instrumentation",
+    "uninstrument": "otel_exec.instrumentation",
+    "traced": "otel_exec.instrumentation.decorator",
+}
+_VIEWS = ("registry", "history", "tracker", "job_state")
 
-history = HistoryView(store)
-"""dataknobs-fsm ``ExecutionHistory`` of an FSM run: ``history()``, ``history.histories()``."""
 
-tracker = JobView(store, ExecutionTracker.from_spans)
-"""routilux ``ExecutionTracker`` of a job (the latest when no job id is given)."""
+def _default_views() -> Views:
+    """The views of the default store (made once)."""
+    views: Views | None = globals().get("_views")
+    if views is None:
+        from otel_exec import config
+        from otel_exec.views import Views
 
-job_state = JobView(store, JobState.from_spans)
-"""routilux ``JobState`` of a job (the latest when no job id is given)."""
+        views = Views(config.store, _why_empty)
+        globals()["_views"] = views
+    return views
+
+
+def _why_empty() -> str | None:
+    from otel_exec.config import not_recording_reason
+    from otel_exec.spans import unrecorded_count
+
+    reason = not_recording_reason()
+    if reason is None and unrecorded_count():
+        reason = (f"{unrecorded_count()} execution(s) ended unrecorded (the tracer provider's "
+                  "sampler dropped them; otel_exec.configure() installs a provider that records "
+                  "every execution locally and samples only the export)")
+    return reason
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif name in _VIEWS:
+        value = getattr(_default_views(), name)
+    else:
+        raise AttributeError(f"module 'otel_exec' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def summary(*args: Any, **kwargs: Any) -> None:
     """Print the execution history: ``otel_exec.registry.summary(...)``, falyx's arguments."""
-    registry.summary(*args, **kwargs)
+    _default_views().registry.summary(*args, **kwargs)
 
 
 def save(path: str | Path) -> int:
@@ -61,8 +117,10 @@ def save(path: str | Path) -> int:
     """
     from opentelemetry import trace as trace_api
 
+    from otel_exec import config, persist
+
     resource = getattr(trace_api.get_tracer_provider(), "resource", None)
-    return persist.save(path, store().executions(),
+    return persist.save(path, config.store().executions(),
                         dict(resource.attributes) if resource is not None else None)
 
 
@@ -72,12 +130,18 @@ def load(path: str | Path) -> ExecutionStore:
     Raises:
         persist.TraceFileError: The file is missing, empty, truncated or not OTLP traces.
     """
+    from otel_exec import persist
+
     return persist.load(path)
 
 
 def tree(trace_id: str | None = None, *, console: Console | None = None) -> None:
     """Print the execution tree of every trace in the default store (or of one trace)."""
-    (console or Console()).print(*render.trace_trees(store(), trace_id))
+    from rich.console import Console
+
+    from otel_exec import config, render
+
+    (console or Console()).print(*render.trace_trees(config.store(), trace_id))
 
 
 __all__ = [

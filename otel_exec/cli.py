@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from otel_exec._store import ExecutionStore
+    from otel_exec.views import Views
 
 _EPILOG = """examples:
   otel-exec demo                              run the example workflows, traced, and show them
@@ -32,41 +32,31 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def _summary(store: ExecutionStore, options: argparse.Namespace, console: Console) -> int:
-    from otel_exec.views.registry import ExecutionRegistry
-
-    registry = ExecutionRegistry(store)
+def _summary(views: Views, options: argparse.Namespace, console: Console) -> int:
+    registry = views.registry
     if not options.json:
         registry.summary(name=options.name or "", index=options.index,
                          result_index=options.result_index, last_result=options.last_result,
                          status=options.status, console=console, limit=options.limit or None)
         return 0
-    if options.last_result or options.result_index is not None:
-        if options.last_result:
-            found = next((e for e in reversed(registry.get_all()) if not e.ignore_in_history),
-                         None)
-        else:
-            found = registry.get(options.result_index)
-        if found is None:
-            raise LookupError("no such execution")
+    selection = registry.select(options.name or "", options.index, options.result_index,
+                                options.last_result, options.status)
+    if selection.missing is not None:
+        raise LookupError(selection.missing)
+    found = selection.result
+    if found is not None:
         _print_json({"signature": found.signature, "result": found.result_text,
                      "traceback": found.traceback})
-        return 0
-    from otel_exec.render import keep
-
-    executions = registry.get_all()
-    if options.name:
-        executions = [e for e in executions if e.name == options.name]
-    if options.index is not None:
-        executions = [e for e in executions if e.index == options.index]
-    _print_json([e.to_dict() for e in executions if keep(e, options.status)])
+    else:
+        _print_json([e.to_dict() for e in selection.executions])
     return 0
 
 
-def _tree(store: ExecutionStore, options: argparse.Namespace, console: Console) -> int:
+def _tree(views: Views, options: argparse.Namespace, console: Console) -> int:
     from otel_exec.render import trace_trees
     from otel_exec.views.tree import forest
 
+    store = views.store
     if options.trace is not None and not store.by_trace(options.trace):
         raise LookupError(f"no trace {options.trace} in the file")
     if options.json:
@@ -77,11 +67,11 @@ def _tree(store: ExecutionStore, options: argparse.Namespace, console: Console) 
     return 0
 
 
-def _stats(store: ExecutionStore, options: argparse.Namespace, console: Console) -> int:
+def _stats(views: Views, options: argparse.Namespace, console: Console) -> int:
     from otel_exec.render import stats_table
     from otel_exec.views.stats import stats
 
-    rows = stats(store.executions())
+    rows = stats(views.store.executions())
     if options.json:
         _print_json([row.to_dict() for row in rows])
     else:
@@ -89,12 +79,10 @@ def _stats(store: ExecutionStore, options: argparse.Namespace, console: Console)
     return 0
 
 
-def _history(store: ExecutionStore, options: argparse.Namespace, console: Console) -> int:
+def _history(views: Views, options: argparse.Namespace, console: Console) -> int:
     from rich.pretty import Pretty
 
-    from otel_exec.views.history import HistoryView
-
-    histories = HistoryView(store).histories()
+    histories = views.history.histories()
     if not histories:
         raise LookupError("no dataknobs-fsm runs in the file")
     if options.json:
@@ -112,11 +100,8 @@ def _history(store: ExecutionStore, options: argparse.Namespace, console: Consol
     return 0
 
 
-def _jobs(store: ExecutionStore, options: argparse.Namespace, console: Console) -> int:
-    from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
-
-    states = JobView(store, JobState.from_spans)
-    trackers = JobView(store, ExecutionTracker.from_spans)
+def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
+    states, trackers = views.job_state, views.tracker
     jobs = states.jobs()
     if not jobs:
         raise LookupError("no routilux jobs in the file")
@@ -199,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo.run(output=options.output)
     from otel_exec.persist import TraceFileError, load
+    from otel_exec.views import Views
 
     try:
-        store = load(options.file)
-        return _COMMANDS[options.command](store, options, Console())
+        views = Views(load(options.file))
+        return _COMMANDS[options.command](views, options, Console())
     except (TraceFileError, LookupError, ValueError) as error:
         message = str(error).strip("'\"")
         sys.stderr.write(f"otel-exec {options.command}: {message}\n")

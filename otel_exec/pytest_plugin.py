@@ -12,12 +12,17 @@ Deploy [command] failed RuntimeError
 '''.lstrip()
 ```
 
-Isolation: the global tracer provider can be set only once, so the plugin adds one routing
-processor to it, and each test's collector receives exactly the spans that *started* during
-that test (from any thread or task). Every supported framework that is installed is
-instrumented for the test; ``@pytest.mark.otel_exec(instrument=False)`` opts out. On a failing
-test that used ``exec_spans``, the report gets an "otel-exec executions" section with the
-summary and the tree (``--otel-exec-report=all|failed|none``, ini ``otel_exec_report``).
+Isolation without touching what the program under test set up: when the global tracer
+provider is an SDK provider (the application's, or ``otel_exec.configure()``'s), the plugin adds
+one routing processor to it, and each test's collector receives exactly the spans that
+*started* during that test (from any thread or task), the application's own spans included.
+Otherwise it never sets the set-once global: otel_exec's spans go, for the test's duration, to
+a private provider with no exporter. Every supported framework that is installed and not
+already instrumented is instrumented for the test, and only those are uninstrumented after it;
+``@pytest.mark.otel_exec(instrument=False)`` opts out. On a failing test that used
+``exec_spans``, the report gets an "otel-exec executions" section with the summary and the tree
+(``--otel-exec-report=all|failed|none``, ini ``otel_exec_report``). The plugin costs nothing
+in a session that never asks for ``exec_spans``; ``-p no:otel_exec`` turns it off.
 """
 
 from __future__ import annotations
@@ -27,13 +32,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from opentelemetry.sdk.trace import SpanProcessor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
-
-    from opentelemetry.context import Context
-    from opentelemetry.sdk.trace import ReadableSpan, Span
 
     from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
@@ -69,72 +70,24 @@ def _report_mode(config: pytest.Config) -> str:
     return str(mode) if mode in _REPORT_CHOICES else "failed"
 
 
-class _TestRouter(SpanProcessor):
-    """One span processor on the global provider: routes spans to the test collecting now."""
-
-    def __init__(self) -> None:
-        self.store: ExecutionStore | None = None
-        self.started: set[int] = set()
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        store = self.store
-        if store is not None and span.context is not None:
-            self.started.add(span.context.span_id)
-            store.track(span)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        store = self.store
-        context = span.context
-        if store is not None and context is not None and context.span_id in self.started:
-            self.started.discard(context.span_id)
-            store.record(span)
-
-    def shutdown(self) -> None:
-        self.store = None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-_router: _TestRouter | None = None
-
-
-def _ensure_router() -> _TestRouter:
-    global _router
-    if _router is None:
-        from opentelemetry import trace
-
-        import otel_exec
-
-        otel_exec.configure()
-        _router = _TestRouter()
-        provider = trace.get_tracer_provider()
-        add = getattr(provider, "add_span_processor", None)
-        if add is None:
-            raise RuntimeError("exec_spans needs the OpenTelemetry SDK's TracerProvider")
-        add(_router)
-    return _router
-
-
 class ExecSpans:
     """The executions of one test, in registry order (completion order, children first)."""
 
     __test__ = False
 
     def __init__(self, store: ExecutionStore) -> None:
-        from otel_exec.views.history import HistoryView
-        from otel_exec.views.registry import ExecutionRegistry
-        from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
+        from otel_exec.views import Views
 
+        views = Views(store)
         self.store = store
         """Every span this test started (in-memory, bounded)."""
-        self.registry = ExecutionRegistry(store)
+        self.registry = views.registry
         """falyx's ExecutionRegistry API over this test's executions."""
-        self.history = HistoryView(store)
+        self.history = views.history
         """dataknobs-fsm's ExecutionHistory of this test's FSM runs."""
-        self.tracker = JobView(store, ExecutionTracker.from_spans)
+        self.tracker = views.tracker
         """routilux's ExecutionTracker of this test's jobs."""
-        self.job_state = JobView(store, JobState.from_spans)
+        self.job_state = views.job_state
         """routilux's JobState of this test's jobs."""
 
     # querying --------------------------------------------------------------------------------
@@ -275,10 +228,13 @@ def exec_spans(request: pytest.FixtureRequest) -> Iterator[ExecSpans]:
     """The executions (spans) of this test only, with query helpers and assertions."""
     import otel_exec
     from otel_exec._store import ExecutionStore
+    from otel_exec._test_routing import route, router
+    from otel_exec.spans import override_provider
 
-    router = _ensure_router()
     marker = request.node.get_closest_marker("otel_exec")
     instrument = marker.kwargs.get("instrument", True) if marker is not None else True
+    private = route()
+    previous = override_provider(private) if private is not None else None
     instrumented = otel_exec.instrument() if instrument else []
     spans = ExecSpans(ExecutionStore())
     router.started = set()
@@ -291,6 +247,8 @@ def exec_spans(request: pytest.FixtureRequest) -> Iterator[ExecSpans]:
         router.started = set()
         if instrumented:
             otel_exec.uninstrument(*instrumented)
+        if private is not None:
+            override_provider(previous)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,9 +10,11 @@ shown in the table caption). Kept from falyx: indices are never reused after ``c
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.text import Text
 
 from otel_exec import render, semconv
 from otel_exec.execution import MISSING
@@ -20,15 +22,42 @@ from otel_exec.spans import get_tracer, record_finished
 from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
 
+    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
 
 _SCOPE = "otel_exec.registry"
 
 
+@dataclass
+class Selection:
+    """What a falyx ``history`` request selects, before it is printed or written as JSON.
+
+    Exactly one of: ``missing`` (nothing matches: the message falyx prints), ``result`` (the
+    execution whose result or traceback is asked for), or the table's ``executions``.
+    """
+
+    title: str = ""
+    executions: list[Execution] = field(default_factory=list)
+    hidden: int = 0
+    result: Execution | None = None
+    missing: str | None = None
+
+
 class ExecutionRegistry(StoreView):
     """falyx's ``ExecutionRegistry``, computed from spans (of a store, or of whatever store a
-    function returns at each call)."""
+    function returns at each call).
+
+    Args:
+        store: The store to read, or a function returning it.
+        why_empty: Says why nothing could be recorded, shown instead of an empty table.
+    """
+
+    def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore],
+                 why_empty: Callable[[], str | None] | None = None) -> None:
+        super().__init__(store)
+        self._why_empty = why_empty
 
     def record(self, context: Any) -> Execution | None:
         """Record a finished execution made elsewhere (falyx: ``ExecutionRegistry.record``).
@@ -74,6 +103,56 @@ class ExecutionRegistry(StoreView):
         """Forget every execution; indices keep counting up."""
         self.store.clear()
 
+    def select(self, name: str = "", index: int | None = None,
+               result_index: int | None = None, last_result: bool = False,
+               status: str = "all", limit: int | None = None) -> Selection:
+        """What ``summary`` (and ``otel-exec summary --json``) shows for these arguments,
+        checked in falyx's order: ``last_result``, ``result_index``, ``name``, ``index``, then
+        the whole history.
+
+        Raises:
+            ValueError: ``status`` is not ``all``, ``success`` or ``error``.
+        """
+        status = status.lower()
+        if status not in render.STATUS_FILTERS:
+            raise ValueError(f"status must be one of {', '.join(render.STATUS_FILTERS)}, "
+                             f"not {status!r}.")
+        if last_result:
+            for execution in reversed(self.get_all()):
+                if not execution.ignore_in_history:
+                    return Selection(result=execution)
+            return Selection(missing=self._missing(
+                "No valid executions found to display last result."))
+        if result_index is not None and result_index >= 0:
+            found = self.get(result_index)
+            if found is None:
+                return Selection(missing=f"No execution found for index {result_index}.")
+            return Selection(result=found)
+        if name:
+            executions: list[Execution] = self.get_by_name(name)
+            if not executions:
+                return Selection(missing=f"No executions found for action '{name}'.")
+            title = f"📊 Execution History for '{executions[0].name}'"
+        elif index is not None and index >= 0:
+            found = self.get(index)
+            if found is None:
+                return Selection(missing=f"No execution found for index {index}.")
+            executions, title = [found], f"📊 Execution History for Index {index}"
+        else:
+            executions, title = self.get_all(), "📊 Execution History"
+            if not executions and (reason := self._missing(None)) is not None:
+                return Selection(missing=reason)
+        shown = [item for item in executions if render.keep(item, status)]
+        hidden = 0
+        if limit is not None and 0 < limit < len(shown):
+            hidden, shown = len(shown) - limit, shown[-limit:]
+        return Selection(title=title, executions=shown, hidden=hidden)
+
+    def _missing(self, message: str | None) -> str | None:
+        """``message``, or why nothing could be recorded when that is the reason."""
+        reason = self._why_empty() if self._why_empty is not None and not self.get_all() else None
+        return message if reason is None else f"No executions recorded: {reason}."
+
     def summary(self, name: str = "", index: int | None = None,
                 result_index: int | None = None, clear: bool = False,
                 last_result: bool = False, status: str = "all",
@@ -81,7 +160,7 @@ class ExecutionRegistry(StoreView):
         """Print the execution history, as falyx's ``history`` command does.
 
         Arguments are checked in falyx's order: ``clear``, ``last_result``, ``result_index``,
-        ``name``, ``index``, then the whole history.
+        ``name``, ``index``, then the whole history (see ``select``).
 
         Args:
             name: Only executions with this name.
@@ -93,47 +172,19 @@ class ExecutionRegistry(StoreView):
             console: Where to print; a default Rich console when None.
             limit: Show only the newest ``limit`` rows of the table (a caption says so).
         """
-        status = status.lower()
-        if status not in render.STATUS_FILTERS:
-            raise ValueError(f"status must be one of {', '.join(render.STATUS_FILTERS)}, "
-                             f"not {status!r}.")
         out = console or Console()
-        store = self.store
         if clear:
-            store.clear()
+            self.select(status=status)  # the same argument checks as every other request
+            self.store.clear()
             out.print("[green]✅ Execution history cleared.")
             return
-        if last_result:
-            for execution in reversed(self.get_all()):
-                if not execution.ignore_in_history:
-                    out.print(render.result_view(execution))
-                    return
-            out.print("[red]❌ No valid executions found to display last result.")
-            return
-        if result_index is not None and result_index >= 0:
-            found = self.get(result_index)
-            if found is None:
-                out.print(f"[red]❌ No execution found for index {result_index}.")
-                return
-            out.print(render.result_view(found))
-            return
-        if name:
-            executions: list[Execution] = self.get_by_name(name)
-            if not executions:
-                out.print(f"[red]❌ No executions found for action '{name}'.", markup=True)
-                return
-            title = f"📊 Execution History for '{executions[0].name}'"
-        elif index is not None and index >= 0:
-            found = self.get(index)
-            if found is None:
-                out.print(f"[red]❌ No execution found for index {index}.")
-                return
-            executions, title = [found], f"📊 Execution History for Index {index}"
+        selection = self.select(name, index, result_index, last_result, status, limit)
+        if selection.missing is not None:
+            out.print(Text("❌ " + selection.missing, style="red"))
+        elif selection.result is not None:
+            out.print(render.result_view(selection.result))
         else:
-            executions, title = self.get_all(), "📊 Execution History"
-        shown = [item for item in executions if render.keep(item, status)]
-        hidden = 0
-        if limit is not None and 0 < limit < len(shown):
-            hidden, shown = len(shown) - limit, shown[-limit:]
-        out.print(render.summary_table(shown, title=title, evicted=store.evicted,
-                                       max_spans=store.max_spans, hidden=hidden))
+            store = self.store
+            out.print(render.summary_table(selection.executions, title=selection.title,
+                                           evicted=store.evicted, max_spans=store.max_spans,
+                                           hidden=selection.hidden))
