@@ -1,0 +1,99 @@
+"""Our bookkeeping failing never reaches the program: with each piece of the span helper made to
+raise, every framework's workload gives exactly what it gives uninstrumented."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
+from routilux.core.runtime import Runtime
+
+import otel_exec
+from otel_exec import ExecutionStore
+from otel_exec.spans import ExecutionSpan
+from tests.instrumentation import falyx_workload, fsm_workload, routilux_workload
+
+BOOKKEEPING = ["__init__", "activate", "deactivate", "add_event", "set_attributes", "finish"]
+
+
+@pytest.fixture(params=BOOKKEEPING)
+def broken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+           caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+    """One method of the span helper raises whenever an instrumentation calls it."""
+    name: str = request.param
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"otel_exec bookkeeping broke in {name}")
+
+    caplog.set_level(logging.CRITICAL, logger="otel_exec")
+    monkeypatch.setattr(ExecutionSpan, name, fail)
+    yield name
+
+
+def _falyx_outcomes() -> tuple[list[str], list[tuple[str, str]]]:
+    FalyxRegistry.clear()
+    actions = asyncio.run(falyx_workload.run_actions(falyx_workload.build_actions()))
+    commands = asyncio.run(falyx_workload.run_cli(falyx_workload.build_cli()))
+    shown = [f"{key}={value!r}" for key, value in {**actions, **commands}.items()
+             if key != "process_trace"]  # that one reports the worker's trace id
+    return shown, [(c.name, c.status) for c in FalyxRegistry.get_all()]
+
+
+def test_falyx_results_survive_our_failures(store: ExecutionStore, broken: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    expected = _falyx_outcomes()
+    otel_exec.instrument("falyx")
+    try:
+        assert _falyx_outcomes() == expected
+    finally:
+        otel_exec.uninstrument("falyx")
+
+
+def _fsm_outcomes() -> list[Any]:
+    fsm_workload.attempts.clear()
+    loans = fsm_workload.loans()
+    results = [loans.process({"amount": amount}) for amount in (50, 5000)]
+    results.append(fsm_workload.fetcher().process({"amount": 7}))
+    return [(r["success"], r["final_state"], r["data"], r["path"], r["error"]) for r in results]
+
+
+def test_dataknobs_fsm_results_survive_our_failures(store: ExecutionStore, broken: str) -> None:
+    expected = _fsm_outcomes()
+    otel_exec.instrument("dataknobs_fsm")
+    try:
+        assert _fsm_outcomes() == expected
+    finally:
+        otel_exec.uninstrument("dataknobs_fsm")
+
+
+def _routilux_outcome() -> list[int]:
+    runtime = Runtime()
+    try:
+        flow = routilux_workload.fan_out_flow(f"fail_safe_{time.monotonic_ns()}",
+                                              routilux_workload.ErrorStrategy.CONTINUE)
+        runtime.post(flow.flow_id, "src", "trigger", {"count": 3})
+        collected: list[int] = flow.routines["agg"].got
+        deadline = time.monotonic() + 10
+        while len(collected) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return sorted(collected)
+    finally:
+        runtime.shutdown(wait=True, timeout=5)
+
+
+def test_routilux_results_survive_our_failures(store: ExecutionStore, broken: str) -> None:
+    expected = _routilux_outcome()
+    assert expected == [0, 2, 4]
+    otel_exec.instrument("routilux", quiet_period=0.05)
+    try:
+        assert _routilux_outcome() == expected
+    finally:
+        otel_exec.uninstrument("routilux")
