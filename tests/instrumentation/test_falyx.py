@@ -19,6 +19,7 @@ import pytest
 from falyx.action import Action, ActionGroup, ChainedAction, ProcessAction
 from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from rich.console import Console
 
 import otel_exec
 from otel_exec import ExecutionStore, semconv
@@ -64,6 +65,9 @@ def test_registry_parity_names_statuses_order_and_indices(falyx_store: Execution
     assert [(e.name, "OK" if e.success else "ERROR") for e in ours] == [
         (c.name, c.status) for c in theirs]
     assert [e.attributes[semconv.FALYX_INDEX] for e in ours] == [c.index for c in theirs]
+    assert [e.index for e in ours] == [c.index for c in theirs]  # rollbacks take no index
+    for context in theirs:
+        assert otel_exec.registry.get(context.index).name == context.name  # type: ignore[union-attr]
     for execution, context in zip(ours, theirs, strict=True):
         assert execution.result is context.result
         assert execution.exception is context.exception
@@ -320,3 +324,29 @@ print(json.dumps([(e.name, e.result) for e in otel_exec.registry.get_all()]))
                           text=True, timeout=60, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [["auto", 42]]
+
+
+def test_rollback_and_foreign_spans_take_no_registry_index(falyx_store: ExecutionStore) -> None:
+    """A failing chain's rollback and another instrumentation's span (an HTTP client's) stay
+    in the tree, out of the numbering: every index is falyx's own."""
+    from opentelemetry import trace
+
+    async def call_api() -> str:
+        with trace.get_tracer("http.client").start_as_current_span("GET /status"):
+            return "up"
+
+    chain = ChainedAction("release", [
+        Action("fetch", workload.fetch, rollback=workload.undo_fetch),
+        Action("probe", call_api), Action("explode", workload.broken)])
+    with pytest.raises(RuntimeError, match="broken step"):
+        asyncio.run(chain())
+    theirs = FalyxRegistry.get_all()
+    ours = otel_exec.registry.get_all()
+    # both registries count for the whole session; earlier tests ran falyx uninstrumented
+    offset = theirs[0].index - ours[0].index
+    assert [(e.index + offset, e.name) for e in ours] == [(c.index, c.name) for c in theirs]
+    assert {e.name for e in falyx_store.executions()} >= {"rollback release", "GET /status"}
+    last = theirs[-1]
+    console = Console(record=True, width=200)
+    otel_exec.summary(result_index=last.index - offset, console=console)
+    assert "No execution found" not in console.export_text()

@@ -1,0 +1,117 @@
+"""Patch tables against the installed frameworks: every target resolves with the parameters the
+wrappers read by position, a renamed target leaves nothing patched, instrument / uninstrument
+are safe from many threads, and the declared version ranges agree with the extras."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+import wrapt
+from falyx.action.chained_action import ChainedAction
+from falyx.execution_registry import ExecutionRegistry
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from packaging.requirements import Requirement
+
+import otel_exec
+from otel_exec.instrumentation import FRAMEWORKS
+from otel_exec.instrumentation._patching import check, is_patched
+from otel_exec.instrumentation.dataknobs_fsm import PATCHES as FSM_PATCHES
+from otel_exec.instrumentation.falyx import PATCHES as FALYX_PATCHES
+from otel_exec.instrumentation.falyx import PROCESS_PATCHES, FalyxInstrumentor
+from otel_exec.instrumentation.routilux import PATCHES as ROUTILUX_PATCHES
+
+TABLES = {"falyx": (*FALYX_PATCHES, *PROCESS_PATCHES), "dataknobs_fsm": FSM_PATCHES,
+          "routilux": ROUTILUX_PATCHES}
+
+
+@pytest.mark.parametrize("framework", list(TABLES))
+def test_every_target_resolves_with_the_parameters_its_wrapper_reads(framework: str) -> None:
+    problems = [reason for patch in TABLES[framework] if (reason := check(patch)) is not None]
+    assert problems == []
+
+
+def test_a_changed_signature_is_caught() -> None:
+    from otel_exec.instrumentation._patching import Patch
+
+    patch = Patch("falyx.execution_registry", "ExecutionRegistry.record", lambda *a: None,
+                  params=("ctx",))
+    assert "the wrapper expects (ctx, ...)" in str(check(patch))
+
+
+def test_a_missing_essential_target_leaves_falyx_uninstrumented(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delattr(ExecutionRegistry, "record")  # a release renamed it
+    with caplog.at_level(logging.ERROR):
+        assert otel_exec.instrument("falyx") == []  # no exception into the caller
+    assert "ExecutionRegistry.record is missing" in caplog.text
+    assert not FalyxInstrumentor().is_instrumented_by_opentelemetry
+    assert not any(is_patched(p.module, p.attribute) for p in FALYX_PATCHES
+                   if p.attribute != "ExecutionRegistry.record")
+
+
+def test_a_missing_optional_target_is_skipped_with_one_warning(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delattr(ChainedAction, "_rollback")
+    with caplog.at_level(logging.WARNING):
+        assert otel_exec.instrument("falyx") == ["falyx"]
+    try:
+        assert caplog.text.count("ChainedAction._rollback is missing") == 1
+        assert is_patched("falyx.action.base_action", "BaseAction.__call__")
+    finally:
+        otel_exec.uninstrument("falyx")
+    assert not any(is_patched(p.module, p.attribute) for p in FALYX_PATCHES
+                   if p.attribute != "ChainedAction._rollback")
+
+
+def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() -> None:
+    barrier = threading.Barrier(8)
+
+    def flip(worker: int) -> None:
+        barrier.wait()
+        for turn in range(25):
+            if (worker + turn) % 2:
+                otel_exec.instrument("falyx")
+            else:
+                otel_exec.uninstrument("falyx")
+
+    threads = [threading.Thread(target=flip, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    otel_exec.instrument("falyx")
+    try:
+        for patch in FALYX_PATCHES:
+            owner_path, _, name = patch.attribute.rpartition(".")
+            owner = getattr(__import__(patch.module, fromlist=[owner_path]), owner_path)
+            wrapper = vars(owner)[name]
+            assert isinstance(wrapper, wrapt.FunctionWrapper)
+            assert not isinstance(wrapper.__wrapped__, wrapt.FunctionWrapper), patch.target
+    finally:
+        otel_exec.uninstrument("falyx")
+    assert not any(is_patched(p.module, p.attribute) for p in FALYX_PATCHES)
+
+
+def test_declared_versions_agree_with_the_extras_and_the_installed_frameworks() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    declared = {Requirement(r).name: Requirement(r) for r in extras["instruments-any"]}
+    for name, framework in FRAMEWORKS.items():
+        (requirement,) = framework.load().instrumentation_dependencies()
+        parsed = Requirement(requirement)
+        assert parsed.specifier == declared[parsed.name].specifier, name
+        assert list(parsed.specifier.filter(["99"])) == [], f"{name} has no version ceiling"
+        assert get_dependency_conflicts([requirement]) is None, name
+        supported = {Requirement(r).name: Requirement(r).specifier for r in extras[framework.extra]
+                     } if framework.extra in extras else {}
+        for extra_name, specifier in supported.items():
+            assert all(parsed.specifier.contains(v) for v in _bounds(specifier)), extra_name
+
+
+def _bounds(specifier: object) -> list[str]:
+    """The lowest version an extra allows (it must be inside the instrumentor's range)."""
+    return [s.version for s in specifier if s.operator == ">="]  # type: ignore[attr-defined]

@@ -1,0 +1,238 @@
+"""otel_exec as a good OpenTelemetry citizen: instrumentors never configure the SDK, each span
+is exported once whoever set up the provider, the SDK's variables mean what they mean there,
+and a missing optional piece is one warning. Each case runs in a fresh interpreter (the global
+provider is set once per process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_python
+from tests.test_config import closed_port
+
+APP = """
+import asyncio, json, sys
+from falyx.action import Action
+import otel_exec
+
+@otel_exec.traced
+def work(n):
+    return n * 2
+
+async def step():
+    return 42
+
+def run():
+    for n in range(3):
+        work(n)
+    asyncio.run(Action("falyx_step", step)())
+"""
+
+
+def run_app(*code: str, zero_code: bool = False, **env: str) -> tuple[dict[str, object], str]:
+    """Run ``APP`` and the ``code`` pieces (each dedented); returns the last stdout line as
+    JSON and the whole stdout."""
+    script = "".join(textwrap.dedent(piece) for piece in (APP, *code))
+    if not zero_code:
+        done = run_python(script, env=env)
+    else:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        full |= {"OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+                 "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **env}
+        instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+        done = subprocess.run([str(instrument), sys.executable, "-c", script],
+                              capture_output=True, text=True, env=full, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout
+
+
+def exported(stdout: str, name: str) -> int:
+    """How many times the console exporter printed a span called ``name``."""
+    return stdout.count(f'"name": "{name}"')
+
+
+@pytest.mark.parametrize("framework", ["falyx", "dataknobs_fsm", "routilux"])
+def test_instrumentors_leave_the_global_provider_to_the_application(framework: str) -> None:
+    result, _ = run_app(f"""
+        import logging
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from otel_exec.instrumentation import FRAMEWORKS
+
+        warnings = []
+        logging.getLogger("opentelemetry.trace").addHandler(
+            type("H", (logging.Handler,), {{"emit": lambda self, r: warnings.append(r.msg)}})())
+        mine_exporter, app_exporter = InMemorySpanExporter(), InMemorySpanExporter()
+        mine = TracerProvider()
+        mine.add_span_processor(SimpleSpanProcessor(mine_exporter))
+        FRAMEWORKS["{framework}"].load().instrument(tracer_provider=mine)
+        untouched = isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        app = TracerProvider()
+        app.add_span_processor(SimpleSpanProcessor(app_exporter))
+        trace.set_tracer_provider(app)
+        with trace.get_tracer("app").start_as_current_span("app span"):
+            pass
+        print(json.dumps({{"untouched": untouched,
+                          "app_is_global": trace.get_tracer_provider() is app,
+                          "refused": [w for w in warnings if "Overriding" in str(w)],
+                          "app": [s.name for s in app_exporter.get_finished_spans()]}}))
+    """)
+    assert result == {"untouched": True, "app_is_global": True, "refused": [],
+                      "app": ["app span"]}
+
+
+def test_instrument_without_a_provider_follows_the_global_one_set_later() -> None:
+    result, _ = run_app("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        otel_exec.instrument("falyx")
+        exporter = InMemorySpanExporter()
+        app = TracerProvider()
+        app.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(app)
+        run()
+        print(json.dumps({"exported": sorted(s.name for s in exporter.get_finished_spans()),
+                          "stored": sorted(e.name for e in otel_exec.registry.get_all())}))
+    """)
+    assert result == {"exported": ["falyx_step", "work", "work", "work"],
+                      "stored": ["falyx_step", "work", "work", "work"]}
+
+
+EXACTLY_ONCE = """
+run()
+otel_exec.shutdown()
+print(json.dumps({"stored": len(otel_exec.registry.get_all())}))
+"""
+SHUTDOWN_GLOBAL = EXACTLY_ONCE.replace(
+    "otel_exec.shutdown()",
+    "from opentelemetry import trace\ntrace.get_tracer_provider().shutdown()")
+
+
+def test_configure_alone_exports_each_span_once() -> None:
+    result, stdout = run_app("otel_exec.configure()\notel_exec.instrument('falyx')\n",
+                             EXACTLY_ONCE, OTEL_TRACES_EXPORTER="console")
+    assert result == {"stored": 4}
+    assert (exported(stdout, "work"), exported(stdout, "falyx_step")) == (3, 1)
+
+
+def test_zero_code_alone_exports_once_and_fills_the_store() -> None:
+    result, stdout = run_app(SHUTDOWN_GLOBAL, zero_code=True, OTEL_TRACES_EXPORTER="console")
+    assert result == {"stored": 4}
+    assert (exported(stdout, "work"), exported(stdout, "falyx_step")) == (3, 1)
+
+
+def test_zero_code_and_configure_export_each_span_once() -> None:
+    result, stdout = run_app("otel_exec.configure(service_name='svc')\n", SHUTDOWN_GLOBAL,
+                             zero_code=True, OTEL_TRACES_EXPORTER="console",
+                             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
+    assert result == {"stored": 4}
+    assert (exported(stdout, "work"), exported(stdout, "falyx_step")) == (3, 1)
+
+
+def test_the_applications_provider_and_configure_export_each_span_once() -> None:
+    result, stdout = run_app("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+        app = TracerProvider()
+        app.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        trace.set_tracer_provider(app)
+        otel_exec.configure()
+        otel_exec.instrument("falyx")
+    """, EXACTLY_ONCE, OTEL_TRACES_EXPORTER="console")
+    assert result == {"stored": 4}
+    assert (exported(stdout, "work"), exported(stdout, "falyx_step")) == (3, 1)
+
+
+def test_otel_traces_exporter_none_and_lists() -> None:
+    _, stdout = run_app("otel_exec.configure()\n", EXACTLY_ONCE, OTEL_TRACES_EXPORTER="none",
+                        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
+    assert exported(stdout, "work") == 0
+    result, stdout = run_app("""
+        otel_exec.configure(exit_timeout=0.5)
+        from otel_exec import config
+        kinds = sorted(type(p._batch_processor._exporter).__name__ for p in config._setup.exporters)
+    """, EXACTLY_ONCE.replace('"stored"', '"kinds": kinds, "stored"'),
+        OTEL_TRACES_EXPORTER="console,otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
+    assert result == {"kinds": ["ConsoleSpanExporter", "OTLPSpanExporter"], "stored": 3}
+    assert exported(stdout, "work") == 3
+
+
+def test_an_unknown_exporter_name_is_one_warning() -> None:
+    done = run_python(textwrap.dedent(APP) + textwrap.dedent("""
+        otel_exec.configure()
+        run()
+        print(json.dumps(len(otel_exec.registry.get_all())))
+    """), env={"OTEL_TRACES_EXPORTER": "zipkin_json"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("3")  # the three @traced calls (falyx not instrumented)
+    assert done.stderr.count("OTEL_TRACES_EXPORTER names 'zipkin_json'") == 1
+
+
+def test_grpc_without_its_extra_is_one_warning_and_the_store_goes_on() -> None:
+    done = run_python(textwrap.dedent("""
+        import sys
+        sys.modules["opentelemetry.exporter.otlp.proto.grpc"] = None  # the extra is missing
+        sys.modules["opentelemetry.exporter.otlp.proto.grpc.trace_exporter"] = None
+    """) + textwrap.dedent(APP) + textwrap.dedent("""
+        otel_exec.configure()
+        otel_exec.configure(otlp_endpoint="http://127.0.0.1:1", otlp_protocol="grpc")
+        run()
+        print(json.dumps(len(otel_exec.registry.get_all())))
+    """), env={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("3")  # the three @traced calls (falyx not instrumented)
+    assert done.stderr.count("pip install 'otel-exec[grpc]'") == 1
+
+
+@pytest.mark.parametrize(("sampler", "argument"), [("always_off", ""), ("traceidratio", "0.3")])
+def test_the_store_records_what_the_sampler_keeps_from_export(sampler: str, argument: str,
+                                                              ) -> None:
+    result, stdout = run_app("""
+        otel_exec.configure()
+        for n in range(200):
+            work(n)
+        otel_exec.shutdown()
+        print(json.dumps({"stored": len(otel_exec.registry.get_all())}))
+    """, OTEL_TRACES_EXPORTER="console", OTEL_TRACES_SAMPLER=sampler,
+        OTEL_TRACES_SAMPLER_ARG=argument)
+    assert result == {"stored": 200}
+    sent = exported(stdout, "work")
+    assert sent == 0 if sampler == "always_off" else 0 < sent < 200
+
+
+def test_an_empty_summary_says_why_nothing_was_recorded() -> None:
+    never = run_python(textwrap.dedent(APP) + "run()\notel_exec.summary()\n",
+                       env={"COLUMNS": "200"})
+    assert never.returncode == 0, never.stderr
+    assert "otel_exec.configure()" in never.stdout
+    disabled = run_python(textwrap.dedent(APP) + "otel_exec.configure()\nrun()\n"
+                          "otel_exec.summary()\n",
+                          env={"COLUMNS": "200", "OTEL_SDK_DISABLED": "true"})
+    assert disabled.returncode == 0, disabled.stderr
+    assert "OTEL_SDK_DISABLED" in disabled.stdout
+    sampled_out = run_python(textwrap.dedent(APP) + textwrap.dedent("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+        trace.set_tracer_provider(TracerProvider(sampler=ALWAYS_OFF))
+        run()
+        otel_exec.summary()
+    """), env={"COLUMNS": "200"})
+    assert sampled_out.returncode == 0, sampled_out.stderr
+    assert "sampler dropped them" in sampled_out.stdout
