@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from otel_exec.instrumentation import _patching
 from otel_exec.instrumentation.routilux import PATCHES
 from otel_exec.semconv import ExecStatus
 from otel_exec.views.tracker import JobState
+from tests.conftest import run_python
 from tests.instrumentation import routilux_workload as workload
 
 _names = itertools.count()
@@ -183,3 +187,87 @@ def test_uninstrument_restores_routilux(store: ExecutionStore) -> None:
     rt.post("restore_me", "src", "trigger", {"count": 1})
     rt.shutdown(wait=True, timeout=5)
     assert len(store) == 0
+
+
+class LogicMethodStep(workload.Routine):
+    """The subclass style routilux's own docstrings show: a ``logic()`` method, no set_logic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_slot("in")
+        self.add_event("out")
+        self.set_activation_policy(workload.immediate)
+
+    def logic(self, items: list[dict[str, int]], policy_message: object = None,
+              worker_state: object = None) -> None:
+        for item in items:
+            self.emit("out", worker_state=worker_state, n=item["n"] + 100)
+
+
+def test_routines_with_a_logic_method_get_spans(store: ExecutionStore, runtime: Runtime) -> None:
+    flow = workload.Flow(f"logic_method_{next(_names)}")
+    workload.FLOWS.append(flow)
+    flow.add_routine(workload.Source(), "src")
+    flow.add_routine(LogicMethodStep(), "method")
+    flow.add_routine(workload.Collect(), "agg")
+    flow.connect("src", "out", "method", "in")
+    flow.connect("method", "out", "agg", "in")
+    _, job = runtime.post(flow.flow_id, "src", "trigger", {"count": 2})
+    state = workload.wait_for_job(job.job_id)
+    assert state.status == "completed"
+    assert sorted(flow.routines["agg"].got) == [100, 101]
+    spans = routines(store, job_span(store, job.job_id))
+    ids = sorted(s.attributes[semconv.ROUTILUX_ROUTINE_ID] for s in spans)
+    assert ids.count("method") >= 1 and "agg" in ids and "src" in ids
+    method = next(s for s in spans if s.attributes[semconv.ROUTILUX_ROUTINE_ID] == "method")
+    assert method.links, "linked to the routine whose emission activated it"
+    # a direct call outside routilux's activation makes no span and still works
+    store.clear()
+    LogicMethodStep().logic([], worker_state=None)
+    assert len(store) == 0
+
+
+def test_jobs_end_on_one_shared_thread(store: ExecutionStore, runtime: Runtime) -> None:
+    jobs = []
+    for _ in range(10):
+        name = f"shared_{next(_names)}"
+        workload.fan_out_flow(name, ErrorStrategy.CONTINUE)
+        jobs.append(runtime.post(name, "src", "trigger", {"count": 2})[1])
+    seen: set[str] = set()
+    timers: list[threading.Thread] = []
+    deadline = time.monotonic() + 10
+    while len(_ended(store)) < len(jobs) and time.monotonic() < deadline:
+        threads = threading.enumerate()
+        seen |= {t.name for t in threads if t.name.startswith("otel_exec")}
+        timers += [t for t in threads if isinstance(t, threading.Timer)]
+        time.sleep(0.002)
+    assert len(_ended(store)) == len(jobs)
+    assert seen <= {"otel_exec-routilux-jobs"}
+    assert timers == []
+
+
+def _ended(store: ExecutionStore) -> list[Execution]:
+    return [e for e in store.executions() if e.kind == semconv.KIND_JOB]
+
+
+def test_a_paused_job_is_ended_and_exported_at_interpreter_exit(tmp_path: Path) -> None:
+    trace_file = tmp_path / "paused.jsonl"
+    done = run_python(textwrap.dedent(f"""
+        import time
+        import otel_exec
+        from routilux.core.error import ErrorStrategy
+        from routilux.core.runtime import Runtime
+        from tests.instrumentation import routilux_workload as workload
+
+        otel_exec.configure(file={str(trace_file)!r})
+        otel_exec.instrument("routilux", quiet_period=0.05)
+        workload.fan_out_flow("paused_flow", ErrorStrategy.CONTINUE)
+        worker, job = Runtime().post("paused_flow", "src", "trigger", {{"count": 3}})
+        worker._executor.pause("maintenance")
+        time.sleep(0.3)
+        assert len(otel_exec.job_state.jobs()) == 1
+    """))
+    assert done.returncode == 0, done.stderr
+    (job,) = [e for e in otel_exec.load(trace_file).executions() if e.kind == semconv.KIND_JOB]
+    assert job.status is ExecStatus.PAUSED
+    assert job.attributes[semconv.ROUTILUX_JOB_END] in ("exit", "shutdown")
