@@ -171,3 +171,87 @@ async def test_opt_out(exec_spans):
     assert len(exec_spans) == 0
 ''')
     result.assert_outcomes(passed=4)
+
+
+def test_a_session_wide_instrumentation_survives_the_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('''
+import otel_exec
+otel_exec.configure()
+otel_exec.instrument("falyx")
+''')
+    result = run(pytester, '''
+from falyx.action import Action
+
+async def step():
+    return 1
+
+def test_uses_the_fixture(exec_spans):
+    asyncio.run(Action("inside", step)())
+    assert exec_spans.names() == ["inside"]
+
+def test_after_it_falyx_is_still_instrumented():
+    otel_exec.store().clear()
+    asyncio.run(Action("after", step)())
+    assert [e.name for e in otel_exec.registry.get_all()] == ["after"]
+''')
+    result.assert_outcomes(passed=2)
+
+
+def test_a_later_test_can_set_its_own_provider(pytester: pytest.Pytester) -> None:
+    result = run(pytester, '''
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+def test_first_uses_the_fixture(exec_spans):
+    deploy()
+    assert exec_spans.names() == ["load_config", "push", "Deploy"]
+
+def test_then_its_own_provider():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    assert trace.get_tracer_provider() is provider
+    deploy()
+    assert [s.name for s in exporter.get_finished_spans()] == ["load_config", "push", "Deploy"]
+''')
+    result.assert_outcomes(passed=2)
+
+
+def test_an_endpoint_in_the_environment_makes_the_fixture_export_nothing(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_config import closed_port
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    result = run(pytester, '''
+def test_one(exec_spans):
+    deploy()
+    from opentelemetry import trace
+    assert not hasattr(trace.get_tracer_provider(), "add_span_processor")
+
+def test_two(exec_spans):
+    deploy()
+    assert len(exec_spans) == 3
+''')
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str() + result.stderr.str()
+    for failure in ("Failed to export", "Transient error", "Connection refused",
+                    "Max retries exceeded"):
+        assert failure not in output
+
+
+def test_a_session_without_the_fixture_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_it='''
+import sys
+
+def test_nothing_of_ours_was_loaded():
+    heavy = [name for name in ("opentelemetry.sdk.trace", "rich.console", "otel_exec.config",
+                               "falyx", "routilux", "dataknobs_fsm") if name in sys.modules]
+    assert heavy == []
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["otel-exec: exec_spans instruments *"])

@@ -195,3 +195,24 @@ def test_a_store_no_longer_used_is_collected() -> None:
     del store
     gc.collect()
     assert ref() is None
+
+
+def test_every_public_name_means_one_thing() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("otel_exec.store") is None  # no module behind the function
+    assert isinstance(otel_exec.store(), ExecutionStore)
+
+
+def test_span_producers_never_import_the_store() -> None:
+    """The outcome hand-off lives beside ``Outcome``: spans and instrumentations import it from
+    execution.py, never the store that consumes it."""
+    import ast
+    from pathlib import Path
+
+    package = Path(otel_exec.__file__).parent
+    producers = [package / "spans.py", *(package / "instrumentation").rglob("*.py")]
+    for path in producers:
+        imported = {node.module for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.ImportFrom)}
+        assert "otel_exec._store" not in imported, path

@@ -170,3 +170,10 @@ def test_uninstrument_restores_routilux_011(store: ExecutionStore) -> None:
     assert not any(_patching.is_patched(p.module, p.attribute) for p in PATCHES_011)
     run(ErrorStrategy.CONTINUE)
     assert len(store) == 0
+
+
+def test_every_0_11_target_resolves_with_the_parameters_its_wrapper_reads() -> None:
+    from otel_exec.instrumentation._patching import check
+    from otel_exec.instrumentation.routilux import PATCHES_011
+
+    assert [reason for patch in PATCHES_011 if (reason := check(patch)) is not None] == []
