@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+from opentelemetry import context as context_api
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_exec.execution import MISSING
@@ -80,15 +81,16 @@ def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
         scope = contained(start, instance, args, kwargs)
         if scope is None:
             return wrapped(*args, **kwargs)
+        before = context_api.get_current()
         contained(scope.activate)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            contained(scope.deactivate)
+            _leave(scope, before)
             if finish is not None:
                 contained(finish, scope, exc, MISSING)
             raise
-        contained(scope.deactivate)
+        _leave(scope, before)
         if finish is not None:
             contained(finish, scope, None, result)
         return result
@@ -108,18 +110,26 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
         scope = contained(start, instance, args, kwargs)
         if scope is None:
             return await wrapped(*args, **kwargs)
+        before = context_api.get_current()
         contained(scope.activate)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            contained(scope.deactivate)
+            _leave(scope, before)
             contained(finish, scope, exc, MISSING)
             raise
-        contained(scope.deactivate)
+        _leave(scope, before)
         contained(finish, scope, None, result)
         return result
 
     return wrapper
+
+
+def _leave(scope: Scope, before: context_api.Context) -> None:
+    """Deactivate the scope; whatever happened there, the caller's context is current again."""
+    contained(scope.deactivate)
+    if context_api.get_current() is not before:
+        context_api.attach(before)
 
 
 def end_span(execution: Any, exception: BaseException | None, result: Any) -> None:

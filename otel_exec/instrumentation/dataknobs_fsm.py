@@ -113,8 +113,10 @@ class _Arc:
         self.execution.activate()
 
     def deactivate(self) -> None:
-        self.execution.deactivate()
-        self.run.arc = None
+        try:
+            self.execution.deactivate()
+        finally:
+            self.run.arc = None
 
 
 class _Run:

@@ -82,10 +82,12 @@ class _Call:
         self.execution.activate()
 
     def deactivate(self) -> None:
-        self.execution.deactivate()
-        token, self.token = self.token, None
-        if token is not None:
-            _ACTIVE.reset(token)
+        try:
+            self.execution.deactivate()
+        finally:
+            token, self.token = self.token, None
+            if token is not None:
+                _ACTIVE.reset(token)
 
 
 _ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)

@@ -214,11 +214,13 @@ class RoutineCall:
         self.execution.activate()
 
     def deactivate(self) -> None:
-        self.execution.deactivate()
-        tokens, self.tokens = self.tokens, ()
-        if tokens:
-            ACTIVATING.reset(tokens[1])
-            CALL.reset(tokens[0])
+        try:
+            self.execution.deactivate()
+        finally:
+            tokens, self.tokens = self.tokens, ()
+            if tokens:
+                ACTIVATING.reset(tokens[1])
+                CALL.reset(tokens[0])
 
 
 ACTIVATING: ContextVar[Any] = ContextVar("otel_exec_routilux_activating", default=None)
@@ -305,10 +307,12 @@ class Posting:
         self.execution.activate()
 
     def deactivate(self) -> None:
-        self.execution.deactivate()
-        tokens, self.tokens = self.tokens, ()
-        if tokens:
-            _POSTING.reset(tokens[0])
+        try:
+            self.execution.deactivate()
+        finally:
+            tokens, self.tokens = self.tokens, ()
+            if tokens:
+                _POSTING.reset(tokens[0])
 
 
 def posted(posting: Posting, raised: BaseException | None, result: Any) -> None:
