@@ -25,6 +25,9 @@ from otel_exec.execution import MISSING
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from contextvars import ContextVar, Token
+
+    from otel_exec.spans import ExecutionSpan
 
 _logger = logging.getLogger(__name__)
 _reported: set[str] = set()
@@ -38,6 +41,34 @@ class Scope(Protocol):
     def activate(self) -> None: ...
 
     def deactivate(self) -> None: ...
+
+
+class ContextScope:
+    """A scope that sets context variables while it is current, and makes its span current too
+    when it has one (``execution``); ``deactivate`` resets them whatever happens."""
+
+    __slots__ = ("_tokens",)
+
+    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
+        """The (variable, value) pairs current while this scope is."""
+        return ()
+
+    def activate(self) -> None:
+        self._tokens: tuple[tuple[ContextVar[Any], Token[Any]], ...] = tuple(
+            (variable, variable.set(value)) for variable, value in self.bindings())
+        execution: ExecutionSpan | None = getattr(self, "execution", None)
+        if execution is not None:
+            execution.activate()
+
+    def deactivate(self) -> None:
+        try:
+            execution: ExecutionSpan | None = getattr(self, "execution", None)
+            if execution is not None:
+                execution.deactivate()
+        finally:
+            tokens, self._tokens = getattr(self, "_tokens", ()), ()
+            for variable, token in reversed(tokens):
+                variable.reset(token)
 
 
 def contained(func: Callable[..., Any], *args: Any) -> Any:

@@ -38,6 +38,7 @@ from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch
 from otel_exec.instrumentation._wrappers import (
+    ContextScope,
     argument,
     around_async,
     contained,
@@ -60,11 +61,10 @@ _SCOPE = "otel_exec.falyx"
 _logger = logging.getLogger(__name__)
 
 
-class _Call:
+class _Call(ContextScope):
     """One traced falyx ``__call__``: its span, current while it runs, and what falyx said."""
 
-    __slots__ = ("args", "attempts", "context", "execution", "instance", "kwargs", "recovered",
-                 "token")
+    __slots__ = ("args", "attempts", "context", "execution", "instance", "kwargs", "recovered")
 
     def __init__(self, instance: object, execution: ExecutionSpan, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> None:
@@ -75,19 +75,9 @@ class _Call:
         self.context: Any = None
         self.attempts = 0
         self.recovered = False
-        self.token: Any = None
 
-    def activate(self) -> None:
-        self.token = _ACTIVE.set(self)
-        self.execution.activate()
-
-    def deactivate(self) -> None:
-        try:
-            self.execution.deactivate()
-        finally:
-            token, self.token = self.token, None
-            if token is not None:
-                _ACTIVE.reset(token)
+    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
+        return ((_ACTIVE, self),)
 
 
 _ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)

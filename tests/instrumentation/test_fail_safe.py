@@ -8,7 +8,7 @@ import io
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -46,15 +46,21 @@ def _falyx_outcomes() -> tuple[list[str], list[tuple[str, str]]]:
     return shown, [(c.name, c.status) for c in FalyxRegistry.get_all()]
 
 
+def assert_unchanged_by_instrumentation(framework: str, run: Callable[[], Any],
+                                        **options: Any) -> None:
+    """``run()`` gives the same with ``framework`` instrumented as without."""
+    expected = run()
+    otel_exec.instrument(framework, **options)
+    try:
+        assert run() == expected
+    finally:
+        otel_exec.uninstrument(framework)
+
+
 def test_falyx_results_survive_our_failures(store: ExecutionStore, broken: str,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    expected = _falyx_outcomes()
-    otel_exec.instrument("falyx")
-    try:
-        assert _falyx_outcomes() == expected
-    finally:
-        otel_exec.uninstrument("falyx")
+    assert_unchanged_by_instrumentation("falyx", _falyx_outcomes)
 
 
 def _fsm_outcomes() -> list[Any]:
@@ -66,12 +72,7 @@ def _fsm_outcomes() -> list[Any]:
 
 
 def test_dataknobs_fsm_results_survive_our_failures(store: ExecutionStore, broken: str) -> None:
-    expected = _fsm_outcomes()
-    otel_exec.instrument("dataknobs_fsm")
-    try:
-        assert _fsm_outcomes() == expected
-    finally:
-        otel_exec.uninstrument("dataknobs_fsm")
+    assert_unchanged_by_instrumentation("dataknobs_fsm", _fsm_outcomes)
 
 
 def _routilux_outcome() -> list[int]:
@@ -90,10 +91,5 @@ def _routilux_outcome() -> list[int]:
 
 
 def test_routilux_results_survive_our_failures(store: ExecutionStore, broken: str) -> None:
-    expected = _routilux_outcome()
-    assert expected == [0, 2, 4]
-    otel_exec.instrument("routilux", quiet_period=0.05)
-    try:
-        assert _routilux_outcome() == expected
-    finally:
-        otel_exec.uninstrument("routilux")
+    assert _routilux_outcome() == [0, 2, 4]
+    assert_unchanged_by_instrumentation("routilux", _routilux_outcome, quiet_period=0.05)

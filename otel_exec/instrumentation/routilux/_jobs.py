@@ -15,7 +15,7 @@ from opentelemetry.trace import Link
 
 from otel_exec import semconv
 from otel_exec.execution import MISSING
-from otel_exec.instrumentation._wrappers import contained
+from otel_exec.instrumentation._wrappers import ContextScope, contained
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, get_tracer
 
@@ -168,23 +168,17 @@ def task_made(job: Job | None, event_name: str) -> Marker:
     return job, link
 
 
-class Delivery:
+class Delivery(ContextScope):
     """A task being run, in whichever thread runs it: its marker is current, and its job
     counts it done afterwards (even if running it failed)."""
 
-    __slots__ = ("marker", "token")
+    __slots__ = ("marker",)
 
     def __init__(self, marker: Marker | None) -> None:
         self.marker = marker
-        self.token: Any = None
 
-    def activate(self) -> None:
-        self.token = DELIVERY.set(self.marker)
-
-    def deactivate(self) -> None:
-        token, self.token = self.token, None
-        if token is not None:
-            DELIVERY.reset(token)
+    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
+        return ((DELIVERY, self.marker),)
 
 
 def delivered(delivery: Delivery, raised: BaseException | None, result: Any) -> None:
@@ -193,11 +187,11 @@ def delivered(delivery: Delivery, raised: BaseException | None, result: Any) -> 
         job.task_done()
 
 
-class RoutineCall:
+class RoutineCall(ContextScope):
     """One routine execution (1.x logic run, 0.11 handler call): its span, current while it
     runs, and the error routilux recorded for it (0.11 swallows handler errors)."""
 
-    __slots__ = ("error", "execution", "flow", "job", "routine", "routine_id", "tokens")
+    __slots__ = ("error", "execution", "flow", "job", "routine", "routine_id")
 
     def __init__(self, execution: ExecutionSpan, routine: Any, routine_id: str, flow: Any,
                  job: Job | None) -> None:
@@ -207,20 +201,9 @@ class RoutineCall:
         self.flow = flow
         self.job = job
         self.error: BaseException | None = None
-        self.tokens: tuple[Any, ...] = ()
 
-    def activate(self) -> None:
-        self.tokens = (CALL.set(self), ACTIVATING.set(None))
-        self.execution.activate()
-
-    def deactivate(self) -> None:
-        try:
-            self.execution.deactivate()
-        finally:
-            tokens, self.tokens = self.tokens, ()
-            if tokens:
-                ACTIVATING.reset(tokens[1])
-                CALL.reset(tokens[0])
+    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
+        return ((CALL, self), (ACTIVATING, None))
 
 
 ACTIVATING: ContextVar[Any] = ContextVar("otel_exec_routilux_activating", default=None)
@@ -282,7 +265,7 @@ def _strategy_status(call: RoutineCall) -> ExecStatus:
     return ExecStatus.FAILED
 
 
-class Posting:
+class Posting(ContextScope):
     """The call that starts a job (1.x ``Runtime.post``, 0.11 ``Flow.execute``) under a new job
     span; ``bind_job`` attaches the span to the job object the call creates.
 
@@ -290,7 +273,7 @@ class Posting:
     of the job's tasks in flight; otherwise (1.x) a failing call means no job was started.
     """
 
-    __slots__ = ("entry_inline", "execution", "flow", "job", "tokens")
+    __slots__ = ("entry_inline", "execution", "flow", "job")
 
     def __init__(self, flow: str, entry: Any, data: Any, entry_inline: bool) -> None:
         self.execution = tracer_span(f"job {flow}", kind=semconv.KIND_JOB,
@@ -300,19 +283,9 @@ class Posting:
         self.flow = flow
         self.entry_inline = entry_inline
         self.job: Job | None = None
-        self.tokens: tuple[Any, ...] = ()
 
-    def activate(self) -> None:
-        self.tokens = (_POSTING.set(self),)
-        self.execution.activate()
-
-    def deactivate(self) -> None:
-        try:
-            self.execution.deactivate()
-        finally:
-            tokens, self.tokens = self.tokens, ()
-            if tokens:
-                _POSTING.reset(tokens[0])
+    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
+        return ((_POSTING, self),)
 
 
 def posted(posting: Posting, raised: BaseException | None, result: Any) -> None:

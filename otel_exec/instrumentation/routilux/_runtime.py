@@ -19,7 +19,7 @@ import wrapt
 
 from otel_exec import semconv
 from otel_exec.instrumentation._patching import Patch
-from otel_exec.instrumentation._wrappers import argument, around, observe
+from otel_exec.instrumentation._wrappers import ContextScope, argument, around, observe
 from otel_exec.instrumentation.routilux._jobs import (
     ACTIVATING,
     CALL,
@@ -46,6 +46,7 @@ from otel_exec.semconv import ExecStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from contextvars import ContextVar
 
 _wrapped_routines: weakref.WeakSet[Any] = weakref.WeakSet()
 _wrapped_classes: set[type] = set()
@@ -114,22 +115,16 @@ def _start_event_delivery(runtime: Any, args: tuple[Any, ...], kwargs: dict[str,
     return Delivery(metadata.pop(META, None) if isinstance(metadata, dict) else None)
 
 
-class _Activation:
+class _Activation(ContextScope):
     """routilux is activating a routine: its logic, wherever it is defined, makes the span."""
 
-    __slots__ = ("routine", "token")
+    __slots__ = ("routine",)
 
     def __init__(self, routine: Any) -> None:
         self.routine = routine
-        self.token: Any = None
 
-    def activate(self) -> None:
-        self.token = ACTIVATING.set(self.routine)
-
-    def deactivate(self) -> None:
-        token, self.token = self.token, None
-        if token is not None:
-            ACTIVATING.reset(token)
+    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
+        return ((ACTIVATING, self.routine),)
 
 
 def _start_activation(runtime: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
