@@ -8,8 +8,10 @@ all agree with each other and with what was exported.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import sys
 import threading
 import weakref
 from collections import deque
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from otel_exec.execution import Execution, outcome_of
+from otel_exec.execution import Execution, Outcome, outcome_of
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SPANS = 10_000
+DEFAULT_MAX_KEPT_VALUES = 1_000
+DEFAULT_MAX_KEPT_BYTES = 64 * 1024 * 1024
 
 Listener = Callable[[Execution], None]
 
@@ -57,13 +61,26 @@ class ExecutionStore:
     reached the oldest execution is dropped, with all its index entries, and counted in
     ``evicted``.
 
+    The real objects of an execution (result, exception, args, kwargs: what ``Execution.result``
+    and ``.exception`` return in-process) are kept for the newest ``max_kept_values`` executions
+    and within about ``max_kept_bytes`` (a shallow estimate); older executions answer with the
+    bounded texts their spans recorded, as an execution loaded from a file does.
+
     Args:
         max_spans: How many finished executions to keep.
+        max_kept_values: How many executions keep their real objects.
+        max_kept_bytes: About how many bytes of real objects are kept at most.
     """
 
-    def __init__(self, max_spans: int = DEFAULT_MAX_SPANS) -> None:
+    def __init__(self, max_spans: int = DEFAULT_MAX_SPANS,
+                 max_kept_values: int = DEFAULT_MAX_KEPT_VALUES,
+                 max_kept_bytes: int = DEFAULT_MAX_KEPT_BYTES) -> None:
         self._check_max_spans(max_spans)
         self._max_spans = max_spans
+        self.max_kept_values = max_kept_values
+        self.max_kept_bytes = max_kept_bytes
+        self._kept: deque[tuple[Execution, int]] = deque()
+        self._kept_bytes = 0
         self._lock = threading.Lock()
         self._order: deque[Execution] = deque()
         self._entries: deque[Execution] = deque()
@@ -123,6 +140,8 @@ class ExecutionStore:
             else:
                 execution.index = None
             self._order.append(execution)
+            if execution._outcome is not None:
+                self._keep(execution)
             self._by_span[execution._span_id] = execution
             _push(self._by_name, execution.name, execution)
             _push(self._by_trace, execution._trace_id, execution)
@@ -137,11 +156,24 @@ class ExecutionStore:
             except Exception:
                 _logger.exception("otel_exec: store listener %r failed", listener)
 
+    def _keep(self, execution: Execution) -> None:
+        """Remember the real objects of ``execution``; release the oldest beyond the budget."""
+        size = _estimated_size(execution._outcome)
+        self._kept.append((execution, size))
+        self._kept_bytes += size
+        while self._kept and (len(self._kept) > self.max_kept_values
+                              or self._kept_bytes > self.max_kept_bytes):
+            released, released_size = self._kept.popleft()
+            released._outcome = None
+            self._kept_bytes -= released_size
+
     def _evict_oldest(self) -> None:
         # The oldest execution overall is also the oldest in each of its secondary indexes.
         oldest = self._order.popleft()
         if self._entries and self._entries[0] is oldest:
             self._entries.popleft()
+        if self._kept and self._kept[0][0] is oldest:
+            self._kept_bytes -= self._kept.popleft()[1]
         if self._by_span.get(oldest._span_id) is oldest:
             del self._by_span[oldest._span_id]
         _pop_front(self._by_name, oldest.name)
@@ -164,9 +196,10 @@ class ExecutionStore:
     def clear(self) -> None:
         """Forget every finished execution; indices keep counting up (as in falyx)."""
         with self._lock:
-            for index in (self._order, self._entries, self._by_span, self._by_name,
+            for index in (self._order, self._entries, self._kept, self._by_span, self._by_name,
                           self._by_trace, self._by_parent):
                 index.clear()
+            self._kept_bytes = 0
 
     # reading (snapshots, never live containers) ---------------------------------------------
     @property
@@ -268,12 +301,32 @@ class ExecutionStore:
             return found.live() if found is not None else ()
 
 
-class _Bucket(list[Execution]):
+def _estimated_size(outcome: Outcome | None) -> int:
+    """About how many bytes an execution's real objects hold: each object's own size, and its
+    items' for a container (a sample of 64, scaled). Cheap, and never raises."""
+    if outcome is None:
+        return 0
+    total = 0
+    values: tuple[Any, ...] = (outcome.result, outcome.exception, outcome.args, outcome.kwargs)
+    for value in values:
+        try:
+            total += sys.getsizeof(value)
+            if type(value) in (list, tuple, set, frozenset, dict) and value:
+                items = list(itertools.islice(value.values() if type(value) is dict else value,
+                                              64))
+                total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
+        except Exception:
+            total += 64
+    return total
+
+
+class _Bucket(list[Execution | None]):
     """Executions sharing a name, trace or parent, oldest first, in a plain list.
 
-    Eviction only ever removes the oldest entry, so it advances ``head`` instead of shifting the
-    list, and compacts once the dead prefix is half the list: O(1) amortized, and a one-entry
-    bucket (a trace with a single span) costs a small list, not a 600-byte deque block.
+    Eviction only ever removes the oldest entry, so it clears that slot (the evicted execution
+    is released at once) and advances ``head`` instead of shifting the list, compacting once the
+    dead prefix is half the list: O(1) amortized, and a one-entry bucket (a trace with a single
+    span) costs a small list, not a 600-byte deque block.
     """
 
     __slots__ = ("head",)
@@ -283,7 +336,7 @@ class _Bucket(list[Execution]):
         self.head = 0
 
     def live(self) -> tuple[Execution, ...]:
-        return tuple(self[self.head:])
+        return tuple(self[self.head:])  # type: ignore[arg-type]  # live slots are never None
 
 
 def _push(index: dict[Any, _Bucket], key: Any, execution: Execution) -> None:
@@ -295,6 +348,7 @@ def _push(index: dict[Any, _Bucket], key: Any, execution: Execution) -> None:
 
 def _pop_front(index: dict[Any, _Bucket], key: Any) -> None:
     bucket = index[key]
+    bucket[bucket.head] = None
     bucket.head += 1
     if bucket.head == len(bucket):
         del index[key]

@@ -82,6 +82,8 @@ def _stats(views: Views, options: argparse.Namespace, console: Console) -> int:
 def _history(views: Views, options: argparse.Namespace, console: Console) -> int:
     from rich.pretty import Pretty
 
+    from otel_exec.render import literal
+
     histories = views.history.histories()
     if not histories:
         raise LookupError("no dataknobs-fsm runs in the file")
@@ -90,17 +92,20 @@ def _history(views: Views, options: argparse.Namespace, console: Console) -> int
         return 0
     for history in histories:
         summary = history.get_summary()
-        console.print(f"[bold]{history.fsm_name}[/] {history.execution_id}: "
-                      f"{summary['total_steps']} steps, {summary['failed_steps']} failed, "
-                      f"{summary['skipped_steps']} skipped, {summary['total_paths']} path(s)")
+        console.print(literal(history.fsm_name, "bold").append_text(literal(
+            f" {history.execution_id}: {summary['total_steps']} steps, "
+            f"{summary['failed_steps']} failed, {summary['skipped_steps']} skipped, "
+            f"{summary['total_paths']} path(s)")))
         for path in history.get_all_paths():
-            console.print("  " + " → ".join(f"{step.state_name} ({step.status.value})"
-                                             for step in path))
+            console.print(literal("  " + " → ".join(f"{step.state_name} ({step.status.value})"
+                                                    for step in path)))
         console.print(Pretty(summary["stream_progress"]))
     return 0
 
 
 def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
+    from otel_exec.render import literal
+
     states, trackers = views.job_state, views.tracker
     jobs = states.jobs()
     if not jobs:
@@ -115,15 +120,17 @@ def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
         return 0
     for state, tracker in rows:
         performance = tracker.get_flow_performance()
-        console.print(f"[bold]{state.flow_id}[/] job {state.job_id}: {state.status}, "
-                      f"{performance['total_routines']} routines, "
-                      f"{performance['total_events']} deliveries, "
-                      f"{performance['total_execution_time']:.3f}s")
+        console.print(literal(state.flow_id, "bold").append_text(literal(
+            f" job {state.job_id}: {state.status}, {performance['total_routines']} routines, "
+            f"{performance['total_events']} deliveries, "
+            f"{performance['total_execution_time']:.3f}s")))
         for routine_id, routine_state in state.routine_states.items():
             errors = routine_state["errors"]
-            console.print(f"  {routine_id}: last {routine_state['status']}, "
-                          f"{routine_state['executions']} run(s)"
-                          + (f", [red]{errors} error(s)[/]" if errors else ""))
+            line = literal(f"  {routine_id}: last {routine_state['status']}, "
+                           f"{routine_state['executions']} run(s)")
+            if errors:
+                line.append(f", {errors} error(s)", style="red")
+            console.print(line)
     return 0
 
 

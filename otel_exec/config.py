@@ -19,6 +19,7 @@ still sees every execution, and is flushed within ``exit_timeout`` at interprete
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import threading
@@ -26,17 +27,17 @@ import weakref
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 from otel_exec import semconv
 from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
-from otel_exec.values import DEFAULT_SENSITIVE_KEYS, ValuePolicy, policy, set_policy
+from otel_exec.values import policy, set_policy, with_extra_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -84,6 +85,11 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               otlp_headers: Mapping[str, str] | None = None, max_spans: int | None = None,
               capture_values: bool | None = None, max_value_length: int | None = None,
               sensitive_keys: Sequence[str] | None = None,
+              capture_exception_messages: bool | None = None,
+              max_message_length: int | None = None, max_stacktrace_length: int | None = None,
+              secret_patterns: Sequence[str] | None = None,
+              scrub: Callable[[str], str] | None = None,
+              max_kept_values: int | None = None, max_kept_bytes: int | None = None,
               exit_timeout: float | None = None,
               file: str | Path | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
@@ -100,8 +106,20 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         otlp_headers: Extra export headers (the standard variables are read too).
         max_spans: How many finished executions the in-memory store keeps.
         capture_values: Whether args, kwargs and results become (scrubbed) attributes.
-        max_value_length: Longest attribute text made from a user value.
-        sensitive_keys: Words whose keys, argument and field names get their values redacted.
+        max_value_length: Longest attribute text made from a user value (default 256).
+        sensitive_keys: More names (words or regular expressions) whose values are redacted in
+            mappings, keywords, fields, ``name=value`` text and header pairs; they apply to
+            functions decorated before this call too. docs/privacy.md lists the defaults.
+        capture_exception_messages: False keeps exception messages out of every span (type and
+            stack frames stay).
+        max_message_length: Longest exception message or status description (default 2048).
+        max_stacktrace_length: Longest stack trace (default 8192; the middle is cut).
+        secret_patterns: Regular expressions redacted wherever they match, beside the built-in
+            shapes (bearer tokens, JWTs, URL passwords, AWS / GitHub / Slack / Stripe keys, PEM).
+        scrub: Called last with every exported text; returns what to export.
+        max_kept_values: How many newest executions keep their real result / exception / args
+            objects in-process (default 1000); older ones answer with their recorded text.
+        max_kept_bytes: About how many bytes of such objects are kept (default 64 MiB).
         exit_timeout: Seconds that flushing spans at interpreter exit may take at most.
         file: Also append every finished span to this file as OTLP JSON lines (the format the
             Collector's file exporter writes; ``otel_exec.load`` and ``otel-exec`` read it).
@@ -118,7 +136,17 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
     with _lock:
         if max_spans is not None:
             _store.max_spans = max_spans
-        _apply_value_policy(capture_values, max_value_length, sensitive_keys)
+        if max_kept_values is not None:
+            _store.max_kept_values = max_kept_values
+        if max_kept_bytes is not None:
+            _store.max_kept_bytes = max_kept_bytes
+        _apply_value_policy(capture=capture_values, max_length=max_value_length,
+                            capture_messages=capture_exception_messages,
+                            max_message_length=max_message_length,
+                            max_stacktrace_length=max_stacktrace_length,
+                            secret_patterns=secret_patterns, scrub=scrub,
+                            sensitive_keys=(None if sensitive_keys is None
+                                            else with_extra_keys(sensitive_keys)))
         if exit_timeout is not None:
             if exit_timeout < 0:
                 raise ValueError("exit_timeout must be zero or more seconds.")
@@ -200,17 +228,13 @@ def _protocol(requested: str | None) -> str:
     return DEFAULT_PROTOCOL
 
 
-def _apply_value_policy(capture: bool | None, max_length: int | None,
-                        sensitive_keys: Sequence[str] | None) -> None:
-    if capture is None and max_length is None and sensitive_keys is None:
-        return
-    current = policy()
-    set_policy(ValuePolicy(
-        capture=current.capture if capture is None else capture,
-        max_length=current.max_length if max_length is None else max_length,
-        sensitive_keys=(current.sensitive_keys if sensitive_keys is None
-                        else tuple(dict.fromkeys((*DEFAULT_SENSITIVE_KEYS, *sensitive_keys)))),
-    ))
+def _apply_value_policy(**changes: Any) -> None:
+    """Replace the value policy in force with one where the given settings differ."""
+    given = {name: value for name, value in changes.items() if value is not None}
+    if given:
+        if "secret_patterns" in given:
+            given["secret_patterns"] = tuple(given["secret_patterns"])
+        set_policy(dataclasses.replace(policy(), **given))
 
 
 def _attach_or_install(service_name: str | None,
@@ -235,13 +259,25 @@ def _attach_or_install(service_name: str | None,
         attributes[semconv.SERVICE_VERSION] = service_version
     sampler = TracerProvider(shutdown_on_exit=False).sampler  # what the SDK reads from OTEL_*
     provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False,
-                              sampler=RecordLocally(sampler))
+                              sampler=RecordLocally(sampler), span_limits=_span_limits())
     attach_store(provider)
     trace_api.set_tracer_provider(provider)
     if trace_api.get_tracer_provider() is not provider:  # lost a race with another setter
         return _attach_or_install(service_name, service_version)
     _setup.owns_provider = True
     return provider
+
+
+MAX_ATTRIBUTE_LENGTH = 16_384
+"""Longest attribute value on a provider otel_exec installs, unless ``OTEL_ATTRIBUTE_VALUE_*``
+says otherwise: a backstop for attributes set by other code (ours are bounded already)."""
+
+
+def _span_limits() -> SpanLimits:
+    if any(os.environ.get(v) for v in ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                                        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")):
+        return SpanLimits()
+    return SpanLimits(max_attribute_length=MAX_ATTRIBUTE_LENGTH)
 
 
 class RecordLocally(Sampler):

@@ -15,7 +15,6 @@ from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
 from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
-from otel_exec.values import policy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -221,11 +220,16 @@ class Execution:
 
     @property
     def result_text(self) -> str:
-        """Bounded, scrubbed repr of the real result in-process; the recorded text otherwise."""
+        """The result's bounded, scrubbed text, made once when the execution finished: the same
+        text the span exported, whatever happened to the object since (one truth for export
+        and every view; a slow or raising ``__repr__`` never runs again)."""
+        text = self.attributes.get(semconv.EXEC_RESULT)
+        if text is not None:
+            return str(text)
         outcome = self._outcome
-        if outcome is not None and outcome.result is not MISSING:
-            return policy().text(outcome.result)
-        return str(self.attributes.get(semconv.EXEC_RESULT, "None"))
+        if outcome is not None and outcome.result is not MISSING and outcome.result is not None:
+            return f"<{type(outcome.result).__qualname__}: not captured>"
+        return "None"
 
     @property
     def args(self) -> Any:
@@ -256,9 +260,8 @@ class Execution:
 
     @property
     def exception_text(self) -> str | None:
-        """``repr`` of the exception in-process, ``Type('message')`` from the span otherwise."""
-        if self.exception is not None:
-            return repr(self.exception)
+        """``Type('message')`` as recorded when the execution failed (bounded and scrubbed, the
+        same in-process and loaded from a file; the exception's own ``__repr__`` never runs)."""
         event = self._exception_event()
         if event is None:
             return None

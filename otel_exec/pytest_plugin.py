@@ -195,13 +195,17 @@ class ExecSpans:
 
     def tree(self) -> str:
         """The execution tree as stable text (no ids, no timings), for snapshots and messages:
-        ``name [kind] status error`` per line, two spaces per level."""
+        ``name [kind] status error`` per line, two spaces per level (control characters shown
+        as escapes)."""
+        from otel_exec.values import visible
+
         lines: list[str] = []
         stack = [(node, 0) for node in reversed(self.tree_data())]
         while stack:
             node, depth = stack.pop()
             error = f" {node['error']}" if node.get("error") else ""
-            lines.append(f"{'  ' * depth}{node['name']} [{node['kind']}] {node['status']}{error}")
+            lines.append(visible(f"{'  ' * depth}{node['name']} [{node['kind']}] "
+                                 f"{node['status']}{error}"))
             stack.extend((child, depth + 1) for child in reversed(node["children"]))
         return "\n".join(lines) + ("\n" if lines else "")
 

@@ -1,7 +1,9 @@
 """Rich renderables for executions: the falyx-style history table and the execution tree.
 
 Functions here build and return renderables; they never print. Callers (registry, CLI, pytest
-report) decide where the output goes.
+report) decide where the output goes. Every string that came from the program (names, results,
+exception texts, ids) is a ``literal``: never parsed as Rich markup, control characters shown as
+escapes, so ``[/var/log/app]`` prints as itself and ``\x1b]0;...`` cannot reach the terminal.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
-from rich.pretty import Pretty
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
+from otel_exec.values import visible
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -43,6 +45,11 @@ _STATUS_LABELS: dict[ExecStatus, tuple[str, str]] = {
 STATUS_FILTERS = ("all", "success", "error")
 
 
+def literal(text: object, style: str = "") -> Text:
+    """Program-made text, shown as it is: no markup, control characters visible."""
+    return Text(visible(str(text)), style=style)
+
+
 def status_label(execution: Execution) -> Text:
     """The status cell of an execution, e.g. ``✅ Success``."""
     label, style = _STATUS_LABELS[execution.status]
@@ -60,12 +67,12 @@ def _duration(execution: Execution) -> str:
     return "n/a" if duration is None else f"{duration:.3f}s"
 
 
-def _outcome_text(execution: Execution) -> str:
+def _outcome_text(execution: Execution) -> Text:
     if execution.success:
         text = execution.result_text
     else:
         text = execution.exception_text or execution.status_description or "error"
-    return text if len(text) <= RESULT_WIDTH else f"{text[:RESULT_WIDTH]}..."
+    return literal(text if len(text) <= RESULT_WIDTH else f"{text[:RESULT_WIDTH]}...")
 
 
 def keep(execution: Execution, status: str) -> bool:
@@ -88,7 +95,7 @@ def summary_table(executions: Iterable[Execution], *, title: str = "📊 Executi
         notes.append(f"{evicted} older execution{'s' if evicted != 1 else ''} evicted "
                      f"(max_spans={max_spans})")
     caption = "; ".join(notes) or None
-    table = Table(title=title, caption=caption, expand=True, box=box.SIMPLE)
+    table = Table(title=literal(title), caption=caption, expand=True, box=box.SIMPLE)
     table.add_column("Index", justify="right", style="dim")
     table.add_column("Name", style="bold cyan")
     table.add_column("Start", justify="right", style="dim")
@@ -99,34 +106,35 @@ def summary_table(executions: Iterable[Execution], *, title: str = "📊 Executi
     for execution in executions:
         if not keep(execution, status):
             continue
-        table.add_row(str(execution.index), execution.name, _clock(execution.start_time),
+        table.add_row(str(execution.index), literal(execution.name), _clock(execution.start_time),
                       _clock(execution.end_time), _duration(execution), status_label(execution),
                       _outcome_text(execution))
     return table
 
 
 def result_view(execution: Execution) -> RenderableType:
-    """``signature:`` then the traceback if there is one, else the result (falyx's last_result)."""
+    """``signature:`` then the traceback if there is one, else the result (falyx's last_result),
+    as the texts recorded when the execution finished."""
     traceback = execution.traceback
-    body: RenderableType = Text(traceback) if traceback else Pretty(execution.result)
-    return Group(Text(f"{execution.signature}:"), body)
+    return Group(literal(f"{execution.signature}:"),
+                 literal(traceback if traceback else execution.result_text))
 
 
 def _node_label(execution: Execution) -> Text:
-    label = Text(execution.name, style="bold")
-    label.append(f"  {execution.kind}", style="dim")
+    label = literal(execution.name, style="bold")
+    label.append_text(literal(f"  {execution.kind}", style="dim"))
     label.append("  ")
     label.append_text(status_label(execution))
     label.append(f"  {_duration(execution)}", style="dim")
     notes = Counter(event.name for event in execution.events
                     if event.name != semconv.EXCEPTION_EVENT)
     for name, count in notes.items():
-        label.append(f"  {name}×{count}", style="magenta")
+        label.append_text(literal(f"  {name}×{count}", style="magenta"))
     if not execution.success:
         error = (execution.exception_text or execution.status_description
                  or execution.error_type)
         if error:
-            label.append(f"  {error}", style="red")
+            label.append_text(literal(f"  {error}", style="red"))
     return label
 
 
@@ -171,7 +179,7 @@ def stats_table(rows: Iterable[NameStats]) -> Table:
     for header in ("Count", "Failures", "p50", "p95", "Max", "Total"):
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(row.name, row.kind, str(row.count),
+        table.add_row(literal(row.name), literal(row.kind), str(row.count),
                       Text(str(row.failures), style="red" if row.failures else ""),
                       f"{row.p50:.3f}s", f"{row.p95:.3f}s", f"{row.max:.3f}s",
                       f"{row.total:.3f}s")

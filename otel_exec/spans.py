@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
@@ -84,15 +85,41 @@ def get_tracer(scope: str) -> Tracer:
     return tracer
 
 
-def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
-    """``exception.type`` and a bounded, scrubbed ``exception.message``, for span events that
-    tell of an error the execution survived (a retried attempt, a failed FSM arc attempt)."""
+def exception_message(exc: BaseException) -> str:
+    """The exception's message, bounded and scrubbed (empty when messages are not captured;
+    a placeholder when its ``__str__`` raises)."""
+    values = policy()
+    if not values.capture_messages:
+        return ""
     try:
         message = str(exc)
     except Exception:
         message = f"<unprintable {type(exc).__qualname__}>"
+    return values.message(message)
+
+
+def exception_stacktrace(exc: BaseException) -> str:
+    """The formatted traceback (chained exceptions included), bounded and scrubbed; only the
+    frames and the type when messages are not captured."""
+    values = policy()
+    try:
+        formatted = traceback.TracebackException(type(exc), exc, exc.__traceback__,
+                                                 compact=True)
+        if values.capture_messages:
+            text = "".join(formatted.format())
+        else:
+            text = ("Traceback (most recent call last):\n"
+                    + "".join(formatted.stack.format()) + exception_type(exc) + "\n")
+    except Exception:
+        text = f"{exception_type(exc)} (its stack trace could not be formatted)"
+    return values.stacktrace(text)
+
+
+def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
+    """``exception.type`` and a bounded, scrubbed ``exception.message``, for span events that
+    tell of an error the execution survived (a retried attempt, a failed FSM arc attempt)."""
     return {semconv.EXCEPTION_TYPE: exception_type(exc),
-            semconv.EXCEPTION_MESSAGE: policy().message(message)}
+            semconv.EXCEPTION_MESSAGE: exception_message(exc)}
 
 
 def exception_type(exc: BaseException) -> str:
@@ -250,22 +277,32 @@ class ExecutionSpan:
     def _describe(self, span: Span, result: Any, exception: BaseException | None,
                   status: ExecStatus | None, attributes: Mapping[str, AttributeValue] | None,
                   description: str | None) -> None:
+        """The verdict first (so whatever fails after it, the span still says failed), then
+        the exception event and the result text, each bounded and scrubbed."""
         if status is None:
             status = status_for(exception)
+        values = policy()
         final: dict[str, AttributeValue] = {semconv.EXEC_STATUS: status.value}
-        if result is not MISSING and policy().capture:
-            final[semconv.EXEC_RESULT] = policy().text(result)
-        if exception is not None and status in semconv.ERROR_STATUSES:
-            error_type = exception_type(exception)
-            final[semconv.ERROR_TYPE] = error_type
-            span.record_exception(exception)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exception).__name__}: {exception}"))
-        elif status in semconv.ERROR_STATUSES:
-            span.set_status(Status(StatusCode.ERROR, description or status.value))
+        failed = status in semconv.ERROR_STATUSES
+        message = ""
+        if failed and exception is not None:
+            final[semconv.ERROR_TYPE] = exception_type(exception)
+            message = exception_message(exception)
+            name = type(exception).__name__
+            span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
+        elif failed:
+            span.set_status(Status(StatusCode.ERROR, values.message(description or status.value)))
         if attributes:
             final.update(attributes)
         span.set_attributes(final)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
+        if failed and exception is not None:
+            span.add_event(semconv.EXCEPTION_EVENT, {
+                semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
+                semconv.EXCEPTION_MESSAGE: message,
+                semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
+        if result is not MISSING and values.capture:
+            span.set_attribute(semconv.EXEC_RESULT, values.text(result))
 
 
 _unrecorded = 0

@@ -1,7 +1,15 @@
 """Bounded, scrubbed text forms of user values, fit to leave the process as span attributes.
 
-Nothing here raises: a ``__repr__`` that fails, a value too large or too deep, a mapping whose
-keys say *password* or *token* each get a safe, bounded stand-in.
+Nothing here raises, and nothing costs more than the bound: a ``__repr__`` that fails, a 50 MB
+``bytes``, an integer of a million digits, a structure a thousand levels deep each get a safe,
+bounded stand-in. Secrets are redacted twice over:
+
+- by *name*: the value of a mapping key, keyword, field, ``key=value`` / ``key: value`` pair or
+  ``(name, value)`` header pair whose name says password, token, api key, cookie... (matched
+  on normalised names: ``privateKey``, ``private-key`` and ``PRIVATE_KEY`` are one name);
+- by *shape*, wherever it appears (values, exception messages, stack traces): bearer and basic
+  credentials, JWTs, URL user-info, AWS keys, GitHub / Slack / Stripe / Google tokens, PEM
+  private key blocks.
 """
 
 from __future__ import annotations
@@ -12,50 +20,80 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 REDACTED = "[REDACTED]"
 
 DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
     "password",
     "passwd",
+    "passphrase",
+    r"(?:^|_)pwd(?:_|$)",
     "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "authorization",
-    "cookie",
+    r"auth(?!or(?!iz))",  # auth, oauth, authorization, x_auth_token; not author(ity)
     "credential",
-    "private_key",
+    r"private_?key",
+    r"api_?key",
+    r"access_?key",
+    "session",
+    "cookie",
+    r"(?:^|_)csrf",
+    r"(?:^|_)xsrf",
+    r"(?:^|_)jwt(?:_|$)",
+    r"(?:^|_)ssn(?:_|$)",
+    r"credit_?card",
+    r"card_?number",
+    r"(?:^|_)cvv(?:_|$)",
+    r"social_?security",
+    r"(?:^|_)(?<!max_)(?<!num_)(?<!total_)tokens?(?:_|$)",  # not tokenizer, max_tokens
 )
+"""Patterns (regular expressions, case-insensitive) matched against normalised names: lower
+case, words joined by ``_`` (``privateKey``, ``private-key``, ``PRIVATE_KEY`` → ``private_key``)."""
 
-_PRIMITIVES = frozenset({int, float, bool, type(None)})
+_LOOSE_NAMES = ("pass", "pwd", "secret", "auth", "credential", "key", "session", "cookie",
+                "csrf", "xsrf", "jwt", "ssn", "card", "cvv", "security", "token")
+"""Words one of which every default sensitive name contains: a cheap first look at text."""
+
+SECRET_SHAPES: tuple[str, ...] = (
+    r"(?P<scheme>\bBearer\s+)(?=[A-Za-z]*[0-9\-._~+/=])[A-Za-z0-9\-._~+/]{6,}=*",
+    r"(?P<basic>\bBasic\s+)(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{6,}={0,2}",
+    r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_\-]*",
+    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s:@'\"]+(?::[^/\s@'\"]*)?@",
+    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b",
+    r"(?<![A-Za-z0-9/+])(?P<aws>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})",
+    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}",
+    r"\bAIza[0-9A-Za-z\-_]{35}",
+    r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)",
+)
+"""Shapes of secrets redacted wherever they appear."""
+
+_PAIR = (r"""(?P<b>b?)(?P<q>['"]?)(?P<key>[\w.\-]*(?:{words})[\w.\-]*)(?P=q)"""
+         r"""\s*(?:(?P<eq>=)|(?P<sep>[:,]))\s*"""
+         r"""(?P<value>b?'(?:[^'\\]|\\.)*'?|b?"(?:[^"\\]|\\.)*"?"""
+         r"""|(?(eq)[^\s,;)}}\]&]+|[^\n,;)}}\]&]+))""")
+"""``name=value``, ``name: value``, ``'name': value`` and ``('name', value)`` pairs whose name
+contains one of ``words`` (the value runs to the end of the line after a colon)."""
+
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
-def _key_pattern(keys: Iterable[str]) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(key) for key in keys)
-    return re.compile(f"(?:{alternatives})", re.IGNORECASE)
+def normalise(name: str) -> str:
+    """A name as the sensitive-name patterns see it: ``privateKey`` → ``private_key``."""
+    return _SEPARATORS.sub("_", _CAMEL.sub(r"\1_\2", name).lower())
 
 
-def _assignment_pattern(keys: Iterable[str]) -> re.Pattern[str]:
-    """``key=value`` / ``'key': value`` where key contains a sensitive word."""
-    alternatives = "|".join(re.escape(key) for key in keys)
-    return re.compile(
-        rf"""(['"]?)([\w.-]*(?:{alternatives})[\w.-]*)\1(\s*[=:]\s*)"""
-        r"""('[^']*(?:'|$)|"[^"]*(?:"|$)|[^\s,)}\]]+)""",
-        re.IGNORECASE,
-    )
-
-
-class _ScrubbingRepr(reprlib.Repr):
-    """reprlib with sensitive mapping keys redacted and failing reprs contained."""
+class _BoundedRepr(reprlib.Repr):
+    """reprlib that never renders more than its bounds (bytes, big integers, instances), with
+    sensitive mapping keys redacted and failing reprs contained."""
 
     def __init__(self, policy: ValuePolicy) -> None:
         super().__init__(maxlevel=4, maxdict=20, maxlist=20, maxtuple=20, maxset=20,
                          maxstring=policy.max_length, maxother=policy.max_length,
                          maxlong=64)
-        self._sensitive = policy.sensitive_key
+        self._policy = policy
 
     def repr_dict(self, x: Mapping[Any, Any], level: int) -> str:
         if not x:
@@ -68,12 +106,24 @@ class _ScrubbingRepr(reprlib.Repr):
                 pieces.append(self.fillvalue)
                 break
             key_text = self.repr1(key, level - 1)
-            if isinstance(key, str) and self._sensitive.search(key):
+            if self._policy.is_sensitive_key(key):
                 value_text = repr(REDACTED)
             else:
                 value_text = self.repr1(x[key], level - 1)
             pieces.append(f"{key_text}: {value_text}")
         return "{" + ", ".join(pieces) + "}"
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return _bounded_sequence(x, self.maxstring)
+
+    def repr_bytearray(self, x: bytearray, level: int) -> str:
+        return f"bytearray({_bounded_sequence(bytes(x[:self.maxstring]), self.maxstring)})"
+
+    def repr_memoryview(self, x: memoryview, level: int) -> str:
+        return f"<memoryview of {x.nbytes} bytes>"
+
+    def repr_int(self, x: int, level: int) -> str:
+        return _int_text(x)
 
     def repr_instance(self, x: object, level: int) -> str:
         try:
@@ -85,62 +135,161 @@ class _ScrubbingRepr(reprlib.Repr):
         return text
 
 
+def _bounded_sequence(value: bytes, limit: int) -> str:
+    text = repr(value[:limit])
+    return text + "..." if len(value) > limit else text
+
+
+def _int_text(value: int) -> str:
+    """``repr`` of an integer, or its size when that repr would be huge (or refused: Python
+    will not print integers of over 4,300 digits)."""
+    bits = value.bit_length()
+    return repr(value) if bits <= 256 else f"<int of {bits} bits>"
+
+
 @dataclass(frozen=True)
 class ValuePolicy:
-    """How user values become attribute text: whether at all, how long, what to hide.
+    """How user values and messages become exported text: whether at all, how long, what to hide.
 
     Args:
         capture: When False, args, kwargs and results are not turned into attributes at all.
-        max_length: Longest attribute text; longer text ends in ``...``.
-        sensitive_keys: Words that, inside a mapping key, argument or field name, hide the value.
+        capture_messages: When False, exception messages stay out of spans too (the type and
+            the stack's frames are kept).
+        max_length: Longest text made from an argument, keyword or result.
+        max_message_length: Longest exception message or status description.
+        max_stacktrace_length: Longest stack trace (the middle is cut, the newest frames kept).
+        sensitive_keys: Patterns of names whose values are redacted (see
+            ``DEFAULT_SENSITIVE_KEYS``; ``configure(sensitive_keys=)`` adds to them).
+        secret_patterns: Extra regular expressions redacted wherever they match.
+        scrub: Called last with every exported text (after the built-in redaction); returns the
+            text to export. Exceptions it raises are contained (the text is then redacted).
     """
 
     capture: bool = True
+    capture_messages: bool = True
     max_length: int = 256
+    max_message_length: int = 2048
+    max_stacktrace_length: int = 8192
     sensitive_keys: tuple[str, ...] = DEFAULT_SENSITIVE_KEYS
-    sensitive_key: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _assignment: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _repr: _ScrubbingRepr = field(init=False, repr=False, compare=False)
+    secret_patterns: tuple[str, ...] = ()
+    scrub: Callable[[str], str] | None = None
+    _names: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _shapes: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.max_length < 16:
-            raise ValueError("max_length must be at least 16 characters.")
-        object.__setattr__(self, "sensitive_key", _key_pattern(self.sensitive_keys))
-        object.__setattr__(self, "_assignment", _assignment_pattern(self.sensitive_keys))
-        object.__setattr__(self, "_repr", _ScrubbingRepr(self))
+        for name in ("max_length", "max_message_length", "max_stacktrace_length"):
+            if getattr(self, name) < 16:
+                raise ValueError(f"{name} must be at least 16 characters.")
+        names = "|".join(f"(?:{pattern})" for pattern in self.sensitive_keys) or "(?!)"
+        extra = [re.escape(p) for p in self.sensitive_keys
+                 if p not in DEFAULT_SENSITIVE_KEYS and re.fullmatch(r"\w+", p)]
+        words = "|".join((*_LOOSE_NAMES, *extra))
+        if any(p not in DEFAULT_SENSITIVE_KEYS and not re.fullmatch(r"\w+", p)
+               for p in self.sensitive_keys):
+            words = ""  # a custom pattern: look at every name
+        shapes = "|".join(f"(?:{pattern})" for pattern in (*SECRET_SHAPES, *self.secret_patterns))
+        object.__setattr__(self, "_names", re.compile(names, re.IGNORECASE))
+        object.__setattr__(self, "_pairs", re.compile(_PAIR.format(words=words), re.IGNORECASE))
+        object.__setattr__(self, "_shapes", re.compile(shapes, re.DOTALL))
+        object.__setattr__(self, "_repr", _BoundedRepr(self))
 
+    # names --------------------------------------------------------------------------------
     def is_sensitive(self, name: str) -> bool:
         """Whether a parameter, key or field called ``name`` holds a secret."""
-        return self.sensitive_key.search(name) is not None
+        return self._names.search(normalise(name)) is not None
 
+    def is_sensitive_key(self, key: object) -> bool:
+        """``is_sensitive`` for a mapping key of any type (str and bytes names count)."""
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        return isinstance(key, str) and self.is_sensitive(key)
+
+    # text ---------------------------------------------------------------------------------
     def text(self, value: object) -> str:
-        """Return a bounded, scrubbed repr of ``value``; never raises."""
-        kind = type(value)
-        if kind in _PRIMITIVES:
-            return repr(value)
-        if _small(value, 2):
-            text = repr(value)  # the common case: a few short values; builtin repr is bounded
-        else:
-            try:
+        """A bounded, scrubbed repr of ``value``; never raises, costs O(max_length)."""
+        try:
+            kind = type(value)
+            if kind is int:
+                text = _int_text(value)  # type: ignore[arg-type]
+            elif kind in _PRIMITIVES:
+                text = repr(value)
+            elif _small(value, 2):
+                text = repr(value)  # the common case: a few short values; builtin repr is bounded
+            else:
                 text = self._repr.repr(value)
-            except Exception as exc:
-                return f"<unrepresentable {kind.__qualname__}: {type(exc).__name__}>"
-        return self.message(text)
+        except Exception as exc:
+            return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
+        return self._export(text, self.max_length)
 
     def message(self, text: str) -> str:
-        """Free text (an exception message, a repr already made), scrubbed and bounded."""
-        if ("=" in text or ":" in text) and self.sensitive_key.search(text):
-            text = self._assignment.sub(_redact_match, text)
-        if len(text) > self.max_length:
-            text = text[: self.max_length - 3] + "..."
+        """Free text (an exception message, a status description), bounded and scrubbed."""
+        return self._export(text, self.max_message_length)
+
+    def stacktrace(self, text: str) -> str:
+        """A formatted stack trace, bounded (the middle cut: the newest frames and the message
+        are at the end) and scrubbed."""
+        limit = self.max_stacktrace_length
+        if len(text) > limit:
+            head = limit // 4
+            omitted = len(text) - limit
+            text = (f"{text[:head]}\n... ({omitted} characters omitted) ...\n"
+                    f"{text[len(text) - (limit - head):]}")
+        return self._export(text, limit + 64)
+
+    def _export(self, text: str, limit: int) -> str:
+        if len(text) > limit:
+            text = text[: limit - 3] + "..."
+        text = self.redact(text)
+        if self.scrub is not None:
+            try:
+                text = str(self.scrub(text))
+            except Exception:
+                return REDACTED
         return text
+
+    def redact(self, text: str) -> str:
+        """``text`` with sensitive ``name=value`` pairs and secret shapes redacted."""
+        return self._shapes.sub(_redact_shape, self._redact_pairs(text))
+
+    def _redact_pairs(self, text: str) -> str:
+        return self._pairs.sub(self._redact_pair, text)
+
+    def _redact_pair(self, match: re.Match[str]) -> str:
+        quote, key, value = match["q"], match["key"], match["value"]
+        prefix = match[0][: match.start("value") - match.start()]
+        if (match["sep"] == "," and not quote) or not self.is_sensitive(key):
+            return prefix + self._redact_pairs(value)  # a pair may hide inside the value
+        opening = value.lstrip("b")[:1]
+        value_quote = opening if opening in ("'", '"') else ""
+        return f"{prefix}{value_quote}{REDACTED}{value_quote}"
+
+
+def _redact_shape(match: re.Match[str]) -> str:
+    scheme = match["scheme"] or match["basic"]
+    if scheme:
+        return f"{scheme}{REDACTED}"
+    if match["url"]:
+        return f"{match['url']}{REDACTED}@"
+    aws = match["aws"]
+    if aws and not (any(c.isdigit() for c in aws) and any(c.isupper() for c in aws)
+                    and any(c.islower() for c in aws) and ("/" in aws or "+" in aws)):
+        return match[0]  # 40 characters of base64 that do not look like a secret key
+    return REDACTED
+
+
+_PRIMITIVES = frozenset({float, bool, type(None)})
 
 
 def _small(value: object, depth: int) -> bool:
-    """Whether ``value`` is a few primitives or short strings, nested at most ``depth`` deep."""
+    """Whether ``value`` is a few primitives or short strings, nested at most ``depth`` deep
+    (mapping values one level at most, so a secret nested under a key is redacted whole)."""
     kind = type(value)
     if kind in _PRIMITIVES:
         return True
+    if kind is int:
+        return -(1 << 64) < value < (1 << 64)  # type: ignore[operator]
     if kind is str:
         return len(value) <= 64  # type: ignore[arg-type]
     if not depth:
@@ -150,14 +299,18 @@ def _small(value: object, depth: int) -> bool:
             _small(item, depth - 1) for item in value)  # type: ignore[attr-defined]
     if kind is dict:
         return len(value) <= 8 and all(  # type: ignore[arg-type]
-            type(key) is str and len(key) <= 64 and _small(item, depth - 1)
+            type(key) is str and len(key) <= 64 and _small(item, 0)
             for key, item in value.items())  # type: ignore[attr-defined]
     return False
 
 
-def _redact_match(match: re.Match[str]) -> str:
-    quote, key, separator, _value = match.groups()
-    return f"{quote}{key}{quote}{separator}{REDACTED!r}"
+def visible(text: str) -> str:
+    """``text`` with control characters (terminal escapes included) shown as escapes, for
+    terminal views; new lines and tabs stay."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in "\n\t" else
+                   char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 _policy = ValuePolicy()
@@ -172,3 +325,8 @@ def set_policy(new: ValuePolicy) -> None:
     """Replace the value policy in force."""
     global _policy
     _policy = new
+
+
+def with_extra_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """The default sensitive names plus ``keys`` (plain words are matched as substrings)."""
+    return tuple(dict.fromkeys((*DEFAULT_SENSITIVE_KEYS, *keys)))

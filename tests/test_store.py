@@ -110,8 +110,8 @@ def test_eight_threads_lose_nothing(store: ExecutionStore) -> None:
     assert len(executions) == 16_000
     assert len({item.index for item in executions}) == 16_000
     assert len({item.span_id for item in executions}) == 16_000
-    assert sorted(item.args for item in executions) == sorted(
-        (n, i) for n in range(8) for i in range(2_000))
+    assert sorted(item.attributes["exec.args"] for item in executions) == sorted(
+        repr((n, i)) for n in range(8) for i in range(2_000))
     assert store.evicted == evicted_before
 
 

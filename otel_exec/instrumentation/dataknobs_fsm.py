@@ -46,6 +46,7 @@ from otel_exec.instrumentation._wrappers import (
 )
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, exception_attributes, get_tracer
+from otel_exec.values import policy
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -81,8 +82,8 @@ class _Step:
 
     def fail(self, exception: BaseException | None = None, description: str | None = None) -> None:
         if self.status is not ExecStatus.FAILED:
-            self.status, self.exception, self.description = (
-                ExecStatus.FAILED, exception, description)
+            self.status, self.exception = ExecStatus.FAILED, exception
+            self.description = None if description is None else policy().message(description)
 
     def close(self) -> None:
         attributes: dict[str, Any] = {}
@@ -235,7 +236,7 @@ def _finish_run(run: _Run, raised: BaseException | None, outcome: Any) -> None:
             ok = bool(ok)
         except (TypeError, ValueError):
             ok, value = True, outcome
-        error = None if ok else str(value)
+        error = None if ok else policy().message(str(value))
         run.close(ok, error)
         attributes: dict[str, Any] = {}
         if run.failed_states:

@@ -29,7 +29,7 @@ from otel_exec import semconv
 from otel_exec.execution import MISSING
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, get_tracer, value_attributes
-from otel_exec.values import policy
+from otel_exec.values import ValuePolicy, policy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -90,8 +90,8 @@ def traced[**P, R](func: Callable[P, R] | None = None, /, *, name: str | None = 
 class _Plan:
     """Everything about a traced function that is known at decoration time."""
 
-    __slots__ = ("attributes", "capture_args", "capture_result", "framework", "kind", "name",
-                 "sensitive_positions")
+    __slots__ = ("_sensitive", "attributes", "capture_args", "capture_result", "framework",
+                 "kind", "name", "parameters")
 
     def __init__(self, func: Callable[..., Any], name: str | None, kind: str, framework: str,
                  capture_args: bool, capture_result: bool,
@@ -105,7 +105,20 @@ class _Plan:
         self.capture_result = capture_result
         self.attributes = {semconv.CODE_FUNCTION_NAME: f"{module}.{qualname}" if module
                            else qualname, **(attributes or {})}
-        self.sensitive_positions = _sensitive_positions(func)
+        self.parameters = _positional_parameters(func)
+        self._sensitive: tuple[ValuePolicy, frozenset[int]] | None = None
+
+    @property
+    def sensitive_positions(self) -> frozenset[int]:
+        """Positions of the parameters whose names say secret, under the policy in force now
+        (so ``configure(sensitive_keys=...)`` applies to functions decorated before it)."""
+        values = policy()
+        known = self._sensitive
+        if known is None or known[0] is not values:
+            known = self._sensitive = (values, frozenset(
+                position for position, name in enumerate(self.parameters)
+                if values.is_sensitive(name)))
+        return known[1]
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan:
         attributes = self.attributes
@@ -131,17 +144,14 @@ class _Plan:
             return None
 
 
-def _sensitive_positions(func: Callable[..., Any]) -> frozenset[int]:
+def _positional_parameters(func: Callable[..., Any]) -> tuple[str, ...]:
     try:
         parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
-        return frozenset()
-    values = policy()
-    return frozenset(
-        position for position, parameter in enumerate(parameters)
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-        and values.is_sensitive(parameter.name)
-    )
+        return ()
+    return tuple(parameter.name for parameter in parameters
+                 if parameter.kind in (parameter.POSITIONAL_ONLY,
+                                       parameter.POSITIONAL_OR_KEYWORD))
 
 
 def _wrap[**P, R](func: Callable[P, R], plan: _Plan) -> Callable[P, R]:

@@ -18,6 +18,7 @@ from otel_exec.execution import MISSING
 from otel_exec.instrumentation._wrappers import ContextScope, contained
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, get_tracer
+from otel_exec.values import policy
 
 SCOPE = "otel_exec.routilux"
 JOB = "_otel_exec_job"
@@ -151,8 +152,6 @@ def job_of(job_object: Any) -> Job | None:
 
 def text(value: Any) -> str:
     """Bounded, scrubbed text of a value (emitted data)."""
-    from otel_exec.values import policy
-
     return policy().text(value)
 
 
@@ -321,7 +320,8 @@ def bind_job(job_object: Any, job_id: str, worker_id: str | None) -> None:
 
 def job_control(job: Job, event_name: str, reason: Any) -> None:
     """A pause, resume or cancel of the job: an event on its span; a cancel also ends it."""
-    job.execution.add_event(event_name, {semconv.ROUTILUX_REASON: str(reason or "")})
+    job.execution.add_event(event_name, {semconv.ROUTILUX_REASON: policy().message(
+        str(reason or ""))})
     if event_name == semconv.ROUTILUX_PAUSED_EVENT:
         job.paused = True
     elif event_name == semconv.ROUTILUX_RESUMED_EVENT:
