@@ -107,9 +107,10 @@ def exception_stacktrace(exc: BaseException) -> str:
                                                  compact=True)
         if values.capture_messages:
             text = "".join(formatted.format())
-        else:
-            text = ("Traceback (most recent call last):\n"
-                    + "".join(formatted.stack.format()) + exception_type(exc) + "\n")
+        else:  # frames only: neither the message nor source lines that may quote it
+            text = "".join(["Traceback (most recent call last):\n",
+                            *(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+                              for frame in formatted.stack), exception_type(exc), "\n"])
     except Exception:
         text = f"{exception_type(exc)} (its stack trace could not be formatted)"
     return values.stacktrace(text)

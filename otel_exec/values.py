@@ -254,16 +254,22 @@ class ValuePolicy:
         return self._shapes.sub(_redact_shape, self._redact_pairs(text))
 
     def _redact_pairs(self, text: str) -> str:
-        return self._pairs.sub(self._redact_pair, text)
-
-    def _redact_pair(self, match: re.Match[str]) -> str:
-        quote, key, value = match["q"], match["key"], match["value"]
-        prefix = match[0][: match.start("value") - match.start()]
-        if (match["sep"] == "," and not quote) or not self.is_sensitive(key):
-            return prefix + self._redact_pairs(value)  # a pair may hide inside the value
-        opening = value.lstrip("b")[:1]
-        value_quote = opening if opening in ("'", '"') else ""
-        return f"{prefix}{value_quote}{REDACTED}{value_quote}"
+        """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
+        not sensitive consumes only its name, so a pair inside its value is still seen."""
+        pieces: list[str] = []
+        position = 0
+        while (match := self._pairs.search(text, position)) is not None:
+            value_start = match.start("value")
+            if (match["sep"] == "," and not match["q"]) or not self.is_sensitive(match["key"]):
+                pieces.append(text[position:value_start])
+                position = value_start if value_start > match.start() else match.end()
+                continue
+            opening = match["value"].lstrip("b")[:1]
+            quote = opening if opening in ("'", '"') else ""
+            pieces.append(f"{text[position:value_start]}{quote}{REDACTED}{quote}")
+            position = match.end()
+        pieces.append(text[position:])
+        return "".join(pieces)
 
 
 def _redact_shape(match: re.Match[str]) -> str:
