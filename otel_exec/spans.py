@@ -293,6 +293,8 @@ class ExecutionSpan:
             span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
         elif failed:
             span.set_status(Status(StatusCode.ERROR, values.message(description or status.value)))
+        if result is not MISSING and values.capture:
+            final[semconv.EXEC_RESULT] = values.text(result)  # never raises
         if attributes:
             final.update(attributes)
         span.set_attributes(final)
@@ -302,8 +304,6 @@ class ExecutionSpan:
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
-        if result is not MISSING and values.capture:
-            span.set_attribute(semconv.EXEC_RESULT, values.text(result))
 
 
 _unrecorded = 0

@@ -54,6 +54,14 @@ _LOOSE_NAMES = ("pass", "pwd", "secret", "auth", "credential", "key", "session",
                 "csrf", "xsrf", "jwt", "ssn", "card", "cvv", "security", "token")
 """Words one of which every default sensitive name contains: a cheap first look at text."""
 
+_SHAPE_MARKERS = ("://|-----|bearer|basic|eyj|akia|asia|agpa|aida|aroa|anpa|anva|aipa"
+                  "|ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|xoxa-|xoxb-|xoxp-|xoxo-|xoxs-|xoxr-"
+                  "|_live_|_test_|aiza")
+"""What every built-in secret shape but a bare AWS secret key contains (in lower case): plain
+words, so the first look at a text is one fast scan."""
+_RUN_OF_40 = re.compile(r"[A-Za-z0-9/+]{40}")
+_LETTER = re.compile(r"[A-Za-z]")
+
 SECRET_SHAPES: tuple[str, ...] = (
     r"(?P<scheme>\bBearer\s+)(?=[A-Za-z]*[0-9\-._~+/=])[A-Za-z0-9\-._~+/]{6,}=*",
     r"(?P<basic>\bBasic\s+)(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{6,}={0,2}",
@@ -174,6 +182,8 @@ class ValuePolicy:
     secret_patterns: tuple[str, ...] = ()
     scrub: Callable[[str], str] | None = None
     _names: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _first_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _words: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _shapes: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
@@ -191,6 +201,9 @@ class ValuePolicy:
             words = ""  # a custom pattern: look at every name
         shapes = "|".join(f"(?:{pattern})" for pattern in (*SECRET_SHAPES, *self.secret_patterns))
         object.__setattr__(self, "_names", re.compile(names, re.IGNORECASE))
+        object.__setattr__(self, "_words", re.compile(words.lower() or "."))
+        object.__setattr__(self, "_first_look", re.compile(
+            f"{words.lower() or '.'}|{_SHAPE_MARKERS}"))
         object.__setattr__(self, "_pairs", re.compile(_PAIR.format(words=words), re.IGNORECASE))
         object.__setattr__(self, "_shapes", re.compile(shapes, re.DOTALL))
         object.__setattr__(self, "_repr", _BoundedRepr(self))
@@ -212,13 +225,11 @@ class ValuePolicy:
         try:
             kind = type(value)
             if kind is int:
-                text = _int_text(value)  # type: ignore[arg-type]
-            elif kind in _PRIMITIVES:
-                text = repr(value)
-            elif _small(value, 2):
-                text = repr(value)  # the common case: a few short values; builtin repr is bounded
-            else:
-                text = self._repr.repr(value)
+                return _int_text(value)  # type: ignore[arg-type]
+            if kind in _PRIMITIVES:
+                return repr(value)
+            # the common case, a few short values, has a bounded builtin repr
+            text = repr(value) if _small(value, 2) else self._repr.repr(value)
         except Exception as exc:
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
         return self._export(text, self.max_length)
@@ -250,8 +261,21 @@ class ValuePolicy:
         return text
 
     def redact(self, text: str) -> str:
-        """``text`` with sensitive ``name=value`` pairs and secret shapes redacted."""
-        return self._shapes.sub(_redact_shape, self._redact_pairs(text))
+        """``text`` with sensitive ``name=value`` pairs and secret shapes redacted.
+
+        Cheap looks first (a sensitive word in the lower-cased text; a marker or a long run of
+        token characters), so the common short value costs well under a microsecond."""
+        if self.secret_patterns:
+            return self._shapes.sub(_redact_shape, self._redact_pairs(text))
+        if not _LETTER.search(text):
+            return text  # numbers and punctuation: no name, no shape
+        lowered = text.lower()
+        if not self._first_look.search(lowered) and (len(text) < 40
+                                                     or not _RUN_OF_40.search(text)):
+            return text
+        if self._words.search(lowered):
+            text = self._redact_pairs(text)
+        return self._shapes.sub(_redact_shape, text)
 
     def _redact_pairs(self, text: str) -> str:
         """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
