@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from otel_exec.execution import Execution
     from otel_exec.views import Views
 
 _EPILOG = """examples:
@@ -21,7 +22,9 @@ _EPILOG = """examples:
   otel-exec summary traces.jsonl              the falyx-style history table
   otel-exec summary traces.jsonl --status error --name deploy
   otel-exec summary traces.jsonl --result-index 3
+  otel-exec summary a.jsonl b.jsonl.gz --since 2026-12-01T08:00 --slowest 20
   otel-exec tree traces.jsonl --trace 4bf92f3577b34da6a3ce929d0e0e4736
+  cat traces.jsonl | otel-exec stats -
   otel-exec stats traces.jsonl --json         per name: count, failures, p50/p95/max, total
   otel-exec history traces.jsonl              dataknobs-fsm runs
   otel-exec jobs traces.jsonl                 routilux jobs
@@ -33,16 +36,18 @@ def _print_json(data: Any) -> None:
 
 
 def _summary(views: Views, options: argparse.Namespace, console: Console) -> int:
+    """The table, or its JSON; a lookup that finds nothing (an index, a name, the last
+    result) is exit status 2 with falyx's message, the same in both forms."""
     registry = views.registry
+    selection = registry.select(options.name or "", options.index, options.result_index,
+                                options.last_result, options.status)
+    if selection.missing is not None:
+        raise LookupError(selection.missing)
     if not options.json:
         registry.summary(name=options.name or "", index=options.index,
                          result_index=options.result_index, last_result=options.last_result,
                          status=options.status, console=console, limit=options.limit or None)
         return 0
-    selection = registry.select(options.name or "", options.index, options.result_index,
-                                options.last_result, options.status)
-    if selection.missing is not None:
-        raise LookupError(selection.missing)
     found = selection.result
     if found is not None:
         _print_json({"signature": found.signature, "result": found.result_text,
@@ -58,9 +63,9 @@ def _tree(views: Views, options: argparse.Namespace, console: Console) -> int:
 
     store = views.store
     if options.trace is not None and not store.by_trace(options.trace):
-        raise LookupError(f"no trace {options.trace} in the file")
+        raise LookupError(f"no trace {options.trace} among the spans read")
     if options.json:
-        traces = [options.trace] if options.trace else list(store.trace_ids())
+        traces = list(store.trace_ids())
         _print_json({trace: forest(store.by_trace(trace)) for trace in traces})
     else:
         console.print(*trace_trees(store, options.trace))
@@ -72,6 +77,8 @@ def _stats(views: Views, options: argparse.Namespace, console: Console) -> int:
     from otel_exec.views.stats import stats
 
     rows = stats(views.store.executions())
+    if options.slowest is not None:
+        rows = sorted(rows, key=lambda row: row.max, reverse=True)[:options.slowest]
     if options.json:
         _print_json([row.to_dict() for row in rows])
     else:
@@ -85,8 +92,9 @@ def _history(views: Views, options: argparse.Namespace, console: Console) -> int
     from otel_exec.render import literal
 
     histories = views.history.histories()
-    if not histories:
-        raise LookupError("no dataknobs-fsm runs in the file")
+    if not histories and not options.json:
+        console.print("No dataknobs-fsm runs in the trace (nothing to show).")
+        return 0
     if options.json:
         _print_json([history.to_dict() for history in histories])
         return 0
@@ -108,8 +116,9 @@ def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
 
     states, trackers = views.job_state, views.tracker
     jobs = states.jobs()
-    if not jobs:
-        raise LookupError("no routilux jobs in the file")
+    if not jobs and not options.json:
+        console.print("No routilux jobs in the trace (nothing to show).")
+        return 0
     rows = []
     for job in jobs:
         state, tracker = states(job.span_id), trackers(job.span_id)
@@ -139,9 +148,12 @@ _COMMANDS = {"summary": _summary, "tree": _tree, "stats": _stats, "history": _hi
 
 
 def _parser() -> argparse.ArgumentParser:
+    from otel_exec import __version__
+
     parser = argparse.ArgumentParser(
         prog="otel-exec", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Executions of falyx, dataknobs-fsm and routilux as OpenTelemetry spans.")
+    parser.add_argument("--version", action="version", version=f"otel-exec {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo", help="run the example workflows of every installed framework, traced",
@@ -152,21 +164,38 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--output", default="otel-exec-demo.jsonl",
                       help="trace file to write (default: %(default)s)")
-    helps = {"summary": "the falyx-style execution history of a trace file",
-             "tree": "the execution trees of a trace file",
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument("files", nargs="+", metavar="FILE",
+                         help="OTLP JSON lines files (- for standard input, .gz read as gzip)")
+    reading.add_argument("--json", action="store_true", help="machine-readable output")
+    found = reading.add_argument_group("filters (a span is kept when it matches them all)")
+    found.add_argument("--trace", help="only this trace id (32 hex digits)")
+    found.add_argument("--name", help="only executions with this name")
+    found.add_argument("--kind", help="only this exec.kind (action, step, routine, job...)")
+    found.add_argument("--framework", help="only this framework (falyx, dataknobs_fsm, "
+                                           "routilux, python)")
+    found.add_argument("--status", choices=("all", "success", "error"), default="all",
+                       help="only successes or only errors")
+    found.add_argument("--since", type=_moment, help="only executions that started at or after "
+                                                     "this time (ISO 8601 or epoch seconds)")
+    found.add_argument("--until", type=_moment, help="only executions that started before this "
+                                                     "time")
+    helps = {"summary": "the falyx-style execution history of trace files",
+             "tree": "the execution trees of trace files",
              "stats": "per name: count, failures, p50 / p95 / max and total duration",
-             "history": "dataknobs-fsm runs (ExecutionHistory) of a trace file",
-             "jobs": "routilux jobs (JobState, ExecutionTracker) of a trace file"}
+             "history": "dataknobs-fsm runs (ExecutionHistory) of trace files",
+             "jobs": "routilux jobs (JobState, ExecutionTracker) of trace files"}
     for name, text in helps.items():
         command = commands.add_parser(
-            name, help=text, description=text[0].upper() + text[1:] + ".",
-            epilog=f"example:\n  otel-exec {name} traces.jsonl --json",
+            name, help=text, description=text[0].upper() + text[1:] + ".", parents=[reading],
+            epilog=f"examples:\n  otel-exec {name} traces.jsonl --json\n"
+                   f"  otel-exec {name} a.jsonl b.jsonl.gz --since 2026-12-01T08:00 "
+                   "--status error\n  cat traces.jsonl | otel-exec " + name + " -",
             formatter_class=argparse.RawDescriptionHelpFormatter)
-        command.add_argument("file", help="OTLP JSON lines file")
-        command.add_argument("--json", action="store_true", help="machine-readable output")
+        if name in ("summary", "stats"):
+            command.add_argument("--slowest", type=int, metavar="N",
+                                 help="only the N slowest executions (summary) or names (stats)")
         if name == "summary":
-            command.add_argument("--name", help="only executions with this name")
-            command.add_argument("--status", choices=("all", "success", "error"), default="all")
             command.add_argument("--index", type=int, help="only the execution with this index")
             command.add_argument("--result-index", type=int,
                                  help="print that execution's result or traceback")
@@ -175,13 +204,50 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--limit", type=int, default=1000,
                                  help="table rows at most, newest kept (0: all; default "
                                       "%(default)s; --json is never limited)")
-        if name == "tree":
-            command.add_argument("--trace", help="only this trace id (32 hex digits)")
     return parser
 
 
+def _moment(text: str) -> float:
+    """A time given as epoch seconds or ISO 8601 (local time when it has no zone)."""
+    from datetime import datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither epoch seconds nor an ISO 8601 time") from None
+
+
+def _selected(executions: list[Execution], options: argparse.Namespace) -> list[Execution]:
+    """The executions the filters keep (summary's --name and --status are falyx's own, applied
+    by the registry view)."""
+    from otel_exec.render import keep
+
+    trace = (options.trace or "").lower() or None
+    own = options.command == "summary"
+    kept = [e for e in executions
+            if (trace is None or e.trace_id == trace)
+            and (options.kind is None or e.kind == options.kind)
+            and (options.framework is None or e.framework == options.framework)
+            and (own or options.name is None or e.name == options.name)
+            and (own or keep(e, options.status))
+            and (options.since is None or e.start_time >= options.since)
+            and (options.until is None or e.start_time < options.until)]
+    slowest = getattr(options, "slowest", None)
+    if slowest is not None and options.command == "summary":
+        longest = sorted(kept, key=lambda e: e.duration or 0.0, reverse=True)[:slowest]
+        chosen = {id(e) for e in longest}
+        kept = [e for e in kept if id(e) in chosen]
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``otel-exec``; returns the exit status."""
+    """Entry point of ``otel-exec``; returns the exit status: 0, or 2 for a file that cannot be
+    read or a lookup that finds nothing (one line on stderr); 1 is only ever our own bug."""
     options = _parser().parse_args(argv)
     if options.command is None:
         _parser().print_help()
@@ -190,13 +256,16 @@ def main(argv: list[str] | None = None) -> int:
         from otel_exec import demo
 
         return demo.run(output=options.output)
-    from otel_exec.persist import TraceFileError, load
+    from otel_exec.persist import TraceFileError, read_traces, store_of
     from otel_exec.views import Views
 
     try:
-        views = Views(load(options.file))
+        data = read_traces(*options.files)
+        for note in data.notes:
+            sys.stderr.write(f"otel-exec {options.command}: note: {note}\n")
+        views = Views(store_of(_selected(data.executions, options)))
         return _COMMANDS[options.command](views, options, Console())
-    except (TraceFileError, LookupError, ValueError) as error:
+    except (TraceFileError, LookupError) as error:
         message = str(error).strip("'\"")
         sys.stderr.write(f"otel-exec {options.command}: {message}\n")
         return 2

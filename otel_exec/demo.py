@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 import otel_exec
 from otel_exec.instrumentation import FRAMEWORKS
@@ -34,10 +35,12 @@ EXAMPLES = (
 
 
 def examples_dir() -> Path | None:
-    """``examples/`` of a source checkout, or the copy packaged inside the wheel."""
+    """The copy of ``examples/`` packaged inside the wheel, or ``examples/`` of a source
+    checkout: whichever holds every example (another package's top-level ``examples`` folder
+    in site-packages is not ours)."""
     package = Path(otel_exec.__file__).resolve().parent
-    for candidate in (package.parent / "examples", package / "_examples"):
-        if candidate.is_dir():
+    for candidate in (package / "_examples", package.parent / "examples"):
+        if all((candidate / example.file).is_file() for example in EXAMPLES):
             return candidate
     return None
 
@@ -48,15 +51,18 @@ def run(console: Console | None = None, output: str | Path | None = "otel-exec-d
     ``output`` as OTLP JSON lines. Returns the exit status."""
     console = console or Console()
     otel_exec.configure(service_name="otel-exec-demo")
-    instrumented = otel_exec.instrument()
+    otel_exec.instrument()
     folder = examples_dir()
     if folder is None:
-        console.print("[red]the example workflows are not installed with this copy of otel-exec")
+        console.print(Text("the example workflows are not installed with this copy of "
+                           "otel-exec", style="red"))
         return 1
     for example in EXAMPLES:
-        if example.framework is not None and example.framework not in instrumented:
-            extra = FRAMEWORKS[example.framework].extra
-            console.print(f"[yellow]skipped {example.title}: pip install 'otel-exec[{extra}]'")
+        framework = FRAMEWORKS.get(example.framework or "")
+        if framework is not None and not (framework.installed()
+                                          and framework.load().is_instrumented_by_opentelemetry):
+            console.print(Text(f"skipped {example.title}: pip install "
+                               f"'otel-exec[{framework.extra}]'", style="yellow"))
             continue
         with console.status(f"running the {example.title} example..."):
             runpy.run_path(str(folder / example.file), run_name="otel_exec_demo")["run"]()
@@ -65,7 +71,7 @@ def run(console: Console | None = None, output: str | Path | None = "otel-exec-d
     otel_exec.tree(console=console)
     if output is not None:
         written = otel_exec.save(output)
-        console.print(f"[green]✓[/] {written} spans written to {output} "
-                      f"(try: otel-exec stats {output})")
+        console.print(Text("✓ ", style="green").append(
+            f"{written} spans written to {output} (try: otel-exec stats {output})"))
     otel_exec.flush()
     return 0

@@ -11,10 +11,15 @@ store = otel_exec.load("run.jsonl")          # any view works on it, as in-proce
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import stat
+import sys
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -139,82 +144,253 @@ class FileSpanExporter(SpanExporter):
 
 
 # decoding -------------------------------------------------------------------------------------
-def _decode_value(value: Mapping[str, Any]) -> Any:
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""Longest line read (the collector writes one batch per line, a few MB at most)."""
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and key-value lists inside an attribute value."""
+MAX_VALUE_CHARS = 65_536
+"""Longest text an attribute value decodes to (longer text ends in ``...``)."""
+_CHUNK = 1024 * 1024
+_MAX_NS = 2**64 - 1
+
+
+class _Bad(Exception):
+    """What is wrong with one span, before the file and line are known."""
+
+
+def _decode_value(value: object, depth: int = 0) -> Any:
+    if not isinstance(value, dict):
+        raise _Bad(f"an attribute value must be an object, not {type(value).__name__}")
+    if depth > MAX_DEPTH:
+        raise _Bad(f"attribute values nested deeper than {MAX_DEPTH} levels")
     if "stringValue" in value:
-        return value["stringValue"]
+        return _bounded(_typed(value["stringValue"], str, "stringValue"))
     if "intValue" in value:
-        return int(value["intValue"])
+        return _integer(value["intValue"], "intValue")
     if "doubleValue" in value:
-        return float(value["doubleValue"])
+        number = value["doubleValue"]
+        if isinstance(number, bool) or not isinstance(number, (int, float, str)):
+            raise _Bad("doubleValue must be a number")
+        try:
+            return float(number)
+        except ValueError:
+            raise _Bad(f"doubleValue {str(number)[:20]!r} is not a number") from None
     if "boolValue" in value:
-        return bool(value["boolValue"])
+        return _typed(value["boolValue"], bool, "boolValue")
     if "arrayValue" in value:
-        return tuple(_decode_value(item) for item in value["arrayValue"].get("values", []))
+        items = _typed(value["arrayValue"], dict, "arrayValue").get("values") or []
+        return tuple(_decode_value(item, depth + 1) for item in _typed(items, list, "values"))
     if "bytesValue" in value:
-        return value["bytesValue"]
+        return _bounded(_typed(value["bytesValue"], str, "bytesValue"))
     if "kvlistValue" in value:
-        return json.dumps({item["key"]: _decode_value(item.get("value", {}))
-                           for item in value["kvlistValue"].get("values", [])})
+        items = _typed(value["kvlistValue"], dict, "kvlistValue").get("values") or []
+        return {str(_typed(item, dict, "a key-value").get("key", "")):
+                _decode_value(item.get("value", {}), depth + 1)
+                for item in _typed(items, list, "values")}
     return None
 
 
-def _decode_attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
-    return {item["key"]: _decode_value(item.get("value", {})) for item in items or ()}
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _Bad(f"{what} must be a JSON {_JSON_NAMES[kind]}, not {_json_type(value)}")
+    return value
 
 
-def _id(text: str | None, width: int) -> int:
-    if not text:
+_JSON_NAMES = {str: "string", bool: "true or false", dict: "object", list: "array"}
+
+
+def _json_type(value: object) -> str:
+    return {str: "a string", bool: "true or false", dict: "an object", list: "an array",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def _integer(value: object, what: str, low: int = -(2**63), high: int = 2**64 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _Bad(f"{what} must be an integer or a string of digits, not {_json_type(value)}")
+    try:
+        number = int(value) if isinstance(value, int) or len(value) <= 30 else None
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise _Bad(f"{what} {str(value)[:24]!r} is not an integer in range")
+    return number
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 3] + "..."
+
+
+def _attribute(value: object) -> Any:
+    decoded = _decode_value(value)
+    if isinstance(decoded, dict) or (isinstance(decoded, tuple)
+                                      and any(isinstance(i, (dict, tuple)) for i in decoded)):
+        return _bounded(json.dumps(decoded, default=str))  # once, so its size stays linear
+    return decoded
+
+
+def _decode_attributes(items: object) -> dict[str, Any]:
+    if items is None:
+        return {}
+    attributes = {}
+    for item in _typed(items, list, "attributes"):
+        key = _typed(_typed(item, dict, "an attribute").get("key"), str, "an attribute key")
+        attributes[key] = _attribute(item.get("value", {}))
+    return attributes
+
+
+def _id(text: object, width: int, what: str, required: bool = True) -> int:
+    """A trace (``width`` 32) or span (16) id: hex, or protobuf JSON's base64."""
+    if text is None or text == "":
+        if required:
+            raise _Bad(f"{what} is missing")
         return 0
-    if len(text) == width:
-        return int(text, 16)
-    import base64  # protobuf's JSON mapping writes bytes as base64
-
-    return int.from_bytes(base64.b64decode(text), "big")
+    hex_text: str = _typed(text, str, what)
+    try:
+        if len(hex_text) == width:
+            number = int(hex_text, 16)
+        else:
+            raw = base64.b64decode(hex_text, validate=True)
+            if len(raw) != width // 2:
+                raise ValueError
+            number = int.from_bytes(raw, "big")
+    except ValueError:
+        raise _Bad(f"{what} {hex_text[:40]!r} is not {width} hex digits") from None
+    if number == 0 and required:
+        raise _Bad(f"{what} is all zeros")
+    return number
 
 
 def decode_span(span: Mapping[str, Any], scope: str) -> Execution:
-    """An OTLP JSON span as an execution (not yet numbered)."""
-    parent = _id(span.get("parentSpanId"), 16)
-    status = span.get("status") or {}
-    code = status.get("code", 0)
-    if isinstance(code, str):  # "STATUS_CODE_ERROR"
-        code = {"STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}.get(code, 0)
-    events = tuple(Event(event.get("name", ""), _decode_attributes(event.get("attributes")),
-                         int(event.get("timeUnixNano", 0)))
-                   for event in span.get("events") or ())
-    links = tuple(Link(SpanContext(_id(link.get("traceId"), 32), _id(link.get("spanId"), 16),
-                                   is_remote=True, trace_flags=TraceFlags(1)),
-                       _decode_attributes(link.get("attributes")))
-                  for link in span.get("links") or ())
-    return Execution(name=str(span.get("name", "")), trace_id=_id(span.get("traceId"), 32),
-                     span_id=_id(span.get("spanId"), 16), parent_id=parent or None,
-                     start_ns=int(span.get("startTimeUnixNano", 0)),
-                     end_ns=int(span.get("endTimeUnixNano", 0)),
-                     attributes=_decode_attributes(span.get("attributes")), events=events,
-                     links=links, status_code=_CODES_STATUS.get(int(code), StatusCode.UNSET),
-                     status_description=status.get("message") or None, scope=scope)
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    if not path.exists():
-        raise TraceFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise TraceFileError(f"{path}: is a directory, not a trace file")
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                yield number, line
-
-
-def read(path: str | Path) -> list[Execution]:
-    """Every span in an OTLP JSON lines file, in completion order.
+    """An OTLP JSON span as an execution (not yet numbered).
 
     Raises:
-        TraceFileError: The file is missing, empty, truncated or not OTLP JSON traces; the
-            message names the line and what was expected there.
+        _Bad: The span is not valid OTLP JSON (a wrong type, id, time or status).
     """
-    path = Path(path)
-    executions: list[Execution] = []
+    span = _typed(span, dict, "a span")
+    status = _typed(span.get("status") or {}, dict, "status")
+    code = status.get("code", 0)
+    if isinstance(code, str) and not code.isdigit():
+        code = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}.get(code, -1)
+    code = _integer(code, "status code", 0, 2) if code != -1 else -1
+    if code == -1:
+        raise _Bad(f"status code {status.get('code')!r} is not UNSET, OK or ERROR")
+    start = _integer(span.get("startTimeUnixNano", 0), "startTimeUnixNano", 0, _MAX_NS)
+    end = _integer(span.get("endTimeUnixNano", 0), "endTimeUnixNano", 0, _MAX_NS)
+    if end < start:
+        raise _Bad(f"ends before it starts ({end} < {start})")
+    events = tuple(
+        Event(str(_typed(event, dict, "an event").get("name", "")),
+              _decode_attributes(event.get("attributes")),
+              _integer(event.get("timeUnixNano", 0), "timeUnixNano", 0, _MAX_NS))
+        for event in _typed(span.get("events") or [], list, "events"))
+    links = tuple(
+        Link(SpanContext(_id(_typed(link, dict, "a link").get("traceId"), 32, "link traceId"),
+                         _id(link.get("spanId"), 16, "link spanId"),
+                         is_remote=True, trace_flags=TraceFlags(1)),
+             _decode_attributes(link.get("attributes")))
+        for link in _typed(span.get("links") or [], list, "links"))
+    description = status.get("message")
+    return Execution(name=_bounded(str(span.get("name", ""))),
+                     trace_id=_id(span.get("traceId"), 32, "traceId"),
+                     span_id=_id(span.get("spanId"), 16, "spanId"),
+                     parent_id=_id(span.get("parentSpanId"), 16, "parentSpanId",
+                                   required=False) or None,
+                     start_ns=start, end_ns=end,
+                     attributes=_decode_attributes(span.get("attributes")), events=events,
+                     links=links, status_code=_CODES_STATUS[code],
+                     status_description=_bounded(str(description)) if description else None,
+                     scope=scope)
+
+
+@dataclass
+class TraceData:
+    """The spans of one or more trace files, and what was repaired while reading them."""
+
+    executions: list[Execution] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file to read: a regular file (gzip when it ends in .gz) or ``-`` for stdin; never a
+    FIFO or a device, which could block or never end."""
+    if str(path) == "-":
+        return sys.stdin.buffer
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise TraceFileError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise TraceFileError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise TraceFileError(f"{path}: is a directory, not a trace file")
+    if not stat.S_ISREG(info.st_mode):
+        raise TraceFileError(f"{path}: is not a regular file (a pipe or a device); "
+                             "use - to read standard input")
+    try:
+        raw: BinaryIO = path.open("rb")
+    except OSError as exc:
+        raise TraceFileError(f"{path}: cannot be read ({exc.strerror})") from None
+    if path.suffix == ".gz":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines, each at most ``MAX_LINE_BYTES``; a line that cannot be JSON fails at
+    its first character, without being read whole."""
+    stream = _open(path)
+    try:
+        number = 0
+        while True:
+            try:
+                line = stream.readline(_CHUNK)
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise TraceFileError(f"{path}: cannot be read ({exc})") from None
+            if not line:
+                return
+            number += 1
+            stripped = line.lstrip()
+            if not stripped:
+                continue
+            if not stripped.startswith(b"{"):
+                found = stripped[:20].decode("utf-8", "replace").rstrip()
+                raise TraceFileError(f"{path}:{number}: expected a JSON object (OTLP JSON "
+                                     f"lines), found {found!r}")
+            parts = [line]
+            size = len(line)
+            while not line.endswith(b"\n"):
+                line = stream.readline(_CHUNK)
+                if not line:
+                    break
+                size += len(line)
+                if size > MAX_LINE_BYTES:
+                    raise TraceFileError(f"{path}:{number}: line longer than "
+                                         f"{MAX_LINE_BYTES // 1024 // 1024} MiB")
+                parts.append(line)
+            yield number, b"".join(parts)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def read_traces(*paths: str | Path) -> TraceData:
+    """Every span of the files (``-`` is stdin, ``.gz`` is gunzipped), in completion order,
+    with duplicate spans dropped and parent cycles broken (each said in ``notes``).
+
+    Raises:
+        TraceFileError: A file is missing, empty, not a regular file, truncated, or not OTLP
+            JSON traces; the message names the file, the line and what was expected there.
+    """
+    data = TraceData()
+    for path in map(Path, paths):
+        _read_file(path, data.executions)
+    _drop_duplicates(data)
+    _break_cycles(data)
+    data.executions.sort(key=lambda item: (item.end_ns or 0, -item.start_ns))  # children first
+    return data
+
+
+def _read_file(path: Path, executions: list[Execution]) -> None:
     seen = False
     for number, line in _lines(path):
         seen = True
@@ -223,30 +399,86 @@ def read(path: str | Path) -> list[Execution]:
         except json.JSONDecodeError as exc:
             raise TraceFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column "
                                  f"{exc.colno}); the file may be truncated") from None
+        except (RecursionError, UnicodeDecodeError) as exc:
+            reason = ("nested too deeply" if isinstance(exc, RecursionError)
+                      else "not UTF-8 text")
+            raise TraceFileError(f"{path}:{number}: not valid JSON ({reason})") from None
         if not isinstance(data, dict) or "resourceSpans" not in data:
             found = ", ".join(sorted(data)[:3]) if isinstance(data, dict) else type(data).__name__
             raise TraceFileError(f"{path}:{number}: expected an OTLP traces object with "
                                  f"'resourceSpans', found {found or 'an empty object'}")
         try:
-            for resource in data["resourceSpans"]:
-                for scope in resource.get("scopeSpans") or resource.get(
-                        "instrumentationLibrarySpans") or ():
-                    name = str((scope.get("scope") or scope.get("instrumentationLibrary")
-                                or {}).get("name", ""))
-                    executions.extend(decode_span(span, name) for span in scope.get("spans", ()))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise TraceFileError(f"{path}:{number}: malformed OTLP span data "
-                                 f"({type(exc).__name__}: {exc})") from None
+            for item in _typed(data["resourceSpans"], list, "resourceSpans"):
+                resource = _typed(item, dict, "a resourceSpans item")
+                scopes = resource.get("scopeSpans") or resource.get(
+                    "instrumentationLibrarySpans") or []
+                for entry in _typed(scopes, list, "scopeSpans"):
+                    scope = _typed(entry, dict, "a scopeSpans item")
+                    name = str(_typed(scope.get("scope") or scope.get("instrumentationLibrary")
+                                      or {}, dict, "scope").get("name", ""))
+                    executions.extend(decode_span(span, name)
+                                      for span in _typed(scope.get("spans") or [], list, "spans"))
+        except (_Bad, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, _Bad) else "nested too deeply"
+            raise TraceFileError(f"{path}:{number}: malformed OTLP span data: {reason}") from None
     if not seen:
         raise TraceFileError(f"{path}: is empty; expected OTLP JSON lines")
-    executions.sort(key=lambda item: (item.end_ns or 0, -item.start_ns))  # children first
-    return executions
 
 
-def load(path: str | Path) -> ExecutionStore:
-    """A new store holding every span of the file, numbered in completion order."""
-    executions = read(path)
+def _drop_duplicates(data: TraceData) -> None:
+    """Keep the first of spans with the same trace and span id (``cat f f > g``)."""
+    seen: set[tuple[int, int]] = set()
+    kept = []
+    for execution in data.executions:
+        key = (execution._trace_id, execution._span_id)
+        if key not in seen:
+            seen.add(key)
+            kept.append(execution)
+    if len(kept) < len(data.executions):
+        data.notes.append(f"{len(data.executions) - len(kept)} duplicate span(s) ignored "
+                          "(same trace and span id as an earlier one)")
+        data.executions = kept
+
+
+def _break_cycles(data: TraceData) -> None:
+    """Make a span whose parent chain comes back to itself a root (the cycle's earliest span),
+    so every view walks a tree."""
+    by_span = {execution._span_id: execution for execution in data.executions}
+    state: dict[int, int] = {}  # 1: on the current walk, 2: known to reach a root
+    broken = 0
+    for execution in data.executions:
+        walk = []
+        current: Execution | None = execution
+        while current is not None and state.get(current._span_id) is None:
+            state[current._span_id] = 1
+            walk.append(current)
+            parent = current._parent_id
+            current = by_span.get(parent) if parent is not None else None
+        if current is not None and state.get(current._span_id) == 1:
+            cycle = walk[walk.index(current):]
+            earliest = min(cycle, key=lambda item: item.start_ns)
+            earliest._parent_id = None
+            broken += 1
+        for item in walk:
+            state[item._span_id] = 2
+    if broken:
+        data.notes.append(f"{broken} parent cycle(s) broken (a span whose ancestors lead back "
+                          "to it is shown as a root)")
+
+
+def read(path: str | Path) -> list[Execution]:
+    """Every span in an OTLP JSON lines file, in completion order (see ``read_traces``)."""
+    return read_traces(path).executions
+
+
+def store_of(executions: Sequence[Execution]) -> ExecutionStore:
+    """A new store holding ``executions``, numbered in the order given."""
     store = ExecutionStore(max_spans=max(len(executions), 1))
     for execution in executions:
         store.add(execution)
     return store
+
+
+def load(path: str | Path) -> ExecutionStore:
+    """A new store holding every span of the file, numbered in completion order."""
+    return store_of(read(path))

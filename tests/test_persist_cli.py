@@ -116,7 +116,7 @@ def test_a_protobuf_json_file_loads(tmp_path: Path) -> None:
     ("", "is empty"),
     ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"', ":1: not valid JSON"),
     ('{"metrics": []}\n', ":1: expected an OTLP traces object with 'resourceSpans'"),
-    ('{"resourceSpans": []}\n[1, 2]\n', ":2: expected an OTLP traces object"),
+    ('{"resourceSpans": []}\n[1, 2]\n', ":2: expected a JSON object"),
     ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "x"}]}]}]}',
      ":1: malformed OTLP span data"),
 ])
