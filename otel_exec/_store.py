@@ -288,11 +288,14 @@ class ExecutionStore:
             running_children.setdefault(item._parent_id, []).append(item)
         found: list[Execution] = []
         stack = [_span_id(span_id)]
+        seen = set(stack)
         while stack:
             current = stack.pop()
             for child in (*self.children(current), *running_children.get(current, ())):
-                found.append(child)
-                stack.append(child._span_id)
+                if child._span_id not in seen:  # a parent cycle (a hostile file) ends here
+                    seen.add(child._span_id)
+                    found.append(child)
+                    stack.append(child._span_id)
         return found
 
     def _snapshot(self, index: dict[Any, _Bucket], key: Any) -> tuple[Execution, ...]:

@@ -6,15 +6,21 @@ Exports over OTLP too when the standard ``OTEL_EXPORTER_OTLP_*`` variables are s
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
 
 import otel_exec
 from otel_exec.instrumentation import FRAMEWORKS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ def run(console: Console | None = None, output: str | Path | None = "otel-exec-d
         console.print(Text("the example workflows are not installed with this copy of "
                            "otel-exec", style="red"))
         return 1
+    shown: list[str | None] = []
     for example in EXAMPLES:
         framework = FRAMEWORKS.get(example.framework or "")
         if framework is not None and not (framework.installed()
@@ -64,14 +71,67 @@ def run(console: Console | None = None, output: str | Path | None = "otel-exec-d
             console.print(Text(f"skipped {example.title}: pip install "
                                f"'otel-exec[{framework.extra}]'", style="yellow"))
             continue
-        with console.status(f"running the {example.title} example..."):
+        before = set(otel_exec.store().trace_ids())
+        with console.status(f"running the {example.title} example..."), _quiet_frameworks():
             runpy.run_path(str(folder / example.file), run_name="otel_exec_demo")["run"]()
-        console.print(f"[green]✓[/] {example.title}")
-    otel_exec.summary(console=console)
-    otel_exec.tree(console=console)
+        console.print(Text("✓ ", style="green").append(example.title))
+        shown.append(_telling_trace(before))
+    otel_exec.summary(console=console, limit=SUMMARY_ROWS)
+    for trace_id in filter(None, shown):
+        otel_exec.tree(trace_id, console=console)
     if output is not None:
         written = otel_exec.save(output)
-        console.print(Text("✓ ", style="green").append(
-            f"{written} spans written to {output} (try: otel-exec stats {output})"))
+        console.print(Text("✓ ", style="green").append(f"{written} spans written to {output}"))
+        console.print(_next_steps(str(output)))
     otel_exec.flush()
     return 0
+
+
+SUMMARY_ROWS = 20
+"""Rows of the history table the demo prints (the newest; the file has them all)."""
+
+
+@contextlib.contextmanager
+def _quiet_frameworks() -> Iterator[None]:
+    """The examples fail on purpose: keep the frameworks' own error logs off the screen (the
+    spans and the trace file have every failure)."""
+    loggers = [logging.getLogger(name) for name in ("falyx", "routilux", "dataknobs_fsm")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+TREE_SPANS = 40
+"""The demo shows, for each example, its largest trace of at most this many spans."""
+
+
+def _telling_trace(before: set[str]) -> str | None:
+    """The example's most telling trace that fits a screen (the most different events and
+    outcomes, then the most spans), to show as a tree."""
+    store = otel_exec.store()
+    scores = {}
+    for trace in store.trace_ids():
+        if trace not in before:
+            members = store.by_trace(trace)
+            telling = ({event.name for e in members for event in e.events}
+                       | {e.status.value for e in members})
+            scores[trace] = (len(members) <= TREE_SPANS, len(telling), len(members))
+    return max(scores, key=scores.__getitem__, default=None)
+
+
+def _next_steps(output: str) -> Text:
+    lines = [("otel-exec summary", "--status error", "the failures, falyx-style"),
+             ("otel-exec stats", "--slowest 5", "count, failures, p50 / p95 per name"),
+             ("otel-exec tree", "--name order_batch", "every trace as a tree"),
+             ("otel-exec history", "", "dataknobs-fsm runs and their paths"),
+             ("otel-exec jobs", "", "routilux jobs and their routines")]
+    text = Text("\nTry next:\n", style="bold")
+    for command, extra, what in lines:
+        text.append(f"  {command} {output} {extra}".rstrip(), style="cyan")
+        text.append(f"\n      {what}\n", style="dim")
+    return text

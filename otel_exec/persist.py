@@ -397,7 +397,7 @@ def _read_file(path: Path, executions: list[Execution]) -> None:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise TraceFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column "
+            raise TraceFileError(f"{path}:{number}: not valid JSON ({exc.msg}, column "
                                  f"{exc.colno}); the file may be truncated") from None
         except (RecursionError, UnicodeDecodeError) as exc:
             reason = ("nested too deeply" if isinstance(exc, RecursionError)

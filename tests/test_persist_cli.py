@@ -140,7 +140,7 @@ def test_every_command_reads_the_demo_file(tmp_path: Path) -> None:
     done = subprocess.run([str(cli), "demo", "--output", str(output)], capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL, env=env, check=False)
     assert done.returncode == 0, done.stderr
-    for expected in ("order_batch", "Build", "falyx.retry.attempt×3", "step validated",
+    for expected in ("order_batch", "integration_tests", "falyx.retry.attempt×3", "step validated",
                      "subnetwork scoring", "job orders", "Error (continued)"):
         assert expected in done.stdout, expected
     results = {}
