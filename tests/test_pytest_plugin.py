@@ -255,3 +255,19 @@ def test_nothing_of_ours_was_loaded():
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["otel-exec: exec_spans instruments *"])
+
+
+def test_the_documented_examples_run_as_they_are(pytester: pytest.Pytester) -> None:
+    """docs/testing.md promises every example is a complete test file."""
+    import re
+
+    text = (ROOT / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    examples = [block for block in blocks if "def test_" in block]
+    assert len(examples) == 4
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n"
+                     "asyncio_default_fixture_loop_scope = function\n")
+    for number, block in enumerate(examples):
+        pytester.makepyfile(**{f"test_doc_{number}": block})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
