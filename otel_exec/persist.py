@@ -191,6 +191,8 @@ def _decode_value(value: object, depth: int = 0) -> Any:
 
 
 def _typed(value: Any, kind: type, what: str) -> Any:
+    if type(value) is kind:  # the common case, first
+        return value
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise _Bad(f"{what} must be a JSON {_JSON_NAMES[kind]}, not {_json_type(value)}")
     return value
@@ -234,7 +236,12 @@ def _decode_attributes(items: object) -> dict[str, Any]:
     attributes = {}
     for item in _typed(items, list, "attributes"):
         key = _typed(_typed(item, dict, "an attribute").get("key"), str, "an attribute key")
-        attributes[key] = _attribute(item.get("value", {}))
+        value = item.get("value", {})
+        text = value.get("stringValue") if type(value) is dict else None
+        if type(text) is str and len(text) <= MAX_VALUE_CHARS:
+            attributes[key] = text  # most attributes: a plain string
+        else:
+            attributes[key] = _attribute(value)
     return attributes
 
 
