@@ -174,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     found.add_argument("--kind", help="only this exec.kind (action, step, routine, job...)")
     found.add_argument("--framework", help="only this framework (falyx, dataknobs_fsm, "
                                            "routilux, python)")
+    found.add_argument("--service", help="only spans of this service.name")
     found.add_argument("--status", choices=("all", "success", "error"), default="all",
                        help="only successes or only errors")
     found.add_argument("--since", type=_moment, help="only executions that started at or after "
@@ -233,6 +234,7 @@ def _selected(executions: list[Execution], options: argparse.Namespace) -> list[
             if (trace is None or e.trace_id == trace)
             and (options.kind is None or e.kind == options.kind)
             and (options.framework is None or e.framework == options.framework)
+            and (options.service is None or e.service == options.service)
             and (own or options.name is None or e.name == options.name)
             and (own or keep(e, options.status))
             and (options.since is None or e.start_time >= options.since)

@@ -76,14 +76,15 @@ class Execution:
     """One execution as the views see it; read-only, cheap to build, small to keep."""
 
     __slots__ = ("_outcome", "_parent_id", "_span_id", "_status_code", "_trace_id", "attributes",
-                 "end_ns", "events", "index", "links", "name", "scope", "start_ns",
+                 "end_ns", "events", "index", "links", "name", "scope", "service", "start_ns",
                  "status_description")
 
     def __init__(self, *, name: str, trace_id: int, span_id: int, parent_id: int | None,
                  start_ns: int, end_ns: int | None, attributes: Mapping[str, Any],
                  events: Sequence[Event] = _EMPTY, links: Sequence[Link] = _EMPTY,
                  status_code: StatusCode = StatusCode.UNSET, status_description: str | None = None,
-                 scope: str = "", index: int | None = None, outcome: Outcome | None = None) -> None:
+                 scope: str = "", index: int | None = None, outcome: Outcome | None = None,
+                 service: str | None = None) -> None:
         self.index = index
         self.name = name
         self._trace_id = trace_id
@@ -98,6 +99,7 @@ class Execution:
         self.status_description = status_description
         self.scope = scope
         self._outcome = outcome
+        self.service = service
 
     @classmethod
     def from_span(cls, span: ReadableSpan, index: int | None = None,
@@ -130,6 +132,7 @@ class Execution:
         self.status_description = status.description
         self.scope = scope.name if scope is not None else ""
         self._outcome = outcome
+        self.service = None
         return self
 
     # identity -------------------------------------------------------------------------------
@@ -147,6 +150,10 @@ class Execution:
     def parent_span_id(self) -> str | None:
         """The parent's span id, or None for a root."""
         return None if self._parent_id is None else format_span_id(self._parent_id)
+
+    service: str | None
+    """``service.name`` of the resource, for executions read from a trace file (None
+    in-process, where the provider's resource says it for all of them)."""
 
     @property
     def kind(self) -> str:

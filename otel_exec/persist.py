@@ -267,7 +267,7 @@ def _id(text: object, width: int, what: str, required: bool = True) -> int:
     return number
 
 
-def decode_span(span: Mapping[str, Any], scope: str) -> Execution:
+def decode_span(span: Mapping[str, Any], scope: str, service: str | None = None) -> Execution:
     """An OTLP JSON span as an execution (not yet numbered).
 
     Raises:
@@ -306,7 +306,7 @@ def decode_span(span: Mapping[str, Any], scope: str) -> Execution:
                      attributes=_decode_attributes(span.get("attributes")), events=events,
                      links=links, status_code=_CODES_STATUS[code],
                      status_description=_bounded(str(description)) if description else None,
-                     scope=scope)
+                     scope=scope, service=service)
 
 
 @dataclass
@@ -417,14 +417,18 @@ def _read_file(path: Path, executions: list[Execution]) -> None:
         try:
             for item in _typed(data["resourceSpans"], list, "resourceSpans"):
                 resource = _typed(item, dict, "a resourceSpans item")
+                service = _decode_attributes(_typed(resource.get("resource") or {}, dict,
+                                                    "resource").get("attributes")).get(
+                    "service.name")
                 scopes = resource.get("scopeSpans") or resource.get(
                     "instrumentationLibrarySpans") or []
                 for entry in _typed(scopes, list, "scopeSpans"):
                     scope = _typed(entry, dict, "a scopeSpans item")
                     name = str(_typed(scope.get("scope") or scope.get("instrumentationLibrary")
                                       or {}, dict, "scope").get("name", ""))
-                    executions.extend(decode_span(span, name)
-                                      for span in _typed(scope.get("spans") or [], list, "spans"))
+                    executions.extend(
+                        decode_span(span, name, None if service is None else str(service))
+                        for span in _typed(scope.get("spans") or [], list, "spans"))
         except (_Bad, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, _Bad) else "nested too deeply"
             raise TraceFileError(f"{path}:{number}: malformed OTLP span data: {reason}") from None

@@ -261,6 +261,11 @@ def test_filters_work_on_every_command(sample: bytes, tmp_path: Path) -> None:
                        "function", "--framework", "python")
     assert code == 0 and len(json.loads(out)) == len(executions)
     assert cli("summary", str(path), "--since", "yesterday")[0] == 2
+    service = next(e.service for e in executions)
+    assert service  # the resource's service.name, kept per span
+    for name, count in ((service, len(executions)), ("another-service", 0)):
+        code, out, _ = cli("summary", str(path), "--json", "--service", name)
+        assert code == 0 and len(json.loads(out)) == count
 
 
 def test_lookups_that_find_nothing_behave_the_same_in_table_and_json(sample: bytes,
