@@ -187,6 +187,28 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
             _attached.add(provider)
 
 
+def local_provider() -> TracerProvider | None:
+    """The provider otel_exec's spans use while no SDK provider is set anywhere: it feeds the
+    default store and exports nothing, and it is never made global (an application, the
+    distro or ``configure()`` can still set theirs). None when the SDK is disabled."""
+    global _local
+    if _local is None:
+        if _sdk_disabled():
+            _setup.not_recording = "OTEL_SDK_DISABLED=true turns the OpenTelemetry SDK off"
+            return None
+        with _lock:
+            if _local is None:
+                _local = TracerProvider(shutdown_on_exit=False, span_limits=_span_limits())
+    return _local
+
+
+_local: TracerProvider | None = None
+
+
+def _sdk_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
 def before_shutdown(callback: Callable[[], None]) -> None:
     """Run ``callback`` at the start of ``shutdown()`` (ending what is still open, so it is
     exported with the rest)."""
@@ -201,8 +223,7 @@ def not_recording_reason() -> str | None:
         return _setup.not_recording
     if _attached:
         return None
-    return ("no OpenTelemetry SDK TracerProvider has been set: call otel_exec.configure() "
-            "(or run under opentelemetry-instrument, or set your own SDK provider)")
+    return "nothing has been traced yet (instrument a framework or decorate with @traced)"
 
 
 def _warn_once(message: str, *args: object) -> None:
@@ -249,7 +270,7 @@ def _attach_or_install(service_name: str | None,
                                 "not the OpenTelemetry SDK's")
         _logger.warning("otel_exec: %s; executions will not be recorded", _setup.not_recording)
         return None
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if _sdk_disabled():
         _setup.not_recording = "OTEL_SDK_DISABLED=true turns the OpenTelemetry SDK off"
         return None
     attributes: dict[str, str] = {}

@@ -71,16 +71,22 @@ def get_tracer(scope: str) -> Tracer:
 
     Resolved at each call, so a provider set after decoration or instrumentation still takes
     effect, at the cost of two dictionary lookups. The first time an SDK provider is seen, the
-    default store's processor is attached to it (nothing global is set).
+    default store's processor is attached to it (nothing global is set). While no SDK provider
+    is set at all, otel_exec's spans go to a local provider that only feeds the in-process
+    store (no export), so the views work before, or without, ``configure()``.
     """
     provider = _scope_providers.get(scope) or _override or trace_api.get_tracer_provider()
     cached = _tracers.get(scope)
     if cached is not None and cached[0] is provider:
         return cached[1]
-    from otel_exec.config import attach_store
+    from otel_exec.config import attach_store, local_provider
 
+    source = provider
+    if isinstance(provider, trace_api.ProxyTracerProvider):
+        provider = local_provider() or provider
     attach_store(provider)
     tracer = provider.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
+    provider = source
     _tracers[scope] = (provider, tracer)
     return tracer
 

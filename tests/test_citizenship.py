@@ -216,11 +216,24 @@ def test_the_store_records_what_the_sampler_keeps_from_export(sampler: str, argu
     assert sent == 0 if sampler == "always_off" else 0 < sent < 200
 
 
+def test_without_configure_the_views_work_and_nothing_global_is_set() -> None:
+    """Before (or without) configure(), otel_exec's spans feed the store through a local
+    provider that exports nothing; the global provider stays the application's to set."""
+    result, _ = run_app("""
+        from opentelemetry import trace
+        otel_exec.instrument("falyx")
+        run()
+        print(json.dumps({"global": type(trace.get_tracer_provider()).__name__,
+                          "stored": sorted(e.name for e in otel_exec.registry.get_all())}))
+    """, OTEL_TRACES_EXPORTER="console")
+    assert result == {"global": "ProxyTracerProvider",
+                      "stored": ["falyx_step", "work", "work", "work"]}
+
+
 def test_an_empty_summary_says_why_nothing_was_recorded() -> None:
-    never = run_python(textwrap.dedent(APP) + "run()\notel_exec.summary()\n",
-                       env={"COLUMNS": "200"})
+    never = run_python(textwrap.dedent(APP) + "otel_exec.summary()\n", env={"COLUMNS": "200"})
     assert never.returncode == 0, never.stderr
-    assert "otel_exec.configure()" in never.stdout
+    assert "nothing has been traced yet" in never.stdout
     disabled = run_python(textwrap.dedent(APP) + "otel_exec.configure()\nrun()\n"
                           "otel_exec.summary()\n",
                           env={"COLUMNS": "200", "OTEL_SDK_DISABLED": "true"})
