@@ -177,3 +177,10 @@ def test_every_0_11_target_resolves_with_the_parameters_its_wrapper_reads() -> N
     from otel_exec.instrumentation.routilux import PATCHES_011
 
     assert [reason for patch in PATCHES_011 if (reason := check(patch)) is not None] == []
+
+
+def test_a_slot_used_outside_any_job_makes_no_span(instrumented: ExecutionStore) -> None:
+    collect = Collect()
+    collect.get_slot("input").receive({"n": 3})
+    assert collect.got == [3]
+    assert len(instrumented) == 0

@@ -56,8 +56,8 @@ def _start_task(loop: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Del
 
 def _start_handler(slot: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                    ) -> RoutineCall | None:
-    """A slot calls its routine's handler: the routine span (entry: call_handler on the caller's
-    thread; downstream: receive on the flow's pool)."""
+    """A slot calls its routine's handler inside a job: the routine span (entry: call_handler on
+    the caller's thread; downstream: receive on the flow's pool)."""
     routine = getattr(slot, "routine", None)
     if routine is None:
         return None
@@ -66,6 +66,8 @@ def _start_handler(slot: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     marker = DELIVERY.get()
     job = ((marker[0] if marker is not None else None) or job_of(kwargs.get("job_state"))
            or job_of(_current_job_state.get(None)))
+    if job is None:
+        return None  # a slot used outside any job (a unit test, a micro-benchmark): no span
     flow = kwargs.get("flow") or getattr(routine, "_current_flow", None)
     routine_id = str((flow._get_routine_id(routine) if flow is not None else None)
                      or type(routine).__name__)
