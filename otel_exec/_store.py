@@ -304,6 +304,10 @@ class ExecutionStore:
             return found.live() if found is not None else ()
 
 
+_SMALL = frozenset({type(None), bool, int, float})
+_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
 def _estimated_size(outcome: Outcome | None) -> int:
     """About how many bytes an execution's real objects hold: each object's own size, and its
     items' for a container (a sample of 64, scaled). Cheap, and never raises."""
@@ -312,12 +316,18 @@ def _estimated_size(outcome: Outcome | None) -> int:
     total = 0
     values: tuple[Any, ...] = (outcome.result, outcome.exception, outcome.args, outcome.kwargs)
     for value in values:
+        kind = type(value)
+        if kind in _SMALL:
+            total += 32  # a number or None: the common result, costed without a call
+            continue
         try:
             total += sys.getsizeof(value)
-            if type(value) in (list, tuple, set, frozenset, dict) and value:
-                items = list(itertools.islice(value.values() if type(value) is dict else value,
-                                              64))
-                total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
+            if kind in _CONTAINERS and value:
+                items = list(itertools.islice(value.values() if kind is dict else value, 64))
+                if any(type(item) not in _SMALL for item in items):
+                    total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
+                else:
+                    total += 32 * len(value)
         except Exception:
             total += 64
     return total
