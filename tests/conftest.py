@@ -9,6 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_exec
 from otel_exec import ExecutionStore
@@ -24,6 +28,22 @@ def store() -> Iterator[ExecutionStore]:
     default.clear()
     yield default
     default.clear()
+
+
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def exported(store: ExecutionStore) -> Iterator[InMemorySpanExporter]:
+    """What leaves the process: every span the global provider exports during the test."""
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    if not getattr(provider, "_test_exporter", False):
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider._test_exporter = True  # type: ignore[attr-defined]
+    _EXPORTER.clear()
+    yield _EXPORTER
+    _EXPORTER.clear()
 
 
 def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 60,

@@ -8,15 +8,12 @@ import gc
 import io
 import tracemalloc
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from rich.console import Console
@@ -25,21 +22,6 @@ import otel_exec
 from otel_exec import ExecStatus, ExecutionSpanProcessor, ExecutionStore, semconv
 from otel_exec.cli import main
 from otel_exec.values import ValuePolicy, policy, set_policy
-
-_EXPORTER = InMemorySpanExporter()
-
-
-@pytest.fixture
-def exported(store: ExecutionStore) -> Iterator[InMemorySpanExporter]:
-    """What leaves the process: every span the global provider exports during the test."""
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    if not getattr(provider, "_test_exporter", False):
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._test_exporter = True  # type: ignore[attr-defined]
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
 
 
 def printed(render: object = None, **summary: object) -> str:
