@@ -219,9 +219,13 @@ def _start_run(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _R
                               kind=semconv.KIND_FSM_RUN,
                               framework=semconv.FRAMEWORK_DATAKNOBS_FSM, attributes=attributes)
     run = _Run(execution, fsm, context)
-    setattr(context, _RUN, run)
     if context.current_state:  # set before the run (ContextFactory, batch/stream executors)
-        run.enter(str(context.current_state), context)
+        try:
+            run.enter(str(context.current_state), context)
+        except Exception:
+            execution.finish()  # no half-started run is left behind
+            raise
+    setattr(context, _RUN, run)
     return run
 
 
