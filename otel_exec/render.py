@@ -85,9 +85,8 @@ def summary_table(executions: Iterable[Execution], *, title: str = "📊 Executi
                   hidden: int = 0) -> Table:
     """The falyx ``history`` table: Index, Name, Start, End, Duration, Status, Result / Exception.
 
-    One line per execution (long names and results end in an ellipsis; ``result_index`` shows
-    a result whole). Start and End are wall-clock times. A caption says how many executions
-    the store evicted and how many older rows were left out (``hidden``).
+    Start and End are wall-clock times. A caption says how many executions the store evicted
+    and how many older rows were left out (``hidden``).
     """
     notes = []
     if hidden:
@@ -97,13 +96,13 @@ def summary_table(executions: Iterable[Execution], *, title: str = "📊 Executi
                      f"(max_spans={max_spans})")
     caption = "; ".join(notes) or None
     table = Table(title=literal(title), caption=caption, expand=True, box=box.SIMPLE)
-    table.add_column("Index", justify="right", style="dim", no_wrap=True)
-    table.add_column("Name", style="bold cyan", ratio=2, no_wrap=True, overflow="ellipsis")
-    table.add_column("Start", justify="right", style="dim", no_wrap=True)
-    table.add_column("End", justify="right", style="dim", no_wrap=True)
-    table.add_column("Duration", justify="right", no_wrap=True)
-    table.add_column("Status", style="bold", no_wrap=True)
-    table.add_column("Result / Exception", ratio=3, no_wrap=True, overflow="ellipsis")
+    table.add_column("Index", justify="right", style="dim")
+    table.add_column("Name", style="bold cyan")
+    table.add_column("Start", justify="right", style="dim")
+    table.add_column("End", justify="right", style="dim")
+    table.add_column("Duration", justify="right")
+    table.add_column("Status", style="bold")
+    table.add_column("Result / Exception", overflow="fold")
     for execution in executions:
         if not keep(execution, status):
             continue
