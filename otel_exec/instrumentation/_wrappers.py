@@ -2,7 +2,9 @@
 
 Our bookkeeping never reaches the program: each piece of it runs *contained* (an exception of
 ours is logged once per function and the user's call goes on untouched), and whatever we make
-current is restored whatever happens. Three shapes cover every wrap point:
+current is restored whatever happens (``ContextScope`` resets its context variables in
+``finally``; the caller's OpenTelemetry context is current again after every call). Three
+shapes cover every wrap point:
 
 - ``around(start, finish)`` / ``around_async``: ``start`` returns a scope (anything with
   ``activate``/``deactivate``, usually an ``ExecutionSpan``) or None to stay out of the way; the
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 _reported: set[str] = set()
-
-
 
 
 class Scope(Protocol):
