@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from otel_exec.config import configure, flush, shutdown, store
     from otel_exec.execution import Execution
     from otel_exec.instrumentation import instrument, uninstrument
+    from otel_exec.instrumentation.block import span
     from otel_exec.instrumentation.decorator import traced
     from otel_exec.semconv import ExecStatus
     from otel_exec.views import Views
@@ -60,6 +61,7 @@ _LAZY = {
     "instrument": "otel_exec.instrumentation",
     "uninstrument": "otel_exec.instrumentation",
     "traced": "otel_exec.instrumentation.decorator",
+    "span": "otel_exec.instrumentation.block",
 }
 _VIEWS = ("registry", "history", "tracker", "job_state")
 
@@ -163,6 +165,7 @@ __all__ = [
     "registry",
     "save",
     "shutdown",
+    "span",
     "store",
     "summary",
     "traced",

@@ -131,6 +131,7 @@ KIND_CHUNK = "chunk"
 
 # Kinds (values of exec.kind) shared by several frameworks.
 KIND_FUNCTION = "function"
+KIND_BLOCK = "block"
 KIND_SPAN = "span"
 KIND_RECORD = "record"
 KIND_ROLLBACK = "rollback"

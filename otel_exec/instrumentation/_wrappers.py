@@ -117,11 +117,11 @@ def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _leave(scope, before)
+            leave(scope, before)
             if finish is not None:
                 contained(finish, scope, exc, MISSING)
             raise
-        _leave(scope, before)
+        leave(scope, before)
         if finish is not None:
             contained(finish, scope, None, result)
         return result
@@ -146,17 +146,17 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _leave(scope, before)
+            leave(scope, before)
             contained(finish, scope, exc, MISSING)
             raise
-        _leave(scope, before)
+        leave(scope, before)
         contained(finish, scope, None, result)
         return result
 
     return wrapper
 
 
-def _leave(scope: Scope, before: context_api.Context) -> None:
+def leave(scope: Scope, before: context_api.Context) -> None:
     """Deactivate the scope; whatever happened there, the caller's context is current again."""
     contained(scope.deactivate)
     if context_api.get_current() is not before:
