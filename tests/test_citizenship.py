@@ -249,3 +249,32 @@ def test_an_empty_summary_says_why_nothing_was_recorded() -> None:
     """), env={"COLUMNS": "200"})
     assert sampled_out.returncode == 0, sampled_out.stderr
     assert "sampler dropped them" in sampled_out.stdout
+
+
+def test_every_framework_view_works_without_configure() -> None:
+    """A program that only calls ``otel_exec.instrument()`` still gets falyx's numbering, the
+    FSM history and the routilux job state (a local provider feeds the store)."""
+    done = run_python(textwrap.dedent("""
+        import asyncio, json, time
+        import otel_exec
+        from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
+        from routilux.core.error import ErrorStrategy
+        from routilux.core.runtime import Runtime
+        from tests.instrumentation import falyx_workload, fsm_workload, routilux_workload
+
+        otel_exec.instrument(quiet_period=0.05)
+        asyncio.run(falyx_workload.run_actions({"chain": falyx_workload.build_actions()["chain"]}))
+        fsm_workload.loans().process({"amount": 50})
+        runtime = Runtime()
+        routilux_workload.fan_out_flow("no_configure", ErrorStrategy.CONTINUE)
+        _, job = runtime.post("no_configure", "src", "trigger", {"count": 2})
+        state = routilux_workload.wait_for_job(job.job_id)
+        runtime.shutdown(wait=True, timeout=5)
+        falyx = [(c.name, c.index) for c in FalyxRegistry.get_all()]
+        ours = [(e.name, e.index) for e in otel_exec.registry.get_all() if e.framework == "falyx"]
+        print(json.dumps({"falyx": falyx == ours, "steps": len(otel_exec.history().steps),
+                          "job": state.status}))
+    """))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["falyx"] is True and result["steps"] >= 5 and result["job"] == "completed"
