@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Link, SpanKind, TraceState
     from opentelemetry.util.types import Attributes
 
+    from otel_exec.live_console import LiveConsole
+
 _logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -65,6 +67,7 @@ class _Setup:
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     exit_hook: bool = False
     not_recording: str | None = None
+    console: LiveConsole | None = None
     before_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -91,7 +94,7 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               scrub: Callable[[str], str] | None = None,
               max_kept_values: int | None = None, max_kept_bytes: int | None = None,
               exit_timeout: float | None = None,
-              file: str | Path | None = None) -> ExecutionStore:
+              file: str | Path | None = None, console: bool | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
 
     Args:
@@ -123,6 +126,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         exit_timeout: Seconds that flushing spans at interpreter exit may take at most.
         file: Also append every finished span to this file as OTLP JSON lines (the format the
             Collector's file exporter writes; ``otel_exec.load`` and ``otel-exec`` read it).
+        console: Print each finished root execution as a compact tree on standard error while
+            the program runs (default: the ``OTEL_EXEC_CONSOLE`` variable; off).
 
     Returns:
         The default ``ExecutionStore``.
@@ -170,10 +175,26 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
 
                 _setup.files[key] = _BoundedBatchSpanProcessor(FileSpanExporter(file))
                 _setup.provider.add_span_processor(_setup.files[key])
+        _set_live_console(console)
         if not _setup.exit_hook:
             atexit.register(shutdown)
             _setup.exit_hook = True
     return _store
+
+
+def _set_live_console(on: bool | None) -> None:
+    """Start or stop the live console (None: as ``OTEL_EXEC_CONSOLE`` says, the first time)."""
+    if on is None:
+        if _setup.console is not None:
+            return
+        on = os.environ.get("OTEL_EXEC_CONSOLE", "").strip().lower() in ("1", "true", "yes", "on")
+    if on and _setup.console is None:
+        from otel_exec.live_console import LiveConsole
+
+        _setup.console = LiveConsole(_store)
+    elif not on and _setup.console is not None:
+        _setup.console.close()
+        _setup.console = None
 
 
 def attach_store(provider: trace_api.TracerProvider) -> None:

@@ -278,3 +278,35 @@ def test_every_framework_view_works_without_configure() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["falyx"] is True and result["steps"] >= 5 and result["job"] == "completed"
+
+
+def test_the_live_console_prints_each_finished_root_as_a_tree() -> None:
+    code = textwrap.dedent("""
+        import otel_exec
+        otel_exec.configure(%s)
+
+        @otel_exec.traced(name="charge")
+        def charge(amount):
+            raise ValueError(f"card declined for {amount}")
+
+        @otel_exec.traced(name="checkout")
+        def checkout():
+            try:
+                charge(3)
+            except ValueError:
+                return "retry later"
+
+        checkout()
+        print("program output")
+    """)
+    shown = run_python(code % "console=True", env={"COLUMNS": "120"})
+    assert shown.returncode == 0, shown.stderr
+    tree = shown.stderr
+    assert "checkout" in tree and "charge" in tree
+    assert "ValueError('card declined for 3')" in tree
+    assert tree.index("charge") > tree.index("checkout")  # the child under its root
+    assert shown.stdout == "program output\n"
+    by_variable = run_python(code % "", env={"COLUMNS": "120", "OTEL_EXEC_CONSOLE": "1"})
+    assert "checkout" in by_variable.stderr
+    off = run_python(code % "", env={"COLUMNS": "120"})
+    assert off.stderr == ""
