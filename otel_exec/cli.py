@@ -28,6 +28,7 @@ _EPILOG = """examples:
   otel-exec stats traces.jsonl --json         per name: count, failures, p50/p95/max, total
   otel-exec history traces.jsonl              dataknobs-fsm runs
   otel-exec jobs traces.jsonl                 routilux jobs
+  otel-exec tail traces.jsonl --status error  follow a live file (configure(file=...))
 """
 
 
@@ -143,6 +144,31 @@ def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _tail(options: argparse.Namespace, console: Console) -> int:
+    """Follow a trace file: one line per execution as it completes; Ctrl-C ends it."""
+    from otel_exec.persist import TraceFileError, follow
+    from otel_exec.render import literal, status_label
+
+    try:
+        for batch in follow(options.files[0], from_start=options.from_start, idle=options.idle):
+            if isinstance(batch, TraceFileError):
+                sys.stderr.write(f"otel-exec tail: {batch} (skipped)\n")
+                continue
+            for execution in _selected(batch, options):
+                line = literal(f"{execution.start_datetime:%H:%M:%S}  {execution.name}", "bold")
+                line.append_text(literal(f"  {execution.kind}  ", "dim"))
+                line.append_text(status_label(execution))
+                line.append(f"  {execution.duration or 0:.3f}s", style="dim")
+                error = None if execution.success else (execution.exception_text
+                                                        or execution.status_description)
+                if error:
+                    line.append_text(literal(f"  {error}", "red"))
+                console.print(line, soft_wrap=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 _COMMANDS = {"summary": _summary, "tree": _tree, "stats": _stats, "history": _history,
              "jobs": _jobs}
 
@@ -205,6 +231,17 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--limit", type=int, default=1000,
                                  help="table rows at most, newest kept (0: all; default "
                                       "%(default)s; --json is never limited)")
+    tail = commands.add_parser(
+        "tail", help="follow a trace file: each execution as it completes",
+        description="Follow a trace file written by configure(file=...): print each execution "
+                    "as it completes, until Ctrl-C. Survives the file being rotated.",
+        parents=[reading], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  otel-exec tail traces.jsonl --status error\n"
+               "  otel-exec tail traces.jsonl --from-start --idle 5")
+    tail.add_argument("--from-start", action="store_true",
+                      help="print what the file holds already, then follow it")
+    tail.add_argument("--idle", type=float, metavar="SECONDS",
+                      help="stop after this long without a new execution")
     return parser
 
 
@@ -258,6 +295,17 @@ def main(argv: list[str] | None = None) -> int:
         from otel_exec import demo
 
         return demo.run(output=options.output)
+    if options.command == "tail":
+        from otel_exec.persist import TraceFileError
+
+        if len(options.files) != 1:
+            sys.stderr.write("otel-exec tail: follows one file at a time\n")
+            return 2
+        try:
+            return _tail(options, Console())
+        except TraceFileError as error:
+            sys.stderr.write(f"otel-exec tail: {error}\n")
+            return 2
     from otel_exec.persist import TraceFileError, read_traces, store_of
     from otel_exec.views import Views
 

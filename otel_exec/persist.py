@@ -17,6 +17,7 @@ import json
 import stat
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -401,39 +402,106 @@ def _read_file(path: Path, executions: list[Execution]) -> None:
     seen = False
     for number, line in _lines(path):
         seen = True
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TraceFileError(f"{path}:{number}: not valid JSON ({exc.msg}, column "
-                                 f"{exc.colno}); the file may be truncated") from None
-        except (RecursionError, UnicodeDecodeError) as exc:
-            reason = ("nested too deeply" if isinstance(exc, RecursionError)
-                      else "not UTF-8 text")
-            raise TraceFileError(f"{path}:{number}: not valid JSON ({reason})") from None
-        if not isinstance(data, dict) or "resourceSpans" not in data:
-            found = ", ".join(sorted(data)[:3]) if isinstance(data, dict) else type(data).__name__
-            raise TraceFileError(f"{path}:{number}: expected an OTLP traces object with "
-                                 f"'resourceSpans', found {found or 'an empty object'}")
-        try:
-            for item in _typed(data["resourceSpans"], list, "resourceSpans"):
-                resource = _typed(item, dict, "a resourceSpans item")
-                service = _decode_attributes(_typed(resource.get("resource") or {}, dict,
-                                                    "resource").get("attributes")).get(
-                    "service.name")
-                scopes = resource.get("scopeSpans") or resource.get(
-                    "instrumentationLibrarySpans") or []
-                for entry in _typed(scopes, list, "scopeSpans"):
-                    scope = _typed(entry, dict, "a scopeSpans item")
-                    name = str(_typed(scope.get("scope") or scope.get("instrumentationLibrary")
-                                      or {}, dict, "scope").get("name", ""))
-                    executions.extend(
-                        decode_span(span, name, None if service is None else str(service))
-                        for span in _typed(scope.get("spans") or [], list, "spans"))
-        except (_Bad, RecursionError) as exc:
-            reason = str(exc) if isinstance(exc, _Bad) else "nested too deeply"
-            raise TraceFileError(f"{path}:{number}: malformed OTLP span data: {reason}") from None
+        executions.extend(decode_line(line, f"{path}:{number}"))
     if not seen:
         raise TraceFileError(f"{path}: is empty; expected OTLP JSON lines")
+
+
+def decode_line(line: bytes, where: str) -> list[Execution]:
+    """The spans of one OTLP JSON line; ``where`` (``file:line``) starts any error message.
+
+    Raises:
+        TraceFileError: The line is not valid JSON or not valid OTLP span data.
+    """
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise TraceFileError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno}); the "
+                             "file may be truncated") from None
+    except (RecursionError, UnicodeDecodeError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not UTF-8 text"
+        raise TraceFileError(f"{where}: not valid JSON ({reason})") from None
+    if not isinstance(data, dict) or "resourceSpans" not in data:
+        found = ", ".join(sorted(data)[:3]) if isinstance(data, dict) else type(data).__name__
+        raise TraceFileError(f"{where}: expected an OTLP traces object with 'resourceSpans', "
+                             f"found {found or 'an empty object'}")
+    executions: list[Execution] = []
+    try:
+        for item in _typed(data["resourceSpans"], list, "resourceSpans"):
+            resource = _typed(item, dict, "a resourceSpans item")
+            service = _decode_attributes(_typed(resource.get("resource") or {}, dict,
+                                                "resource").get("attributes")).get("service.name")
+            scopes = resource.get("scopeSpans") or resource.get(
+                "instrumentationLibrarySpans") or []
+            for entry in _typed(scopes, list, "scopeSpans"):
+                scope = _typed(entry, dict, "a scopeSpans item")
+                name = str(_typed(scope.get("scope") or scope.get("instrumentationLibrary")
+                                  or {}, dict, "scope").get("name", ""))
+                executions.extend(
+                    decode_span(span, name, None if service is None else str(service))
+                    for span in _typed(scope.get("spans") or [], list, "spans"))
+    except (_Bad, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, _Bad) else "nested too deeply"
+        raise TraceFileError(f"{where}: malformed OTLP span data: {reason}") from None
+    return executions
+
+
+def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.2,
+           idle: float | None = None) -> Iterator[list[Execution] | TraceFileError]:
+    """The spans of each line appended to ``path`` from now on (or from its start), as
+    ``configure(file=...)`` writes them: a ``tail -f`` for trace files.
+
+    A file that is rotated (replaced) or truncated is read again from its start; one that is
+    gone is waited for. A line that is not valid OTLP is yielded as its ``TraceFileError`` and
+    following goes on. Ends after ``idle`` seconds without a new line (never when None).
+
+    Raises:
+        TraceFileError: ``path`` is a directory, a pipe or a device.
+    """
+    path = Path(path)
+    inode: int | None = None
+    position, number, buffer = 0, 0, b""
+    known_lines = from_start
+    missing = False
+    quiet_since = time.monotonic()
+    while True:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            info, missing = None, True  # not there yet, or rotated away: wait for it
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            raise TraceFileError(f"{path}: is not a regular file; tail follows files")
+        if info is not None and (inode is None or info.st_ino != inode
+                                 or info.st_size < position):
+            fresh = inode is not None or missing  # a new file: all of it is new
+            inode = info.st_ino
+            position = 0 if (from_start or fresh) else info.st_size
+            number, buffer = 0, b""
+            known_lines = known_lines or fresh
+        if info is not None and info.st_size > position:
+            with path.open("rb") as source:
+                source.seek(position)
+                chunk = source.read(min(info.st_size - position, 8 * _CHUNK))
+            position += len(chunk)
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                number += 1
+                if line.strip():
+                    where = f"{path}:{number}" if known_lines else f"{path}"
+                    try:
+                        yield decode_line(line, where)
+                    except TraceFileError as error:
+                        yield error
+            if len(buffer) > MAX_LINE_BYTES:
+                yield TraceFileError(f"{path}: line longer than "
+                                     f"{MAX_LINE_BYTES // 1024 // 1024} MiB skipped")
+                buffer = b""
+            quiet_since = time.monotonic()
+            continue
+        if idle is not None and time.monotonic() - quiet_since > idle:
+            return
+        time.sleep(poll)
 
 
 def _drop_duplicates(data: TraceData) -> None:

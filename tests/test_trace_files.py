@@ -297,3 +297,43 @@ def test_the_demo_skip_hint_shows_the_extra_literally(monkeypatch: pytest.Monkey
     stream = io.StringIO()
     assert demo.run(Console(file=stream, width=200), output=None) == 0
     assert "pip install 'otel-exec[dataknobs-fsm]'" in stream.getvalue()
+
+
+def test_tail_follows_appends_and_rotation_and_ends_cleanly(sample: bytes,
+                                                            tmp_path: Path) -> None:
+    import signal
+    import time
+
+    lines = sample.splitlines(keepends=True)
+    path = tmp_path / "live.jsonl"
+    path.write_bytes(lines[0])  # already there: not printed without --from-start
+    follower = subprocess.Popen([OTEL_EXEC, "tail", str(path), "--idle", "3"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "COLUMNS": "200"})
+    try:
+        time.sleep(1.0)
+        other = [line.replace(b'"name":"child"', b'"name":"appended"') for line in lines]
+        with path.open("ab") as out:
+            out.write(other[0][:40])  # half a line: waited for
+            out.flush()
+            time.sleep(0.5)
+            out.write(other[0][40:] + b"not json\n")
+        time.sleep(1.0)
+        path.rename(tmp_path / "live.1.jsonl")  # rotated: a new file takes its place
+        path.write_bytes(b"".join(line.replace(b'"name":"parent"', b'"name":"rotated"')
+                                  for line in lines))
+        out_text, err_text = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, err_text
+    assert "appended" in out_text and "rotated" in out_text
+    assert out_text.count("appended") == sum(line.count(b'"name":"child"') for line in lines)
+    assert "not valid JSON" in err_text and "(skipped)" in err_text
+    assert "Traceback" not in err_text
+
+    waiting = subprocess.Popen([OTEL_EXEC, "tail", str(path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    waiting.send_signal(signal.SIGINT)
+    _, err_text = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0 and "Traceback" not in err_text
