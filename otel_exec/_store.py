@@ -85,9 +85,9 @@ class ExecutionStore:
         self._order: deque[Execution] = deque()
         self._entries: deque[Execution] = deque()
         self._by_span: dict[int, Execution] = {}
-        self._by_name: dict[str, _Bucket] = {}
-        self._by_trace: dict[int, _Bucket] = {}
-        self._by_parent: dict[int, _Bucket] = {}
+        self._by_name: dict[str, _Slot] = {}
+        self._by_trace: dict[int, _Slot] = {}
+        self._by_parent: dict[int, _Slot] = {}
         self._running: dict[int, Span] = {}
         self._listeners: tuple[Listener, ...] = ()
         self._next_index = 0
@@ -298,10 +298,12 @@ class ExecutionStore:
                     stack.append(child._span_id)
         return found
 
-    def _snapshot(self, index: dict[Any, _Bucket], key: Any) -> tuple[Execution, ...]:
+    def _snapshot(self, index: dict[Any, _Slot], key: Any) -> tuple[Execution, ...]:
         with self._lock:
             found = index.get(key)
-            return found.live() if found is not None else ()
+            if found is None:
+                return ()
+            return (found,) if type(found) is Execution else found.live()  # type: ignore[union-attr]
 
 
 _SMALL = frozenset({type(None), bool, int, float})
@@ -338,8 +340,8 @@ class _Bucket(list[Execution | None]):
 
     Eviction only ever removes the oldest entry, so it clears that slot (the evicted execution
     is released at once) and advances ``head`` instead of shifting the list, compacting once the
-    dead prefix is half the list: O(1) amortized, and a one-entry bucket (a trace with a single
-    span) costs a small list, not a 600-byte deque block.
+    dead prefix is half the list: O(1) amortized. A key with one execution (a trace of a single
+    span, a unique name) holds the execution itself, no list at all.
     """
 
     __slots__ = ("head",)
@@ -352,15 +354,28 @@ class _Bucket(list[Execution | None]):
         return tuple(self[self.head:])  # type: ignore[arg-type]  # live slots are never None
 
 
-def _push(index: dict[Any, _Bucket], key: Any, execution: Execution) -> None:
-    bucket = index.get(key)
-    if bucket is None:
-        index[key] = bucket = _Bucket()
-    bucket.append(execution)
+_Slot = Execution | _Bucket
+"""What an index keeps for a key: the one execution, or a bucket of them."""
 
 
-def _pop_front(index: dict[Any, _Bucket], key: Any) -> None:
-    bucket = index[key]
+def _push(index: dict[Any, _Slot], key: Any, execution: Execution) -> None:
+    found = index.get(key)
+    if found is None:
+        index[key] = execution
+        return
+    if type(found) is Execution:
+        bucket = _Bucket()
+        bucket.append(found)
+        index[key] = found = bucket
+    found.append(execution)  # type: ignore[union-attr]
+
+
+def _pop_front(index: dict[Any, _Slot], key: Any) -> None:
+    found = index[key]
+    if type(found) is Execution:
+        del index[key]
+        return
+    bucket: _Bucket = found  # type: ignore[assignment]
     bucket[bucket.head] = None
     bucket.head += 1
     if bucket.head == len(bucket):
