@@ -23,13 +23,15 @@ from opentelemetry.sdk.trace import SpanProcessor
 from otel_exec.execution import Execution, Outcome, outcome_of
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SPANS = 10_000
-DEFAULT_MAX_KEPT_VALUES = 1_000
+DEFAULT_MAX_KEPT_VALUES = DEFAULT_MAX_SPANS
 DEFAULT_MAX_KEPT_BYTES = 64 * 1024 * 1024
 
 Listener = Callable[[Execution], None]
@@ -322,6 +324,8 @@ def _estimated_size(outcome: Outcome | None) -> int:
         if kind in _SMALL:
             total += 32  # a number or None: the common result, costed without a call
             continue
+        if isinstance(value, BaseException):
+            total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
         try:
             total += sys.getsizeof(value)
             if kind in _CONTAINERS and value:
@@ -333,6 +337,18 @@ def _estimated_size(outcome: Outcome | None) -> int:
         except Exception:
             total += 64
     return total
+
+
+_FRAME_BYTES = 8192
+"""What one traceback frame is taken to keep alive (its locals), for the byte budget."""
+
+
+def _depth(traceback: TracebackType | None) -> int:
+    depth = 0
+    while traceback is not None and depth < 1000:
+        depth += 1
+        traceback = traceback.tb_next
+    return depth
 
 
 class _Bucket(list[Execution | None]):

@@ -121,7 +121,7 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
             shapes (bearer tokens, JWTs, URL passwords, AWS / GitHub / Slack / Stripe keys, PEM).
         scrub: Called last with every exported text; returns what to export.
         max_kept_values: How many newest executions keep their real result / exception / args
-            objects in-process (default 1000); older ones answer with their recorded text.
+            objects in-process (default 10,000); older ones answer with their recorded text.
         max_kept_bytes: About how many bytes of such objects are kept (default 64 MiB).
         exit_timeout: Seconds that flushing spans at interpreter exit may take at most.
         file: Also append every finished span to this file as OTLP JSON lines (the format the

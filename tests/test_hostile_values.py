@@ -319,3 +319,33 @@ def test_exception_messages_can_be_kept_out(store: ExecutionStore,
     (span,) = exported.get_finished_spans()
     assert "4711" not in span.to_json()
     assert (span.attributes or {})[semconv.ERROR_TYPE] == "ValueError"
+
+
+def test_failures_keep_their_frames_within_the_byte_budget(store: ExecutionStore) -> None:
+    """An exception's traceback keeps every frame's locals alive: counted in the budget."""
+    store.max_kept_bytes = 1_000_000
+
+    class Big(Exception):
+        pass
+
+    def deep(n: int) -> None:
+        payload = bytes(100_000)  # a local the traceback keeps alive
+        if n:
+            deep(n - 1)
+        raise Big(len(payload))
+
+    @otel_exec.traced
+    def fails() -> None:
+        deep(5)
+
+    try:
+        refs = []
+        for _ in range(100):
+            try:
+                fails()
+            except Big as error:
+                refs.append(weakref.ref(error))
+        gc.collect()
+        assert sum(ref() is not None for ref in refs) < 30
+    finally:
+        store.max_kept_bytes = 64 * 1024 * 1024
