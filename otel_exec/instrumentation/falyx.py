@@ -184,7 +184,10 @@ def _recorded(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
 def _wrap_trigger(wrapped: Callable[..., Awaitable[Any]], instance: Any,
                   args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
     """Count retry attempts: during ON_ERROR hooks with a RetryHandler, let the handler call
-    a counting stand-in for the action (falyx's retries call ``target.action`` directly)."""
+    a counting stand-in for the action (falyx's retries call ``target.action`` directly).
+    Every other trigger (three of the four per action) passes straight through."""
+    if argument(args, kwargs, 0, "hook_type") is not _falyx.get("ON_ERROR"):
+        return wrapped(*args, **kwargs)
     call = contained(_retried_call, instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
@@ -194,8 +197,7 @@ def _wrap_trigger(wrapped: Callable[..., Awaitable[Any]], instance: Any,
 def _retried_call(hooks: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
     """The traced call whose failure is about to be retried (None for any other trigger); its
     failure becomes attempt 0."""
-    if (not is_instrumentation_enabled()
-            or argument(args, kwargs, 0, "hook_type") is not _falyx["ON_ERROR"]):
+    if not is_instrumentation_enabled():
         return None
     context = argument(args, kwargs, 1, "context")
     active = _ACTIVE.get()
