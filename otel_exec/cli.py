@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from otel_exec.execution import Execution
     from otel_exec.views import Views
 
@@ -73,11 +75,12 @@ def _tree(views: Views, options: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _stats(views: Views, options: argparse.Namespace, console: Console) -> int:
+def _stats(executions: Iterable[Execution], options: argparse.Namespace,
+           console: Console) -> int:
     from otel_exec.render import stats_table
     from otel_exec.views.stats import stats
 
-    rows = stats(views.store.executions())
+    rows = stats(executions)
     if options.slowest is not None:
         rows = sorted(rows, key=lambda row: row.max, reverse=True)[:options.slowest]
     if options.json:
@@ -150,11 +153,12 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
     from otel_exec.render import literal, status_label
 
     try:
+        matches = _matcher(options)
         for batch in follow(options.files[0], from_start=options.from_start, idle=options.idle):
             if isinstance(batch, TraceFileError):
                 sys.stderr.write(f"otel-exec tail: {batch} (skipped)\n")
                 continue
-            for execution in _selected(batch, options):
+            for execution in filter(matches, batch):
                 line = literal(f"{execution.start_datetime:%H:%M:%S}  {execution.name}", "bold")
                 line.append_text(literal(f"  {execution.kind}  ", "dim"))
                 line.append_text(status_label(execution))
@@ -169,8 +173,7 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-_COMMANDS = {"summary": _summary, "tree": _tree, "stats": _stats, "history": _history,
-             "jobs": _jobs}
+_COMMANDS = {"summary": _summary, "tree": _tree, "history": _history, "jobs": _jobs}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -260,28 +263,35 @@ def _moment(text: str) -> float:
             f"{text!r} is neither epoch seconds nor an ISO 8601 time") from None
 
 
-def _selected(executions: list[Execution], options: argparse.Namespace) -> list[Execution]:
-    """The executions the filters keep (summary's --name and --status are falyx's own, applied
-    by the registry view)."""
+def _matcher(options: argparse.Namespace) -> Callable[[Execution], bool]:
+    """Whether an execution passes the filters (summary's --name and --status are falyx's own,
+    applied by the registry view)."""
     from otel_exec.render import keep
 
     trace = (options.trace or "").lower() or None
     own = options.command == "summary"
-    kept = [e for e in executions
-            if (trace is None or e.trace_id == trace)
-            and (options.kind is None or e.kind == options.kind)
-            and (options.framework is None or e.framework == options.framework)
-            and (options.service is None or e.service == options.service)
-            and (own or options.name is None or e.name == options.name)
-            and (own or keep(e, options.status))
-            and (options.since is None or e.start_time >= options.since)
-            and (options.until is None or e.start_time < options.until)]
+
+    def matches(e: Execution) -> bool:
+        return ((trace is None or e.trace_id == trace)
+                and (options.kind is None or e.kind == options.kind)
+                and (options.framework is None or e.framework == options.framework)
+                and (options.service is None or e.service == options.service)
+                and (own or options.name is None or e.name == options.name)
+                and (own or keep(e, options.status))
+                and (options.since is None or e.start_time >= options.since)
+                and (options.until is None or e.start_time < options.until))
+
+    return matches
+
+
+def _slowest(executions: list[Execution], options: argparse.Namespace) -> list[Execution]:
+    """``summary --slowest N``: the N longest executions, in their order."""
     slowest = getattr(options, "slowest", None)
-    if slowest is not None and options.command == "summary":
-        longest = sorted(kept, key=lambda e: e.duration or 0.0, reverse=True)[:slowest]
-        chosen = {id(e) for e in longest}
-        kept = [e for e in kept if id(e) in chosen]
-    return kept
+    if slowest is None or options.command != "summary":
+        return executions
+    chosen = {id(e) for e in sorted(executions, key=lambda e: e.duration or 0.0,
+                                    reverse=True)[:slowest]}
+    return [e for e in executions if id(e) in chosen]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,16 +316,22 @@ def main(argv: list[str] | None = None) -> int:
         except TraceFileError as error:
             sys.stderr.write(f"otel-exec tail: {error}\n")
             return 2
-    from otel_exec.persist import TraceFileError, read_traces, store_of
+    from otel_exec.persist import TraceFileError, iter_traces, read_traces, store_of
     from otel_exec.views import Views
 
+    notes: list[str] = []
     try:
-        data = read_traces(*options.files)
-        for note in data.notes:
-            sys.stderr.write(f"otel-exec {options.command}: note: {note}\n")
-        views = Views(store_of(_selected(data.executions, options)))
+        if options.command == "stats":  # aggregated as the file is read: no span is held
+            return _stats(filter(_matcher(options), iter_traces(*options.files, notes=notes)),
+                          options, Console())
+        data = read_traces(*options.files, keep=_matcher(options))
+        notes = data.notes
+        views = Views(store_of(_slowest(data.executions, options)))
         return _COMMANDS[options.command](views, options, Console())
     except (TraceFileError, LookupError) as error:
         message = str(error).strip("'\"")
         sys.stderr.write(f"otel-exec {options.command}: {message}\n")
         return 2
+    finally:
+        for note in notes:
+            sys.stderr.write(f"otel-exec {options.command}: note: {note}\n")

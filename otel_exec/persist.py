@@ -30,7 +30,7 @@ from otel_exec._store import ExecutionStore
 from otel_exec.execution import Execution
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from opentelemetry.sdk.trace import ReadableSpan
 
@@ -381,30 +381,50 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
             stream.close()
 
 
-def read_traces(*paths: str | Path) -> TraceData:
-    """Every span of the files (``-`` is stdin, ``.gz`` is gunzipped), in completion order,
-    with duplicate spans dropped and parent cycles broken (each said in ``notes``).
+def read_traces(*paths: str | Path,
+                keep: Callable[[Execution], bool] | None = None) -> TraceData:
+    """Every span of the files (``-`` is stdin, ``.gz`` is gunzipped) that ``keep`` keeps, in
+    completion order, with duplicate spans dropped and parent cycles broken (each said in
+    ``notes``). Only the kept spans are held in memory.
 
     Raises:
         TraceFileError: A file is missing, empty, not a regular file, truncated, or not OTLP
             JSON traces; the message names the file, the line and what was expected there.
     """
     data = TraceData()
-    for path in map(Path, paths):
-        _read_file(path, data.executions)
-    _drop_duplicates(data)
+    data.executions = [execution for execution in iter_traces(*paths, notes=data.notes)
+                       if keep is None or keep(execution)]
     _break_cycles(data)
     data.executions.sort(key=lambda item: (item.end_ns or 0, -item.start_ns))  # children first
     return data
 
 
-def _read_file(path: Path, executions: list[Execution]) -> None:
-    seen = False
-    for number, line in _lines(path):
-        seen = True
-        executions.extend(decode_line(line, f"{path}:{number}"))
-    if not seen:
-        raise TraceFileError(f"{path}: is empty; expected OTLP JSON lines")
+def iter_traces(*paths: str | Path, notes: list[str] | None = None) -> Iterator[Execution]:
+    """The spans of the files one line at a time, in file order, duplicates (the same trace
+    and span id as an earlier span, as in ``cat f f > g``) left out and counted in ``notes``:
+    what a command that aggregates (``stats``) reads without holding every span.
+
+    Raises:
+        TraceFileError: As ``read_traces``.
+    """
+    seen: set[tuple[int, int]] = set()
+    duplicates = 0
+    for path in map(Path, paths):
+        empty = True
+        for number, line in _lines(path):
+            empty = False
+            for execution in decode_line(line, f"{path}:{number}"):
+                key = (execution._trace_id, execution._span_id)
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                yield execution
+        if empty:
+            raise TraceFileError(f"{path}: is empty; expected OTLP JSON lines")
+    if duplicates and notes is not None:
+        notes.append(f"{duplicates} duplicate span(s) ignored (same trace and span id as an "
+                     "earlier one)")
 
 
 def decode_line(line: bytes, where: str) -> list[Execution]:
@@ -502,21 +522,6 @@ def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.2,
         if idle is not None and time.monotonic() - quiet_since > idle:
             return
         time.sleep(poll)
-
-
-def _drop_duplicates(data: TraceData) -> None:
-    """Keep the first of spans with the same trace and span id (``cat f f > g``)."""
-    seen: set[tuple[int, int]] = set()
-    kept = []
-    for execution in data.executions:
-        key = (execution._trace_id, execution._span_id)
-        if key not in seen:
-            seen.add(key)
-            kept.append(execution)
-    if len(kept) < len(data.executions):
-        data.notes.append(f"{len(data.executions) - len(kept)} duplicate span(s) ignored "
-                          "(same trace and span id as an earlier one)")
-        data.executions = kept
 
 
 def _break_cycles(data: TraceData) -> None:

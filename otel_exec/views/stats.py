@@ -38,16 +38,23 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 def stats(executions: Iterable[Execution]) -> list[NameStats]:
-    """Statistics per (name, kind) of finished executions, largest total duration first."""
-    groups: dict[tuple[str, str], list[Execution]] = {}
+    """Statistics per (name, kind) of finished executions, largest total duration first.
+
+    Keeps each execution's duration only, so a stream of executions (a trace file read line
+    by line) is summed up without being held.
+    """
+    durations: dict[tuple[str, str], list[float]] = {}
+    failures: dict[tuple[str, str], int] = {}
     for execution in executions:
         if execution.end_ns is not None:
-            groups.setdefault((execution.name, execution.kind), []).append(execution)
+            key = (execution.name, execution.kind)
+            durations.setdefault(key, []).append(execution.duration or 0.0)
+            if not execution.success:
+                failures[key] = failures.get(key, 0) + 1
     rows = []
-    for (name, kind), members in groups.items():
-        durations = sorted(member.duration or 0.0 for member in members)
-        rows.append(NameStats(name, kind, len(members),
-                              sum(not member.success for member in members),
-                              _percentile(durations, 0.50), _percentile(durations, 0.95),
-                              durations[-1], sum(durations)))
+    for (name, kind), values in durations.items():
+        values.sort()
+        rows.append(NameStats(name, kind, len(values), failures.get((name, kind), 0),
+                              _percentile(values, 0.50), _percentile(values, 0.95),
+                              values[-1], sum(values)))
     return sorted(rows, key=lambda row: (-row.total, row.name))
