@@ -48,6 +48,14 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _notify(listeners: tuple[Listener, ...], execution: Execution) -> None:
+    for listener in listeners:
+        try:
+            listener(execution)
+        except Exception:
+            _logger.exception("otel_exec: store listener %r failed", listener)
+
+
 def _span_id(value: int | str) -> int:
     return value if isinstance(value, int) else int(value, 16)
 
@@ -120,43 +128,42 @@ class ExecutionStore:
                     del running[next(iter(running))]
 
     def record(self, span: ReadableSpan) -> Execution:
-        """Store a finished span as an execution and give it the next index."""
+        """Store a finished span as an execution and give it the next index (one lock: this
+        runs in every ``on_end``)."""
         context = span.context
-        if context is not None:
-            with self._lock:
-                live = self._running.pop(context.span_id, None)
-        else:
-            live = None
-        execution = Execution.from_span(span, outcome=outcome_of(live))
-        self.add(execution)
+        with self._lock:
+            live = self._running.pop(context.span_id, None) if context is not None else None
+            execution = Execution.from_span(span, outcome=outcome_of(live))
+            listeners = self._insert(execution)
+        _notify(listeners, execution)
         return execution
 
     def add(self, execution: Execution) -> None:
         """Insert a finished execution (numbering a registry entry); evict the oldest beyond
         ``max_spans``."""
         with self._lock:
-            if execution.in_registry:
-                execution.index = self._next_index
-                self._next_index += 1
-                self._entries.append(execution)
-            else:
-                execution.index = None
-            self._order.append(execution)
-            if execution._outcome is not None:
-                self._keep(execution)
-            self._by_span[execution._span_id] = execution
-            _push(self._by_name, execution.name, execution)
-            _push(self._by_trace, execution._trace_id, execution)
-            if execution._parent_id is not None:
-                _push(self._by_parent, execution._parent_id, execution)
-            while len(self._order) > self._max_spans:
-                self._evict_oldest()
-            listeners = self._listeners
-        for listener in listeners:
-            try:
-                listener(execution)
-            except Exception:
-                _logger.exception("otel_exec: store listener %r failed", listener)
+            listeners = self._insert(execution)
+        _notify(listeners, execution)
+
+    def _insert(self, execution: Execution) -> tuple[Listener, ...]:
+        """``add`` under the lock; returns the listeners to tell."""
+        if execution.in_registry:
+            execution.index = self._next_index
+            self._next_index += 1
+            self._entries.append(execution)
+        else:
+            execution.index = None
+        self._order.append(execution)
+        if execution._outcome is not None:
+            self._keep(execution)
+        self._by_span[execution._span_id] = execution
+        _push(self._by_name, execution.name, execution)
+        _push(self._by_trace, execution._trace_id, execution)
+        if execution._parent_id is not None:
+            _push(self._by_parent, execution._parent_id, execution)
+        while len(self._order) > self._max_spans:
+            self._evict_oldest()
+        return self._listeners
 
     def _keep(self, execution: Execution) -> None:
         """Remember the real objects of ``execution``; release the oldest beyond the budget."""

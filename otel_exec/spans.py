@@ -81,12 +81,11 @@ def get_tracer(scope: str) -> Tracer:
         return cached[1]
     from otel_exec.config import attach_store, local_provider
 
-    source = provider
+    used = provider  # the provider the spans go to; the cache is keyed by the one resolved
     if isinstance(provider, trace_api.ProxyTracerProvider):
-        provider = local_provider() or provider
-    attach_store(provider)
-    tracer = provider.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
-    provider = source
+        used = local_provider() or provider
+    attach_store(used)
+    tracer = used.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
     _tracers[scope] = (provider, tracer)
     return tracer
 

@@ -44,8 +44,9 @@ class Scope(Protocol):
 
 
 class ContextScope:
-    """A scope that sets context variables while it is current, and makes its span current too
-    when it has one (``execution``); ``deactivate`` resets them whatever happens."""
+    """A scope that sets context variables while it is current (``bindings``, none by
+    default), and makes its span current too when it has one (``execution``); ``deactivate``
+    resets them whatever happens."""
 
     __slots__ = ("_tokens",)
 

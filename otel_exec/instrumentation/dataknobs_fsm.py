@@ -37,6 +37,7 @@ from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch
 from otel_exec.instrumentation._wrappers import (
+    ContextScope,
     argument,
     around,
     around_async,
@@ -60,7 +61,7 @@ def _tracer() -> Tracer:
     return get_tracer(_SCOPE)
 
 
-class _Step:
+class _Step(ContextScope):
     """One state visit: its span and the verdict gathered while the engine works on it."""
 
     __slots__ = ("arc_taken", "description", "exception", "execution", "run", "state", "status")
@@ -73,12 +74,6 @@ class _Step:
         self.exception: BaseException | None = None
         self.description: str | None = None
         self.arc_taken: str | None = None
-
-    def activate(self) -> None:
-        self.execution.activate()
-
-    def deactivate(self) -> None:
-        self.execution.deactivate()
 
     def fail(self, exception: BaseException | None = None, description: str | None = None) -> None:
         if self.status is not ExecStatus.FAILED:
@@ -120,7 +115,7 @@ class _Arc:
             self.run.arc = None
 
 
-class _Run:
+class _Run(ContextScope):
     """What one FSM run (one ExecutionContext) has open: run, sub-network and step spans."""
 
     __slots__ = ("arc", "base_depth", "context", "execution", "failed_states", "fsm",
@@ -136,12 +131,6 @@ class _Run:
         self.subnetworks: list[tuple[str, ExecutionSpan]] = []
         self.base_depth = len(getattr(context, "network_stack", ()) or ())
         self.failed_states: set[str] = set()
-
-    def activate(self) -> None:
-        self.execution.activate()
-
-    def deactivate(self) -> None:
-        self.execution.deactivate()
 
     def container(self) -> ExecutionSpan:
         return self.subnetworks[-1][1] if self.subnetworks else self.execution
@@ -406,7 +395,7 @@ def _progress_attributes(progress: Any) -> dict[str, Any]:
     return attributes
 
 
-class _Chunk:
+class _Chunk(ContextScope):
     """One stream chunk in flight: its span, and the stream's error count when it began."""
 
     __slots__ = ("errors_before", "execution", "progress")
@@ -415,12 +404,6 @@ class _Chunk:
         self.execution = execution
         self.progress = progress
         self.errors_before = _error_count(progress)
-
-    def activate(self) -> None:
-        self.execution.activate()
-
-    def deactivate(self) -> None:
-        self.execution.deactivate()
 
 
 def _error_count(progress: Any) -> int:
