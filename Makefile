@@ -8,7 +8,7 @@ BACKENDS_STAMP := $(BACKENDS)/.installed
 OLD_ROUTILUX := .venv-routilux011
 OLD_ROUTILUX_STAMP := $(OLD_ROUTILUX)/.installed
 
-.PHONY: demo test lint backends bench clean
+.PHONY: demo test lint backends browser bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
@@ -37,6 +37,10 @@ $(OLD_ROUTILUX_STAMP): pyproject.toml
 	$(OLD_ROUTILUX)/bin/python -m pip install --quiet -e . pytest pytest-asyncio routilux==0.11.0 serilux==0.3.1
 	@touch $(OLD_ROUTILUX_STAMP)
 
+# Debian's Chromium for the viewer's browser tests (Playwright drives it).
+browser:
+	scripts/install-browser
+
 demo: $(STAMP)
 	$(BIN)/otel-exec demo
 
@@ -44,7 +48,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint backends $(OLD_ROUTILUX_STAMP)
+test: lint backends browser $(OLD_ROUTILUX_STAMP)
 	$(BIN)/python -m pytest -q
 	$(OLD_ROUTILUX)/bin/python -m pytest -q -p no:cacheprovider -o addopts="" \
 		tests/instrumentation/test_routilux_011.py

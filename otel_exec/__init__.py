@@ -137,6 +137,26 @@ def load(path: str | Path) -> ExecutionStore:
     return persist.load(path)
 
 
+def view(path: str | Path = "otel-exec-trace.html", *, title: str = "otel-exec traces",
+         max_spans: int | None = None) -> Path:
+    """Write the default store's executions as one self-contained HTML page (waterfall,
+    details, falyx / FSM / routilux tabs; nothing loaded from the network) and return its path.
+
+    Raises:
+        otel_exec.viewer.TooManySpans: More than ``max_spans`` spans are kept (None: no bound;
+            the store itself is bounded).
+    """
+    from opentelemetry import trace as trace_api
+
+    from otel_exec import config, semconv
+    from otel_exec.viewer import write_page
+
+    resource = getattr(trace_api.get_tracer_provider(), "resource", None)
+    service = None if resource is None else resource.attributes.get(semconv.SERVICE_NAME)
+    return write_page(config.store(), path, title=title,
+                      service=None if service is None else str(service), max_spans=max_spans)
+
+
 def tree(trace_id: str | None = None, *, console: Console | None = None) -> None:
     """Print the execution tree of every trace in the default store (or of one trace)."""
     from rich.console import Console
@@ -172,4 +192,5 @@ __all__ = [
     "tracker",
     "tree",
     "uninstrument",
+    "view",
 ]

@@ -31,6 +31,7 @@ _EPILOG = """examples:
   otel-exec history traces.jsonl              dataknobs-fsm runs
   otel-exec jobs traces.jsonl                 routilux jobs
   otel-exec tail traces.jsonl --status error  follow a live file (configure(file=...))
+  otel-exec view traces.jsonl -o trace.html   one HTML page: waterfall, details, framework tabs
 """
 
 
@@ -173,7 +174,21 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-_COMMANDS = {"summary": _summary, "tree": _tree, "history": _history, "jobs": _jobs}
+def _view(views: Views, options: argparse.Namespace, console: Console) -> int:
+    """Write the self-contained HTML page of the spans read."""
+    from otel_exec.render import literal
+    from otel_exec.viewer import write_page
+
+    title = ", ".join("stdin" if name == "-" else name for name in options.files)
+    path = write_page(views.store, options.output, title=f"otel-exec · {title}",
+                      max_spans=options.max_spans or None)
+    console.print(literal(f"✓ {len(views.store):,} spans → {path} (self-contained: open it "
+                          "in any browser)"), soft_wrap=True)
+    return 0
+
+
+_COMMANDS = {"summary": _summary, "tree": _tree, "history": _history, "jobs": _jobs,
+             "view": _view}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -196,7 +211,6 @@ def _parser() -> argparse.ArgumentParser:
     reading = argparse.ArgumentParser(add_help=False)
     reading.add_argument("files", nargs="+", metavar="FILE",
                          help="OTLP JSON lines files (- for standard input, .gz read as gzip)")
-    reading.add_argument("--json", action="store_true", help="machine-readable output")
     found = reading.add_argument_group("filters (a span is kept when it matches them all)")
     found.add_argument("--trace", help="only this trace id (32 hex digits)")
     found.add_argument("--name", help="only executions with this name")
@@ -214,14 +228,18 @@ def _parser() -> argparse.ArgumentParser:
              "tree": "the execution trees of trace files",
              "stats": "per name: count, failures, p50 / p95 / max and total duration",
              "history": "dataknobs-fsm runs (ExecutionHistory) of trace files",
-             "jobs": "routilux jobs (JobState, ExecutionTracker) of trace files"}
+             "jobs": "routilux jobs (JobState, ExecutionTracker) of trace files",
+             "view": "one self-contained HTML page of trace files: waterfall, details, tabs"}
     for name, text in helps.items():
+        first = "-o trace.html" if name == "view" else "--json"
         command = commands.add_parser(
             name, help=text, description=text[0].upper() + text[1:] + ".", parents=[reading],
-            epilog=f"examples:\n  otel-exec {name} traces.jsonl --json\n"
+            epilog=f"examples:\n  otel-exec {name} traces.jsonl {first}\n"
                    f"  otel-exec {name} a.jsonl b.jsonl.gz --since 2026-12-01T08:00 "
                    "--status error\n  cat traces.jsonl | otel-exec " + name + " -",
             formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name != "view":
+            command.add_argument("--json", action="store_true", help="machine-readable output")
         if name in ("summary", "stats"):
             command.add_argument("--slowest", type=int, metavar="N",
                                  help="only the N slowest executions (summary) or names (stats)")
@@ -234,6 +252,14 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--limit", type=int, default=1000,
                                  help="table rows at most, newest kept (0: all; default "
                                       "%(default)s; --json is never limited)")
+        if name == "view":
+            from otel_exec.viewer import MAX_SPANS
+
+            command.add_argument("-o", "--output", default="otel-exec-trace.html",
+                                 help="the HTML file to write (default: %(default)s)")
+            command.add_argument("--max-spans", type=int, default=MAX_SPANS, metavar="N",
+                                 help="refuse more spans than this, naming the filters to use "
+                                      "(0: no bound; default %(default)s)")
     tail = commands.add_parser(
         "tail", help="follow a trace file: each execution as it completes",
         description="Follow a trace file written by configure(file=...): print each execution "
@@ -284,6 +310,28 @@ def _matcher(options: argparse.Namespace) -> Callable[[Execution], bool]:
     return matches
 
 
+def _bounded(matches: Callable[[Execution], bool],
+             options: argparse.Namespace) -> Callable[[Execution], bool]:
+    """``view --max-spans N``: stop reading (TooManySpans) at the first span past the bound."""
+    bound = getattr(options, "max_spans", 0)
+    if not bound:
+        return matches
+    from otel_exec.viewer import TooManySpans, too_many
+
+    kept = 0
+
+    def keep(execution: Execution) -> bool:
+        nonlocal kept
+        if not matches(execution):
+            return False
+        kept += 1
+        if kept > bound:
+            raise TooManySpans(too_many(f"more than {bound:,}", bound))
+        return True
+
+    return keep
+
+
 def _slowest(executions: list[Execution], options: argparse.Namespace) -> list[Execution]:
     """``summary --slowest N``: the N longest executions, in their order."""
     slowest = getattr(options, "slowest", None)
@@ -324,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.command == "stats":  # aggregated as the file is read: no span is held
             return _stats(filter(_matcher(options), iter_traces(*options.files, notes=notes)),
                           options, Console())
-        data = read_traces(*options.files, keep=_matcher(options))
+        data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
         notes = data.notes
         views = Views(store_of(_slowest(data.executions, options)))
         return _COMMANDS[options.command](views, options, Console())

@@ -1,0 +1,204 @@
+"""``otel-exec view`` and ``otel_exec.view()``: one self-contained HTML page of traces.
+
+The page holds its data, script and style inline and a Content-Security-Policy that forbids
+every request, so it opens from disk in any browser and can be mailed as an attachment. Every
+string that came from the program is put into the page as JSON and shown with ``textContent``
+(never parsed as HTML); ``<``, ``>`` and ``&`` are escaped so no value can close the data block.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from otel_exec import semconv
+from otel_exec.values import visible
+from otel_exec.views import Views
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from otel_exec._store import ExecutionStore
+    from otel_exec.execution import Execution
+    from otel_exec.views.history import HistoryView
+
+MAX_SPANS = 200_000
+"""The most spans one page holds by default (about 100 MB of HTML); past it, filter the spans
+(a trace, a time window, a name) or raise the bound knowingly."""
+
+RUN_LIMIT = 500
+"""FSM runs and routilux jobs shown in their tabs, newest first (every span stays in Traces)."""
+
+_SPECIAL = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                          "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+class TooManySpans(LookupError):
+    """More spans than a page should hold; the message says which filter to use."""
+
+
+def too_many(count: str, bound: int) -> str:
+    """What to do when ``count`` spans are more than a page of ``bound`` should hold."""
+    return (f"{count} spans: more than one page should hold ({bound:,}); narrow them with "
+            "--trace, --since/--until, --name, --kind or --status, or raise --max-spans")
+
+
+def _text(value: Any) -> Any:
+    """A JSON-ready value with every string shown as it is (control characters escaped)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, (list, tuple)):
+        return [_text(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return visible(str(value))
+
+
+def _attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {visible(key): _text(value) for key, value in (attributes or {}).items()}
+
+
+def _spans(executions: Sequence[Execution], origin: int,
+           service: str | None) -> tuple[list[list[Any]], list[str]]:
+    """Each span as a compact row (times in microseconds from ``origin``), parents by
+    position, traces oldest first, spans by start within a trace."""
+    first_start: dict[int, int] = {}
+    for execution in executions:
+        trace = execution._trace_id
+        first_start[trace] = min(first_start.get(trace, execution.start_ns), execution.start_ns)
+    ordered = sorted(executions, key=lambda e: (first_start[e._trace_id], e._trace_id,
+                                                e.start_ns))
+    position = {(e._trace_id, e._span_id): i for i, e in enumerate(ordered)}
+    traces: list[str] = []
+    trace_number: dict[int, int] = {}
+    rows: list[list[Any]] = []
+    for execution in ordered:
+        trace = execution._trace_id
+        if trace not in trace_number:
+            trace_number[trace] = len(traces)
+            traces.append(execution.trace_id)
+        parent = -1
+        if execution._parent_id is not None:
+            parent = position.get((trace, execution._parent_id), -1)
+        end = execution.end_ns
+        rows.append([
+            execution.span_id, parent, trace_number[trace], visible(execution.name),
+            execution.kind, visible(execution.framework),
+            visible(execution.service or service or ""),
+            (execution.start_ns - origin) // 1000,
+            -1 if end is None else max(0, (end - execution.start_ns) // 1000),
+            execution.status.value, visible(execution.status_description or ""),
+            _attributes(execution.attributes),
+            [[visible(event.name), (event.timestamp - origin) // 1000,
+              _attributes(event.attributes)] for event in execution.events],
+            [[position.get((link.context.trace_id, link.context.span_id), -1),
+              f"{link.context.span_id:016x}", _attributes(link.attributes)]
+             for link in execution.links],
+        ])
+    return rows, traces
+
+
+def _history(store: ExecutionStore) -> list[dict[str, Any]]:
+    """The registry's entries, as ``otel-exec summary`` lists them."""
+    rows = []
+    for entry in store.entries():
+        outcome = entry.result_text if entry.success else (
+            entry.exception_text or entry.status_description or "error")
+        rows.append({"index": entry.index, "name": visible(entry.name),
+                     "span": entry.span_id, "start": entry.start_time, "end": entry.end_time,
+                     "duration": entry.duration, "status": entry.status.value,
+                     "success": entry.success, "outcome": visible(outcome)})
+    return rows
+
+
+def _runs(view: HistoryView) -> tuple[list[dict[str, Any]], int]:
+    """dataknobs-fsm runs with their paths of states, as ``otel-exec history`` prints them."""
+    roots = view.roots()
+    runs = []
+    for root in roots[-RUN_LIMIT:]:
+        history = view(root.span_id)
+        summary = history.get_summary()
+        runs.append({
+            "fsm": visible(history.fsm_name), "span": root.span_id, "start": root.start_time,
+            "status": root.status.value,
+            "summary": {key: summary[key] for key in ("total_steps", "failed_steps",
+                                                      "skipped_steps", "total_paths")},
+            "paths": [[{"span": step.step_id, "state": visible(step.state_name),
+                        "status": step.status.value, "arc": _text(step.arc_taken),
+                        "error": _text(step.error) if step.error else None}
+                       for step in path] for path in history.get_all_paths()]})
+    return runs, len(roots)
+
+
+def _jobs(views: Views) -> tuple[list[dict[str, Any]], int]:
+    """routilux jobs with their routine states, as ``otel-exec jobs`` prints them."""
+    states, trackers = views.job_state, views.tracker
+    jobs = states.jobs()
+    shown = []
+    for job in jobs[-RUN_LIMIT:]:
+        state, tracker = states(job.span_id), trackers(job.span_id)
+        performance = tracker.get_flow_performance()
+        shown.append({
+            "flow": visible(state.flow_id), "job": visible(state.job_id), "span": job.span_id,
+            "status": state.status, "start": job.start_time,
+            "routines": performance["total_routines"], "deliveries": performance["total_events"],
+            "time": performance["total_execution_time"],
+            "states": [{"routine": visible(routine), "status": routine_state["status"],
+                        "executions": routine_state["executions"],
+                        "errors": routine_state["errors"],
+                        "error": _text(routine_state.get("error"))}
+                       for routine, routine_state in state.routine_states.items()]})
+    return shown, len(jobs)
+
+
+def page_data(store: ExecutionStore, *, title: str, service: str | None = None,
+              ) -> dict[str, Any]:
+    """Everything the page shows: spans, and the falyx / FSM / routilux views of them."""
+    executions = store.executions()
+    origin = min((e.start_ns for e in executions), default=0)
+    spans, traces = _spans(executions, origin, service)
+    views = Views(store)
+    runs, run_count = _runs(views.history)
+    jobs, job_count = _jobs(views)
+    return {"title": visible(title), "origin_ms": origin / 1e6,
+            "written": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "traces": traces, "spans": spans, "history": _history(store),
+            "runs": runs, "run_count": run_count, "jobs": jobs, "job_count": job_count,
+            "kinds": sorted({row[4] for row in spans}),
+            "frameworks": sorted({row[5] for row in spans}),
+            "failed_statuses": sorted(status.value for status in semconv.ERROR_STATUSES)}
+
+
+def render_page(data: Mapping[str, Any]) -> str:
+    """The HTML page for ``page_data``: one file, nothing fetched."""
+    assets = files(__package__)
+    page = assets.joinpath("page.html").read_text(encoding="utf-8")
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"),
+                         default=str).translate(_SPECIAL)
+    return (page.replace("/*STYLE*/", assets.joinpath("viewer.css").read_text(encoding="utf-8"))
+            .replace("/*SCRIPT*/", assets.joinpath("viewer.js").read_text(encoding="utf-8"))
+            .replace("{{TITLE}}", _html_text(str(data["title"])))
+            .replace("{{DATA}}", payload))
+
+
+def _html_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_page(store: ExecutionStore, path: str | Path, *, title: str = "otel-exec traces",
+               service: str | None = None, max_spans: int | None = MAX_SPANS) -> Path:
+    """Write the page of every execution in ``store`` to ``path``.
+
+    Raises:
+        TooManySpans: The store holds more than ``max_spans`` spans (None: no bound).
+    """
+    count = len(store)
+    if max_spans is not None and count > max_spans:
+        raise TooManySpans(too_many(f"{count:,}", max_spans))
+    target = Path(path)
+    target.write_text(render_page(page_data(store, title=title, service=service)),
+                      encoding="utf-8")
+    return target

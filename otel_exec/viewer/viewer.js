@@ -1,0 +1,518 @@
+"use strict";
+// otel-exec trace viewer: every value from the program is set with textContent, never as HTML.
+(() => {
+  const DATA = JSON.parse(document.getElementById("otel-exec-data").textContent);
+  const SPANS = DATA.spans;
+  const [ID, PARENT, TRACE, NAME, KIND, FRAMEWORK, SERVICE, START, DURATION, STATUS, DESCRIPTION,
+    ATTRIBUTES, EVENTS, LINKS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const FAILED = new Set(DATA.failed_statuses);
+  const WARN = new Set(["skipped", "cancelled", "paused", "unfinished"]);
+  const ROW = 22;
+
+  // ---------------------------------------------------------------- helpers
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === undefined || value === null) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+  const tone = (status) => FAILED.has(status) ? "error" : WARN.has(status) ? "warn"
+    : status === "running" ? "running" : "ok";
+  const failed = (i) => FAILED.has(SPANS[i][STATUS]);
+  const end = (i) => SPANS[i][START] + Math.max(SPANS[i][DURATION], 0);
+  function duration(us) {
+    if (us < 0) return "running";
+    if (us < 1000) return `${us} µs`;
+    if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)} ms`;
+    return `${(us / 1e6).toFixed(us < 1e7 ? 3 : 1)} s`;
+  }
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  function clock(epochMs, millis) {
+    const d = new Date(epochMs);
+    const text = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    return millis ? `${text}.${pad(d.getMilliseconds(), 3)}` : text;
+  }
+  const spanTime = (us) => DATA.origin_ms + us / 1000;
+  function isoDate(epochMs) {
+    const d = new Date(epochMs);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock(epochMs, true)}`;
+  }
+  const show = (value) => typeof value === "string" ? value : JSON.stringify(value);
+
+  // ---------------------------------------------------------------- index
+  const children = Array.from({ length: SPANS.length }, () => null);
+  const bySpanId = new Map();
+  const traces = DATA.traces.map((id) => ({ id, first: -1, last: -1, roots: [], start: Infinity,
+    end: -Infinity, errors: 0 }));
+  SPANS.forEach((span, i) => {
+    const trace = traces[span[TRACE]];
+    if (trace.first < 0) trace.first = i;
+    trace.last = i;
+    trace.start = Math.min(trace.start, span[START]);
+    trace.end = Math.max(trace.end, end(i));
+    if (failed(i)) trace.errors += 1;
+    if (span[PARENT] < 0) trace.roots.push(i);
+    else (children[span[PARENT]] ||= []).push(i);
+    if (!bySpanId.has(span[ID])) bySpanId.set(span[ID], i);
+  });
+
+  // ---------------------------------------------------------------- state
+  const state = { trace: -1, selected: -1, zoom: -1, collapsed: new Set(), rows: [],
+    filter: { text: "", status: "all", kind: "", framework: "" }, shownTraces: [], match: null };
+
+  function matches(i) {
+    const f = state.filter, span = SPANS[i];
+    if (f.kind && span[KIND] !== f.kind) return false;
+    if (f.framework && span[FRAMEWORK] !== f.framework) return false;
+    if (f.status === "error" && !failed(i)) return false;
+    if (f.status === "ok" && failed(i)) return false;
+    return !f.text || span[NAME].toLowerCase().includes(f.text) || span[ID] === f.text;
+  }
+  const filtering = () => Boolean(state.filter.text || state.filter.kind ||
+    state.filter.framework || state.filter.status !== "all");
+
+  // ---------------------------------------------------------------- virtual list
+  class VirtualList {
+    constructor(host, renderRow) {
+      this.host = host; this.renderRow = renderRow; this.count = 0; this.pending = false;
+      this.spacer = el("div"); this.layer = el("div", { class: "layer" });
+      host.append(this.spacer, this.layer);
+      host.addEventListener("scroll", () => this.schedule());
+      new ResizeObserver(() => this.schedule()).observe(host);
+    }
+    setCount(count) {
+      this.count = count;
+      this.host.dataset.count = String(count);
+      this.spacer.style.height = `${count * ROW}px`;
+      this.draw();
+    }
+    schedule() {
+      if (this.pending) return;
+      this.pending = true;
+      requestAnimationFrame(() => { this.pending = false; this.draw(); });
+    }
+    draw() {
+      const top = this.host.scrollTop, height = this.host.clientHeight || 800;
+      const first = Math.max(0, Math.floor(top / ROW) - 8);
+      const last = Math.min(this.count, Math.ceil((top + height) / ROW) + 8);
+      const rows = [];
+      for (let i = first; i < last; i++) {
+        const row = this.renderRow(i);
+        row.style.top = `${i * ROW}px`;
+        rows.push(row);
+      }
+      this.layer.replaceChildren(...rows);
+    }
+    reveal(i) {
+      const top = i * ROW, host = this.host;
+      if (top < host.scrollTop) host.scrollTop = top;
+      else if (top + ROW > host.scrollTop + host.clientHeight) host.scrollTop = top + ROW - host.clientHeight;
+      this.draw();
+    }
+  }
+
+  // ---------------------------------------------------------------- trace list
+  const traceList = new VirtualList(document.getElementById("trace-list"), (row) => {
+    const t = state.shownTraces[row], trace = traces[t], root = trace.roots[0] ?? trace.first;
+    const more = trace.roots.length > 1 ? ` (+${trace.roots.length - 1} roots)` : "";
+    const status = SPANS[root][STATUS];
+    return el("div", { class: `row trace-row${t === state.trace ? " selected" : ""}`,
+      "data-trace": trace.id, "data-spans": trace.last - trace.first + 1,
+      onclick: () => selectTrace(t) },
+    el("span", { text: SPANS[root][NAME] + more, title: trace.id }),
+    el("span", { text: SPANS[root][SERVICE] }),
+    el("span", { text: isoDate(spanTime(trace.start)).slice(5, 19) }),
+    el("span", { class: "num", text: duration(trace.end - trace.start) }),
+    el("span", { class: "num", text: String(trace.last - trace.first + 1) }),
+    el("span", { class: `status ${tone(status)}`,
+      text: trace.errors ? `${status} · ${trace.errors} failed` : status }));
+  });
+
+  function refreshTraces() {
+    state.match = filtering() ? new Uint8Array(SPANS.length) : null;
+    const keep = new Set();
+    if (state.match) {
+      for (let i = 0; i < SPANS.length; i++) {
+        if (matches(i)) { state.match[i] = 1; keep.add(SPANS[i][TRACE]); }
+      }
+    }
+    state.shownTraces = traces.map((_, t) => t).filter((t) => !state.match || keep.has(t))
+      .reverse();
+    document.getElementById("counts").textContent = `${SPANS.length} spans · ${traces.length} ` +
+      `traces${state.match ? ` · ${state.shownTraces.length} match` : ""}`;
+    traceList.setCount(state.shownTraces.length);
+    if (!state.shownTraces.includes(state.trace)) {
+      if (state.shownTraces.length) selectTrace(state.shownTraces[0]);
+      else { state.trace = -1; state.rows = []; drawWaterfall(); }
+    } else drawWaterfall();
+  }
+
+  // ---------------------------------------------------------------- waterfall
+  const waterfallHost = document.getElementById("waterfall");
+  const waterfall = new VirtualList(waterfallHost, (row) => {
+    const [i, depth] = state.rows[row], span = SPANS[i];
+    const [from, to] = windowOf();
+    const scale = 100 / Math.max(to - from, 1);
+    const left = Math.min(Math.max((span[START] - from) * scale, 0), 100);
+    const right = Math.min(Math.max((end(i) - from) * scale, 0), 100);
+    const open = children[i] && !state.collapsed.has(i);
+    const dim = state.match && !state.match[i];
+    return el("div", { class: `row span-row${i === state.selected ? " selected" : ""}${dim ? " dim" : ""}`,
+      "data-span": span[ID], "data-status": span[STATUS], "data-kind": span[KIND],
+      onclick: () => selectSpan(i), ondblclick: () => zoomTo(i) },
+    el("span", { class: "label", style: `padding-left:${6 + depth * 14}px` },
+      el("span", { class: "toggle", text: children[i] ? (open ? "▾" : "▸") : "",
+        onclick: (event) => { event.stopPropagation(); toggle(i); } }),
+      el("span", { class: "kind", text: span[KIND] }),
+      el("span", { class: "name", text: span[NAME], title: span[NAME] })),
+    el("span", { class: "lane" },
+      el("span", { class: `bar ${tone(span[STATUS])}`, style: `left:${left}%;width:${Math.max(right - left, 0.15)}%`,
+        title: `${span[NAME]}: ${duration(span[DURATION])}` }),
+      el("span", { class: "bar-label", style: labelPlace(left, right), text: duration(span[DURATION]) })));
+  });
+
+  function labelPlace(left, right) {
+    if (right <= 85) return `left:${right}%`;
+    if (left >= 15) return `right:${100 - left}%;padding-right:4px`;
+    return `left:${left}%;color:#fff`;
+  }
+
+  function windowOf() {
+    if (state.zoom >= 0) return [SPANS[state.zoom][START], end(state.zoom)];
+    const trace = traces[state.trace];
+    return trace ? [trace.start, trace.end] : [0, 1];
+  }
+
+  function flatten() {
+    const trace = traces[state.trace], rows = [];
+    if (!trace) return rows;
+    let shown = null;
+    if (state.match) {
+      shown = new Uint8Array(SPANS.length);
+      for (let i = trace.first; i <= trace.last; i++) {
+        for (let j = i; j >= 0 && state.match[i] && !shown[j]; j = SPANS[j][PARENT]) shown[j] = 1;
+      }
+    }
+    const seen = new Uint8Array(trace.last - trace.first + 1);
+    const stack = trace.roots.slice().reverse().map((i) => [i, 0]);
+    while (stack.length) {
+      const [i, depth] = stack.pop();
+      if (seen[i - trace.first] || (shown && !shown[i])) continue;
+      seen[i - trace.first] = 1;
+      rows.push([i, depth]);
+      if (children[i] && !state.collapsed.has(i)) {
+        for (let k = children[i].length - 1; k >= 0; k--) stack.push([children[i][k], depth + 1]);
+      }
+    }
+    return rows;
+  }
+
+  function drawAxis() {
+    const axis = document.getElementById("axis"), [from, to] = windowOf();
+    axis.replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((f) =>
+      el("span", { style: `left:${f * 100}%`, text: duration(Math.round((to - from) * f)) })));
+  }
+
+  function drawWaterfall() {
+    state.rows = flatten();
+    const trace = traces[state.trace];
+    const title = document.getElementById("waterfall-title");
+    if (trace) {
+      const root = trace.roots[0] ?? trace.first;
+      title.textContent = `${SPANS[root][NAME]} · ${trace.last - trace.first + 1} spans · ` +
+        `${duration(trace.end - trace.start)} · trace ${trace.id}`;
+      if (state.zoom >= 0) title.textContent += ` · zoomed to ${SPANS[state.zoom][NAME]}`;
+    } else title.textContent = "No trace matches the filters.";
+    document.getElementById("unzoom").hidden = state.zoom < 0;
+    drawAxis();
+    waterfall.setCount(state.rows.length);
+  }
+
+  function selectTrace(t, keepSpan) {
+    state.trace = t; state.zoom = -1; state.collapsed.clear();
+    if (!keepSpan) state.selected = -1;
+    traceList.draw();
+    drawWaterfall();
+    if (!keepSpan && state.rows.length) selectSpan(state.rows[0][0]);
+  }
+
+  function selectSpan(i) {
+    state.selected = i;
+    const row = state.rows.findIndex(([j]) => j === i);
+    if (row >= 0) waterfall.reveal(row); else waterfall.draw();
+    drawDetails(i);
+  }
+
+  function toggle(i, open) {
+    if (!children[i]) return;
+    const collapse = open === undefined ? !state.collapsed.has(i) : !open;
+    if (collapse) state.collapsed.add(i); else state.collapsed.delete(i);
+    drawWaterfall();
+  }
+
+  function zoomTo(i) { state.zoom = i; drawWaterfall(); }
+
+  function jumpTo(spanId) {
+    const i = typeof spanId === "number" ? spanId : bySpanId.get(spanId);
+    if (i === undefined || i < 0) return;
+    showTab("traces");
+    if (state.match && !state.match[i]) clearFilters();
+    if (SPANS[i][TRACE] !== state.trace) selectTrace(SPANS[i][TRACE], true);
+    for (let p = SPANS[i][PARENT], n = 0; p >= 0 && n < SPANS.length; p = SPANS[p][PARENT], n++) {
+      state.collapsed.delete(p);
+    }
+    drawWaterfall();
+    const t = state.shownTraces.indexOf(state.trace);
+    if (t >= 0) traceList.reveal(t);
+    selectSpan(i);
+  }
+
+  // ---------------------------------------------------------------- details
+  function fields(pairs) {
+    const list = el("dl", { class: "fields" });
+    for (const [key, value] of pairs) list.append(el("dt", { text: key }), el("dd", { text: show(value) }));
+    return list;
+  }
+
+  function spanLink(i, label) {
+    return el("a", { class: "jump", tabindex: "0", text: label,
+      onclick: () => jumpTo(i), onkeydown: (e) => { if (e.key === "Enter") jumpTo(i); } });
+  }
+
+  function drawDetails(i) {
+    const pane = document.getElementById("details"), span = SPANS[i];
+    const attributes = span[ATTRIBUTES];
+    const parts = [el("h2", { text: span[NAME] }),
+      el("div", { class: `status ${tone(span[STATUS])}`, "data-field": "status",
+        text: span[STATUS] + (span[DESCRIPTION] ? `: ${span[DESCRIPTION]}` : "") }),
+      fields([["kind", span[KIND]], ["framework", span[FRAMEWORK]], ["service", span[SERVICE]],
+        ["start", isoDate(spanTime(span[START]))], ["duration", duration(span[DURATION])],
+        ["span id", span[ID]], ["trace id", DATA.traces[span[TRACE]]]])];
+    if (span[PARENT] >= 0) parts.push(el("div", {}, "parent: ", spanLink(span[PARENT], SPANS[span[PARENT]][NAME])));
+    const values = [["args", attributes["exec.args"]], ["kwargs", attributes["exec.kwargs"]],
+      ["result", attributes["exec.result"]]].filter(([, v]) => v !== undefined);
+    if (values.length) parts.push(el("h3", { text: "Values" }), fields(values));
+    const exception = span[EVENTS].filter(([name]) => name === "exception").pop();
+    if (exception) {
+      const e = exception[2];
+      parts.push(el("h3", { text: "Exception" }),
+        el("div", { class: "exception", "data-field": "exception" },
+          el("strong", { text: e["exception.type"] || "Exception" }), ": ",
+          el("span", { text: e["exception.message"] || "" })));
+      if (e["exception.stacktrace"]) parts.push(el("pre", { text: e["exception.stacktrace"] }));
+    }
+    const others = span[EVENTS].filter((event) => event !== exception);
+    if (others.length) {
+      parts.push(el("h3", { text: `Events (${others.length})` }));
+      for (const [name, at, eventAttributes] of others) {
+        const bad = Object.keys(eventAttributes).some((k) => k.endsWith("error") || k.startsWith("exception"));
+        parts.push(el("div", { class: `event${bad ? " error" : ""}` },
+          el("div", { text: `${name}  +${duration(at - span[START])}` }),
+          fields(Object.entries(eventAttributes))));
+      }
+    }
+    if (span[LINKS].length) {
+      parts.push(el("h3", { text: `Links (${span[LINKS].length})` }));
+      for (const [target, spanId, linkAttributes] of span[LINKS]) {
+        const label = target >= 0 ? `${SPANS[target][NAME]} (${spanId})` : `${spanId} (not in this file)`;
+        const event = linkAttributes["routilux.event.name"];
+        parts.push(el("div", { class: "link" }, target >= 0 ? spanLink(target, label) : label,
+          event ? ` — event ${event}` : ""));
+      }
+    }
+    const kids = children[i] || [];
+    if (kids.length) parts.push(el("div", { class: "muted", text: `${kids.length} child span(s)` }));
+    parts.push(el("h3", { text: "Attributes" }), fields(Object.entries(attributes).sort()));
+    pane.replaceChildren(...parts);
+    pane.dataset.span = span[ID];
+  }
+
+  // ---------------------------------------------------------------- falyx history
+  let historyRows = [];
+  const historyList = new VirtualList(document.getElementById("history-list"), (row) => {
+    const entry = historyRows[row];
+    return el("div", { class: "row history-row", "data-span": entry.span, onclick: () => jumpTo(entry.span) },
+      el("span", { class: "num", text: String(entry.index) }),
+      el("span", { text: entry.name }),
+      el("span", { text: clock(entry.start * 1000) }),
+      el("span", { text: entry.end === null ? "n/a" : clock(entry.end * 1000) }),
+      el("span", { class: "num", text: entry.duration === null ? "n/a" : `${entry.duration.toFixed(3)}s` }),
+      el("span", { class: `status ${tone(entry.status)}`, text: entry.status }),
+      el("span", { text: entry.outcome, title: entry.outcome }));
+  });
+
+  function drawHistory() {
+    const f = state.filter;
+    historyRows = DATA.history.filter((entry) => (!f.text || entry.name.toLowerCase().includes(f.text)) &&
+      (f.status === "all" || (f.status === "error") !== entry.success));
+    historyList.setCount(historyRows.length);
+    const panel = document.getElementById("tab-history");
+    panel.querySelector(".empty")?.remove();
+    if (!DATA.history.length) panel.append(el("p", { class: "empty muted", text: "No registry entries in these spans." }));
+  }
+
+  // ---------------------------------------------------------------- FSM runs, routilux jobs
+  function note(shown, total, what) {
+    return shown < total ? el("p", { class: "muted", text: `The newest ${shown} of ${total} ${what}; ` +
+      "filter the spans (--trace, --since) to see the others." }) : null;
+  }
+
+  function drawRuns() {
+    const panel = document.getElementById("tab-runs");
+    if (!DATA.runs.length) { panel.replaceChildren(el("p", { class: "empty muted", text: "No dataknobs-fsm runs in these spans." })); return; }
+    const cards = DATA.runs.slice().reverse().map((run) => {
+      const s = run.summary;
+      const paths = run.paths.map((path) => el("div", { class: "path" }, ...path.flatMap((step, k) => [
+        k ? el("span", { class: "arrow", text: step.arc ? `→ ${step.arc} →` : "→" }) : null,
+        el("span", { class: `chip ${tone(step.status)}`, "data-span": step.span, tabindex: "0",
+          title: step.error || step.status, text: `${step.state} (${step.status})`,
+          onclick: () => jumpTo(step.span) })])));
+      return el("div", { class: "card run", "data-span": run.span },
+        el("h2", {}, spanLink(bySpanId.get(run.span) ?? -1, run.fsm), el("span", { class: "muted",
+          text: ` ${clock(run.start * 1000)} · ${s.total_steps} steps, ${s.failed_steps} failed, ` +
+            `${s.skipped_steps} skipped, ${s.total_paths} path(s)` })),
+        ...paths);
+    });
+    panel.replaceChildren(...[note(DATA.runs.length, DATA.run_count, "runs"), ...cards].filter(Boolean));
+  }
+
+  function flowOf(job) {
+    const start = bySpanId.get(job.span), flow = [];
+    if (start === undefined) return flow;
+    const stack = [start], seen = new Set();
+    while (stack.length) {
+      const i = stack.pop();
+      if (seen.has(i)) continue;
+      seen.add(i);
+      for (const [source, , attributes] of SPANS[i][LINKS]) {
+        if (SPANS[i][KIND] === "routine") flow.push([source, attributes["routilux.event.name"], i]);
+      }
+      stack.push(...(children[i] || []));
+    }
+    return flow.sort((a, b) => SPANS[a[2]][START] - SPANS[b[2]][START]);
+  }
+
+  function routineName(i) {
+    return i >= 0 ? (SPANS[i][ATTRIBUTES]["routilux.routine.id"] ?? SPANS[i][NAME]) : "(outside the file)";
+  }
+
+  function drawJobs() {
+    const panel = document.getElementById("tab-jobs");
+    if (!DATA.jobs.length) { panel.replaceChildren(el("p", { class: "empty muted", text: "No routilux jobs in these spans." })); return; }
+    const cards = DATA.jobs.slice().reverse().map((job) => {
+      const table = el("table", { class: "plain routines" }, el("tr", {},
+        ...["Routine", "Last status", "Runs", "Errors", "Error"].map((h) => el("th", { text: h }))));
+      for (const row of job.states) {
+        table.append(el("tr", {}, el("td", { text: row.routine }),
+          el("td", { class: `status ${tone(row.status)}`, text: row.status }),
+          el("td", { text: String(row.executions) }), el("td", { text: String(row.errors) }),
+          el("td", { text: row.error ?? "" })));
+      }
+      const flow = flowOf(job).map(([source, event, target]) => el("li", { class: "flow" },
+        source >= 0 ? spanLink(source, routineName(source)) : routineName(source),
+        el("span", { class: "arrow", text: ` —${event ?? "data"}→ ` }), spanLink(target, routineName(target))));
+      return el("div", { class: "card job", "data-span": job.span },
+        el("h2", {}, spanLink(bySpanId.get(job.span) ?? -1, job.flow), el("span", { class: "muted",
+          text: ` job ${job.job}: ` }), el("span", { class: `status ${tone(job.status)}`, text: job.status }),
+        el("span", { class: "muted", text: ` · ${job.routines} routines, ${job.deliveries} deliveries, ${job.time.toFixed(3)}s` })),
+        table, el("h3", { text: "Event flow" }),
+        flow.length ? el("ol", { class: "event-flow" }, ...flow) : el("p", { class: "muted", text: "No deliveries between routines." }));
+    });
+    panel.replaceChildren(...[note(DATA.jobs.length, DATA.job_count, "jobs"), ...cards].filter(Boolean));
+  }
+
+  // ---------------------------------------------------------------- tabs, filters, keys
+  function showTab(name) {
+    for (const button of document.querySelectorAll("#tabs button")) {
+      button.setAttribute("aria-selected", String(button.dataset.tab === name));
+    }
+    for (const panel of document.querySelectorAll(".tab")) panel.hidden = panel.id !== `tab-${name}`;
+    state.tab = name;
+    if (name === "history") historyList.draw();
+  }
+
+  function applyFilters() {
+    const f = state.filter;
+    f.text = document.getElementById("search").value.trim().toLowerCase();
+    f.status = document.getElementById("status-filter").value;
+    f.kind = document.getElementById("kind-filter").value;
+    f.framework = document.getElementById("framework-filter").value;
+    refreshTraces();
+    drawHistory();
+  }
+
+  function clearFilters() {
+    document.getElementById("search").value = "";
+    for (const id of ["kind-filter", "framework-filter"]) document.getElementById(id).value = "";
+    document.getElementById("status-filter").value = "all";
+    applyFilters();
+  }
+
+  function fillSelect(id, values) {
+    const select = document.getElementById(id);
+    for (const value of values) select.append(el("option", { value, text: value }));
+  }
+
+  function onKey(event) {
+    const typing = ["INPUT", "SELECT"].includes(event.target.tagName);
+    if (event.key === "/" && !typing) { event.preventDefault(); document.getElementById("search").focus(); return; }
+    if (event.key === "Escape" && typing) { event.target.blur(); return; }
+    if (typing || state.tab !== "traces" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const row = state.rows.findIndex(([i]) => i === state.selected);
+    const t = state.shownTraces.indexOf(state.trace);
+    const handled = {
+      ArrowDown: () => row + 1 < state.rows.length && selectSpan(state.rows[row + 1][0]),
+      ArrowUp: () => row > 0 && selectSpan(state.rows[row - 1][0]),
+      ArrowRight: () => state.selected >= 0 && toggle(state.selected, true),
+      ArrowLeft: () => {
+        if (state.selected < 0) return;
+        if (children[state.selected] && !state.collapsed.has(state.selected)) toggle(state.selected, false);
+        else if (SPANS[state.selected][PARENT] >= 0) selectSpan(SPANS[state.selected][PARENT]);
+      },
+      Enter: () => state.selected >= 0 && zoomTo(state.selected),
+      Escape: () => { state.zoom = -1; drawWaterfall(); },
+      "]": () => t + 1 < state.shownTraces.length && (selectTrace(state.shownTraces[t + 1]), traceList.reveal(t + 1)),
+      "[": () => t > 0 && (selectTrace(state.shownTraces[t - 1]), traceList.reveal(t - 1)),
+    }[event.key];
+    if (handled) { event.preventDefault(); handled(); }
+  }
+
+  document.getElementById("title").textContent = DATA.title;
+  fillSelect("kind-filter", DATA.kinds);
+  fillSelect("framework-filter", DATA.frameworks);
+  document.getElementById("tabs").addEventListener("click", (event) => {
+    const tab = event.target.closest("button")?.dataset.tab;
+    if (tab) showTab(tab);
+  });
+  let typingTimer = 0;
+  document.getElementById("search").addEventListener("input", () => {
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(applyFilters, SPANS.length > 20000 ? 250 : 60);
+  });
+  for (const id of ["status-filter", "kind-filter", "framework-filter"]) {
+    document.getElementById(id).addEventListener("change", applyFilters);
+  }
+  document.getElementById("unzoom").addEventListener("click", () => { state.zoom = -1; drawWaterfall(); });
+  document.getElementById("expand-all").addEventListener("click", () => { state.collapsed.clear(); drawWaterfall(); });
+  document.getElementById("collapse-all").addEventListener("click", () => {
+    const trace = traces[state.trace];
+    if (!trace) return;
+    for (let i = trace.first; i <= trace.last; i++) if (children[i]) state.collapsed.add(i);
+    drawWaterfall();
+  });
+  document.addEventListener("keydown", onKey);
+  state.tab = "traces";
+  refreshTraces();
+  drawHistory();
+  drawRuns();
+  drawJobs();
+  requestAnimationFrame(() => {
+    document.body.dataset.ready = String(Math.round(performance.now()));
+  });
+})();

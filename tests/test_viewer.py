@@ -1,0 +1,305 @@
+"""``otel-exec view`` / ``otel_exec.view()``: one self-contained HTML page, checked in a real
+browser (Debian's Chromium driven by Playwright) against the views computed from the same
+spans: rows equal spans, a failed step shows its exception, the FSM tab its paths, the
+routilux tab its event flow, and nothing leaves the page."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+import otel_exec
+from otel_exec import ExecutionStore
+from otel_exec.semconv import ExecStatus
+from otel_exec.viewer import TooManySpans
+from otel_exec.views import Views
+from tests.browser import chromium
+
+OTEL_EXEC = str(Path(sys.executable).with_name("otel-exec"))
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([OTEL_EXEC, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's trace file: every framework, with failures, retries, paths and jobs."""
+    folder = tmp_path_factory.mktemp("viewer")
+    done = _run("demo", "--output", "demo.jsonl", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return folder / "demo.jsonl"
+
+
+@pytest.fixture(scope="module")
+def demo(demo_file: Path) -> Views:
+    return Views(otel_exec.load(demo_file))
+
+
+@pytest.fixture(scope="module")
+def page_file(demo_file: Path) -> Path:
+    done = _run("view", demo_file.name, "-o", "demo.html", cwd=demo_file.parent)
+    assert done.returncode == 0, done.stderr
+    assert "141 spans" in done.stdout or "spans →" in done.stdout
+    return demo_file.parent / "demo.html"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+class Page:
+    """An opened page, with every request it made and every script error it raised."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.url = path.resolve().as_uri()
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda message: self.errors.append(message.text)
+                     if message.type == "error" else None)
+        self.page.goto(self.url)
+        self.page.wait_for_selector("body[data-ready]", timeout=15_000)
+
+    def every_row(self, host: str) -> list[str]:
+        """The ``data-span`` of every row of a virtualised list, scrolling it end to end."""
+        spans: list[str] = self.page.eval_on_selector(host, """async (host) => {
+            const seen = new Set();
+            for (let top = 0; top < host.scrollHeight; top += host.clientHeight) {
+                host.scrollTop = top;
+                await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                host.querySelectorAll(".row").forEach(row => seen.add(row.dataset.span));
+            }
+            host.scrollTop = 0;
+            return [...seen];
+        }""")
+        return spans
+
+    def texts(self, selector: str) -> list[str]:
+        return [text.strip() for text in self.page.locator(selector).all_inner_texts()]
+
+    def close(self) -> None:
+        self.page.close()
+        assert self.errors == []
+        assert self.requests == [self.url], "the page fetched something"
+
+
+@pytest.fixture
+def page(browser: Any, page_file: Path) -> Iterator[Page]:
+    opened = Page(browser, page_file)
+    yield opened
+    opened.close()
+
+
+def _select_trace(page: Page, trace_id: str) -> None:
+    page.page.click(f'#trace-list [data-trace="{trace_id}"]')
+
+
+def test_rows_equal_spans(page: Page, demo: Views) -> None:
+    store = demo.store
+    traces = store.trace_ids()
+    assert page.page.get_attribute("#trace-list", "data-count") == str(len(traces))
+    assert sorted(page.page.eval_on_selector_all(
+        "#trace-list .row", "rows => rows.map(row => row.dataset.trace)")) == sorted(traces)
+    for trace in traces:
+        _select_trace(page, trace)
+        shown = page.every_row("#waterfall")
+        assert sorted(shown) == sorted(e.span_id for e in store.by_trace(trace))
+        assert page.page.get_attribute("#waterfall", "data-count") == str(len(shown))
+
+
+def test_failed_step_shows_its_exception(page: Page, demo: Views) -> None:
+    failed = [e for e in demo.store.executions()
+              if e.kind == "step" and e.status is ExecStatus.FAILED and e.traceback]
+    assert failed, "the demo has a failing FSM step"
+    step = failed[0]
+    _select_trace(page, step.trace_id)
+    page.page.click(f'#waterfall [data-span="{step.span_id}"]')
+    assert page.page.get_attribute("#details", "data-span") == step.span_id
+    exception = page.texts('#details [data-field="exception"]')[0]
+    event = next(ev for ev in step.events if ev.name == "exception").attributes or {}
+    assert exception == f"{event['exception.type']}: {event['exception.message']}"
+    assert step.traceback is not None
+    assert step.traceback.strip().splitlines()[-1] in page.texts("#details pre")[0]
+    assert page.texts('#details [data-field="status"]')[0].startswith("failed")
+
+
+def test_fsm_tab_shows_each_run_path(page: Page, demo: Views) -> None:
+    page.page.click('#tabs [data-tab="runs"]')
+    histories = demo.history.histories()
+    assert histories
+    assert page.page.locator("#tab-runs .run").count() == len(histories)
+    for history in histories:
+        card = f'#tab-runs .run[data-span="{history.execution_id}"]'
+        expected = [[f"{step.state_name} ({step.status.value})" for step in path]
+                    for path in history.get_all_paths()]
+        paths = page.page.locator(f"{card} .path")
+        shown = [paths.nth(n).locator(".chip").all_inner_texts() for n in range(paths.count())]
+        assert shown == expected
+    step = histories[0].get_all_paths()[0][-1]
+    page.page.click(f'#tab-runs .chip[data-span="{step.step_id}"]')
+    assert page.page.is_visible("#tab-traces")
+    assert page.page.get_attribute("#details", "data-span") == step.step_id
+
+
+def test_routilux_tab_shows_event_flow(page: Page, demo: Views) -> None:
+    page.page.click('#tabs [data-tab="jobs"]')
+    jobs = demo.job_state.jobs()
+    assert jobs
+    for job in jobs:
+        tracker = demo.tracker(job.span_id)
+        card = f'#tab-jobs .job[data-span="{job.span_id}"]'
+        flows = page.texts(f"{card} li.flow")
+        assert len(flows) == len(tracker.event_flow) > 0
+        expected = sorted(f"{flow['source_routine_id']} —{flow['event_name']}→ "
+                          f"{flow['target_routine_id']}" for flow in tracker.event_flow)
+        assert sorted(flows) == expected
+        state = demo.job_state(job.span_id)
+        assert page.texts(f"{card} table.routines td:first-child") == list(state.routine_states)
+    # a delivery's target opens that routine; its link jumps to the routine that emitted
+    page.page.locator("#tab-jobs li.flow a.jump").nth(1).click()
+    target = page.page.get_attribute("#details", "data-span")
+    routine = demo.store.find(target or "")
+    assert routine is not None and routine.links
+    page.page.click("#details .link a.jump")
+    source = f"{routine.links[0].context.span_id:016x}"
+    assert page.page.get_attribute("#details", "data-span") == source
+
+
+def test_history_tab_mirrors_the_registry(page: Page, demo: Views) -> None:
+    page.page.click('#tabs [data-tab="history"]')
+    entries = demo.registry.get_all()
+    assert page.page.get_attribute("#history-list", "data-count") == str(len(entries))
+    first = page.texts("#history-list .row")[0].split("\n")
+    assert first[0] == str(entries[0].index) and first[1] == entries[0].name
+
+
+def test_search_filters_and_keys(page: Page, demo: Views) -> None:
+    store = demo.store
+    page.page.fill("#search", "fraud")
+    expect(page.page.locator("#counts")).to_contain_text("match")
+    with_fraud = {e.trace_id for e in store.executions() if "fraud" in e.name.lower()}
+    assert page.page.get_attribute("#trace-list", "data-count") == str(len(with_fraud))
+    page.page.fill("#search", "")
+    page.page.select_option("#status-filter", "error")
+    expect(page.page.locator("#counts")).to_contain_text("match")
+    failing = {e.trace_id for e in store.executions() if not e.success}
+    assert page.page.get_attribute("#trace-list", "data-count") == str(len(failing))
+    page.page.select_option("#status-filter", "all")
+    expect(page.page.locator("#counts")).not_to_contain_text("match")
+    # keyboard: down to the next span, zoom, unzoom, next trace, fold
+    page.page.click("#waterfall .span-row >> nth=0")
+    rows = page.page.eval_on_selector_all("#waterfall .span-row",
+                                          "rows => rows.map(row => row.dataset.span)")
+    page.page.keyboard.press("ArrowDown")
+    assert page.page.get_attribute("#details", "data-span") == rows[1]
+    page.page.keyboard.press("Enter")
+    assert page.page.is_visible("#unzoom")
+    page.page.keyboard.press("Escape")
+    assert not page.page.is_visible("#unzoom")
+    page.page.keyboard.press("ArrowUp")
+    page.page.keyboard.press("ArrowLeft")
+    assert page.page.locator("#waterfall .span-row").count() == 1
+    page.page.keyboard.press("ArrowRight")
+    assert page.page.locator("#waterfall .span-row").count() == len(rows)
+    before = page.page.inner_text("#waterfall-title")
+    page.page.keyboard.press("]")
+    assert page.page.inner_text("#waterfall-title") != before
+    page.page.keyboard.press("/")
+    assert page.page.evaluate("document.activeElement.id") == "search"
+
+
+HOSTILE = '<img src="http://127.0.0.1:9/x" onerror="window.pwned=1">'
+
+
+def test_hostile_values_shown_literally_and_offline(store: ExecutionStore, browser: Any,
+                                                   tmp_path: Path) -> None:
+    @otel_exec.traced(name=HOSTILE)
+    def hostile(text: str) -> str:
+        raise ValueError("</script><script>window.pwned=2</script>\x1b]0;title\x07")
+
+    with pytest.raises(ValueError):
+        hostile("</script>\u2028<b>bold</b>")
+    path = otel_exec.view(tmp_path / "hostile.html")
+    opened = Page(browser, path)
+    try:
+        assert opened.page.evaluate("window.pwned") is None
+        assert opened.page.locator("img, b").count() == 0
+        assert opened.texts("#trace-list .row span:first-child") == [HOSTILE]
+        message = opened.texts('#details [data-field="exception"]')[0]
+        assert "</script><script>window.pwned=2</script>\\x1b]0;title\\x07" in message
+        assert "<b>bold</b>" in opened.page.inner_text("#details")
+    finally:
+        opened.close()
+
+
+class _Fetches(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [f"{tag} {name}" for name, _ in attrs if name in ("src", "href")]
+        if tag in ("link", "iframe", "object", "embed", "img"):
+            self.found.append(tag)
+
+
+def _page_data(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r'<script id="otel-exec-data" type="application/json">(.*?)</script>',
+                      text, re.S)
+    assert match is not None
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def test_page_is_one_file_that_fetches_nothing(page_file: Path) -> None:
+    text = page_file.read_text(encoding="utf-8")
+    parser = _Fetches()
+    parser.feed(text)
+    assert parser.found == []
+    assert "default-src 'none'" in text
+    assert text.count("</script>") == 2  # the data block and the script, nothing else closes
+
+
+def test_view_takes_the_filters_of_the_other_commands(demo_file: Path, demo: Views) -> None:
+    failing = [e for e in demo.store.executions() if not e.success]
+    done = _run("view", demo_file.name, "--status", "error", "-o", "errors.html",
+                cwd=demo_file.parent)
+    assert done.returncode == 0, done.stderr
+    data = _page_data(demo_file.parent / "errors.html")
+    assert sorted(row[0] for row in data["spans"]) == sorted(e.span_id for e in failing)
+
+
+def test_view_refuses_more_spans_than_a_page_holds(demo_file: Path, store: ExecutionStore,
+                                                   tmp_path: Path) -> None:
+    done = _run("view", demo_file.name, "--max-spans", "10", "-o", "big.html",
+                cwd=demo_file.parent)
+    assert done.returncode == 2
+    assert "--trace" in done.stderr and "Traceback" not in done.stderr
+    assert not (demo_file.parent / "big.html").exists()
+
+    @otel_exec.traced
+    def work() -> None:
+        return None
+
+    work()
+    work()
+    with pytest.raises(TooManySpans, match="more than one page"):
+        otel_exec.view(tmp_path / "x.html", max_spans=1)
+    assert [row[3] for row in _page_data(otel_exec.view(tmp_path / "x.html"))["spans"]] == [
+        work.__qualname__] * 2
