@@ -129,7 +129,8 @@ def _next_steps(output: str) -> Text:
              ("otel-exec stats", "--slowest 5", "count, failures, p50 / p95 per name"),
              ("otel-exec tree", "--name order_batch", "every trace as a tree"),
              ("otel-exec history", "", "dataknobs-fsm runs and their paths"),
-             ("otel-exec jobs", "", "routilux jobs and their routines")]
+             ("otel-exec jobs", "", "routilux jobs and their routines"),
+             ("otel-exec view", "-o demo.html", "all of it as one HTML page: open it in a browser")]
     text = Text("\nTry next:\n", style="bold")
     for command, extra, what in lines:
         text.append(f"  {command} {output} {extra}".rstrip(), style="cyan")

@@ -2,13 +2,15 @@
 
 The page holds its data, script and style inline and a Content-Security-Policy that forbids
 every request, so it opens from disk in any browser and can be mailed as an attachment. Every
-string that came from the program is put into the page as JSON and shown with ``textContent``
-(never parsed as HTML); ``<``, ``>`` and ``&`` are escaped so no value can close the data block.
+string that came from the program is put into the page as JSON (``<``, ``>`` and ``&`` escaped,
+so no value can close the data block) and shown with ``textContent``, never parsed as HTML, its
+control characters shown as escapes by the page as the terminal views show them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
@@ -19,7 +21,7 @@ from otel_exec.values import visible
 from otel_exec.views import Views
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
@@ -32,8 +34,10 @@ MAX_SPANS = 200_000
 RUN_LIMIT = 500
 """FSM runs and routilux jobs shown in their tabs, newest first (every span stays in Traces)."""
 
-_SPECIAL = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                          "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_SPECIAL = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+            ("\u2029", "\\u2029"))
+"""What must not appear as itself in the data block (``str.replace`` each: ``translate`` with
+a table is 100 times slower on a page of 50 MB)."""
 
 
 class TooManySpans(LookupError):
@@ -46,19 +50,12 @@ def too_many(count: str, bound: int) -> str:
             "--trace, --since/--until, --name, --kind or --status, or raise --max-spans")
 
 
-def _text(value: Any) -> Any:
-    """A JSON-ready value with every string shown as it is (control characters escaped)."""
-    if isinstance(value, str):
-        return visible(value)
-    if isinstance(value, (list, tuple)):
-        return [_text(item) for item in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return visible(str(value))
-
-
-def _attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {visible(key): _text(value) for key, value in (attributes or {}).items()}
+def _json_ready(value: Any) -> Any:
+    """What ``json`` cannot write by itself: an attribute mapping (the SDK's
+    ``BoundedAttributes``) as a dict, anything else as its text."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 def _spans(executions: Sequence[Execution], origin: int,
@@ -85,17 +82,16 @@ def _spans(executions: Sequence[Execution], origin: int,
             parent = position.get((trace, execution._parent_id), -1)
         end = execution.end_ns
         rows.append([
-            execution.span_id, parent, trace_number[trace], visible(execution.name),
-            execution.kind, visible(execution.framework),
-            visible(execution.service or service or ""),
+            execution.span_id, parent, trace_number[trace], execution.name,
+            execution.kind, execution.framework, execution.service or service or "",
             (execution.start_ns - origin) // 1000,
             -1 if end is None else max(0, (end - execution.start_ns) // 1000),
-            execution.status.value, visible(execution.status_description or ""),
-            _attributes(execution.attributes),
-            [[visible(event.name), (event.timestamp - origin) // 1000,
-              _attributes(event.attributes)] for event in execution.events],
+            execution.status.value, execution.status_description or "",
+            execution.attributes,
+            [[event.name, (event.timestamp - origin) // 1000, event.attributes or {}]
+             for event in execution.events],
             [[position.get((link.context.trace_id, link.context.span_id), -1),
-              f"{link.context.span_id:016x}", _attributes(link.attributes)]
+              f"{link.context.span_id:016x}", link.attributes or {}]
              for link in execution.links],
         ])
     return rows, traces
@@ -107,10 +103,10 @@ def _history(store: ExecutionStore) -> list[dict[str, Any]]:
     for entry in store.entries():
         outcome = entry.result_text if entry.success else (
             entry.exception_text or entry.status_description or "error")
-        rows.append({"index": entry.index, "name": visible(entry.name),
+        rows.append({"index": entry.index, "name": entry.name,
                      "span": entry.span_id, "start": entry.start_time, "end": entry.end_time,
                      "duration": entry.duration, "status": entry.status.value,
-                     "success": entry.success, "outcome": visible(outcome)})
+                     "success": entry.success, "outcome": outcome})
     return rows
 
 
@@ -122,13 +118,13 @@ def _runs(view: HistoryView) -> tuple[list[dict[str, Any]], int]:
         history = view(root.span_id)
         summary = history.get_summary()
         runs.append({
-            "fsm": visible(history.fsm_name), "span": root.span_id, "start": root.start_time,
+            "fsm": history.fsm_name, "span": root.span_id, "start": root.start_time,
             "status": root.status.value,
             "summary": {key: summary[key] for key in ("total_steps", "failed_steps",
                                                       "skipped_steps", "total_paths")},
-            "paths": [[{"span": step.step_id, "state": visible(step.state_name),
-                        "status": step.status.value, "arc": _text(step.arc_taken),
-                        "error": _text(step.error) if step.error else None}
+            "paths": [[{"span": step.step_id, "state": step.state_name,
+                        "status": step.status.value, "arc": step.arc_taken,
+                        "error": str(step.error) if step.error else None}
                        for step in path] for path in history.get_all_paths()]})
     return runs, len(roots)
 
@@ -142,14 +138,14 @@ def _jobs(views: Views) -> tuple[list[dict[str, Any]], int]:
         state, tracker = states(job.span_id), trackers(job.span_id)
         performance = tracker.get_flow_performance()
         shown.append({
-            "flow": visible(state.flow_id), "job": visible(state.job_id), "span": job.span_id,
+            "flow": state.flow_id, "job": state.job_id, "span": job.span_id,
             "status": state.status, "start": job.start_time,
             "routines": performance["total_routines"], "deliveries": performance["total_events"],
             "time": performance["total_execution_time"],
-            "states": [{"routine": visible(routine), "status": routine_state["status"],
+            "states": [{"routine": routine, "status": routine_state["status"],
                         "executions": routine_state["executions"],
                         "errors": routine_state["errors"],
-                        "error": _text(routine_state.get("error"))}
+                        "error": routine_state.get("error")}
                        for routine, routine_state in state.routine_states.items()]})
     return shown, len(jobs)
 
@@ -163,7 +159,7 @@ def page_data(store: ExecutionStore, *, title: str, service: str | None = None,
     views = Views(store)
     runs, run_count = _runs(views.history)
     jobs, job_count = _jobs(views)
-    return {"title": visible(title), "origin_ms": origin / 1e6,
+    return {"title": title, "origin_ms": origin / 1e6,
             "written": datetime.now().astimezone().isoformat(timespec="seconds"),
             "traces": traces, "spans": spans, "history": _history(store),
             "runs": runs, "run_count": run_count, "jobs": jobs, "job_count": job_count,
@@ -176,11 +172,12 @@ def render_page(data: Mapping[str, Any]) -> str:
     """The HTML page for ``page_data``: one file, nothing fetched."""
     assets = files(__package__)
     page = assets.joinpath("page.html").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"),
-                         default=str).translate(_SPECIAL)
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_ready)
+    for character, escape in _SPECIAL:
+        payload = payload.replace(character, escape)
     return (page.replace("/*STYLE*/", assets.joinpath("viewer.css").read_text(encoding="utf-8"))
             .replace("/*SCRIPT*/", assets.joinpath("viewer.js").read_text(encoding="utf-8"))
-            .replace("{{TITLE}}", _html_text(str(data["title"])))
+            .replace("{{TITLE}}", _html_text(visible(str(data["title"]))))
             .replace("{{DATA}}", payload))
 
 

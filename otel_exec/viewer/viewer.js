@@ -10,16 +10,28 @@
   const ROW = 22;
 
   // ---------------------------------------------------------------- helpers
+  // Control and format characters (terminal escapes, bidi overrides, line separators) are shown
+  // as escapes, as the terminal views show them; new lines and tabs stay.
+  const HIDDEN = /[^\P{C}\n\t]|[\p{Zl}\p{Zp}]/gu;
+  const escape = (char) => {
+    const code = char.codePointAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  };
+  const literal = (text) => String(text).replace(HIDDEN, escape);
+
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(props || {})) {
       if (value === undefined || value === null) continue;
-      if (key === "text") node.textContent = value;
+      if (key === "text") node.textContent = literal(value);
       else if (key === "class") node.className = value;
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value);
+      else node.setAttribute(key, key === "title" ? literal(value) : value);
     }
-    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(typeof child === "string" ? literal(child) : child);
+    }
     return node;
   }
   const tone = (status) => FAILED.has(status) ? "error" : WARN.has(status) ? "warn"
@@ -369,7 +381,7 @@
     const cards = DATA.runs.slice().reverse().map((run) => {
       const s = run.summary;
       const paths = run.paths.map((path) => el("div", { class: "path" }, ...path.flatMap((step, k) => [
-        k ? el("span", { class: "arrow", text: step.arc ? `→ ${step.arc} →` : "→" }) : null,
+        k ? el("span", { class: "arrow", text: path[k - 1].arc ? `→ ${path[k - 1].arc} →` : "→" }) : null,
         el("span", { class: `chip ${tone(step.status)}`, "data-span": step.span, tabindex: "0",
           title: step.error || step.status, text: `${step.state} (${step.status})`,
           onclick: () => jumpTo(step.span) })])));
