@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from otel_exec.execution import Execution
     from otel_exec.views import Views
+    from otel_exec.views.registry import Selection
 
 _EPILOG = """examples:
   otel-exec demo                              run the example workflows, traced, and show them
@@ -42,22 +43,37 @@ def _print_json(data: Any) -> None:
 def _summary(views: Views, options: argparse.Namespace, console: Console) -> int:
     """The table, or its JSON; a lookup that finds nothing (an index, a name, the last
     result) is exit status 2 with falyx's message, the same in both forms."""
-    registry = views.registry
-    selection = registry.select(options.name or "", options.index, options.result_index,
-                                options.last_result, options.status)
+    return _show_selection(views.registry.select(
+        options.name or "", options.index, options.result_index, options.last_result,
+        options.status, options.limit or None), options, console)
+
+
+def _by_index(options: argparse.Namespace) -> bool:
+    """Whether ``summary`` looks an execution up by index (which needs every span in memory;
+    every other request reads the files as a stream)."""
+    by_result = options.result_index is not None and options.result_index >= 0
+    return not options.last_result and (by_result or (
+        not options.name and options.index is not None and options.index >= 0))
+
+
+def _show_selection(selection: Selection, options: argparse.Namespace,
+                    console: Console) -> int:
+    from otel_exec.render import result_view, summary_table
+
     if selection.missing is not None:
         raise LookupError(selection.missing)
-    if not options.json:
-        registry.summary(name=options.name or "", index=options.index,
-                         result_index=options.result_index, last_result=options.last_result,
-                         status=options.status, console=console, limit=options.limit or None)
-        return 0
     found = selection.result
-    if found is not None:
-        _print_json({"signature": found.signature, "result": found.result_text,
-                     "traceback": found.traceback})
+    if options.json:
+        if found is not None:
+            _print_json({"signature": found.signature, "result": found.result_text,
+                         "traceback": found.traceback})
+        else:
+            _print_json([e.to_dict() for e in selection.executions])
+    elif found is not None:
+        console.print(result_view(found))
     else:
-        _print_json([e.to_dict() for e in selection.executions])
+        console.print(summary_table(selection.executions, title=selection.title,
+                                    hidden=selection.hidden))
     return 0
 
 
@@ -251,7 +267,7 @@ def _parser() -> argparse.ArgumentParser:
                                  help="print the newest result")
             command.add_argument("--limit", type=int, default=1000,
                                  help="table rows at most, newest kept (0: all; default "
-                                      "%(default)s; --json is never limited)")
+                                      "%(default)s), in the table and in --json")
         if name == "view":
             from otel_exec.viewer import MAX_SPANS
 
@@ -332,16 +348,6 @@ def _bounded(matches: Callable[[Execution], bool],
     return keep
 
 
-def _slowest(executions: list[Execution], options: argparse.Namespace) -> list[Execution]:
-    """``summary --slowest N``: the N longest executions, in their order."""
-    slowest = getattr(options, "slowest", None)
-    if slowest is None or options.command != "summary":
-        return executions
-    chosen = {id(e) for e in sorted(executions, key=lambda e: e.duration or 0.0,
-                                    reverse=True)[:slowest]}
-    return [e for e in executions if id(e) in chosen]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``otel-exec``; returns the exit status: 0, or 2 for a file that cannot be
     read or a lookup that finds nothing (one line on stderr); 1 is only ever our own bug."""
@@ -366,15 +372,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     from otel_exec.persist import TraceFileError, iter_traces, read_traces, store_of
     from otel_exec.views import Views
+    from otel_exec.views.registry import select_streamed
 
     notes: list[str] = []
     try:
         if options.command == "stats":  # aggregated as the file is read: no span is held
             return _stats(filter(_matcher(options), iter_traces(*options.files, notes=notes)),
                           options, Console())
+        if options.command == "summary" and not _by_index(options):  # the rows shown only
+            return _show_selection(select_streamed(
+                filter(_matcher(options), iter_traces(*options.files, notes=notes)),
+                options.name or "", options.last_result, options.status, options.limit,
+                options.slowest), options, Console())
         data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
         notes = data.notes
-        views = Views(store_of(_slowest(data.executions, options)))
+        views = Views(store_of(data.executions))
         return _COMMANDS[options.command](views, options, Console())
     except (TraceFileError, LookupError) as error:
         message = str(error).strip("'\"")

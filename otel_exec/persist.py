@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import orjson
 from opentelemetry.sdk.trace import Event
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext, StatusCode, TraceFlags
@@ -155,6 +156,11 @@ _CHUNK = 1024 * 1024
 _MAX_NS = 2**64 - 1
 
 
+_JSON_REASONS = {"depth limit exceeded": "nested too deeply",
+                 "str is not valid UTF-8": "not UTF-8 text"}
+"""orjson's words for a line that is JSON-like but cannot be read, in the words of this module."""
+
+
 class _Bad(Exception):
     """What is wrong with one span, before the file and line are known."""
 
@@ -232,17 +238,20 @@ def _attribute(value: object) -> Any:
 
 
 def _decode_attributes(items: object) -> dict[str, Any]:
-    if items is None:
+    if not items:
+        _typed(items if items is not None else [], list, "attributes")
         return {}
     attributes = {}
     for item in _typed(items, list, "attributes"):
+        if type(item) is dict:  # most attributes: a plain string, checked inline
+            key, value = item.get("key"), item.get("value")
+            if type(key) is str and type(value) is dict:
+                text = value.get("stringValue")
+                if type(text) is str and len(text) <= MAX_VALUE_CHARS:
+                    attributes[key] = text
+                    continue
         key = _typed(_typed(item, dict, "an attribute").get("key"), str, "an attribute key")
-        value = item.get("value", {})
-        text = value.get("stringValue") if type(value) is dict else None
-        if type(text) is str and len(text) <= MAX_VALUE_CHARS:
-            attributes[key] = text  # most attributes: a plain string
-        else:
-            attributes[key] = _attribute(value)
+        attributes[key] = _attribute(item.get("value", {}))
     return attributes
 
 
@@ -268,45 +277,76 @@ def _id(text: object, width: int, what: str, required: bool = True) -> int:
     return number
 
 
+def _time(value: object, what: str) -> int:
+    """A time in nanoseconds: a string of digits (the common case, checked first) or a number."""
+    if type(value) is str and len(value) <= 20 and value.isdigit():
+        number = int(value)
+        if number <= _MAX_NS:
+            return number
+    return _integer(value, what, 0, _MAX_NS)
+
+
+def _status(status: object) -> tuple[int, str | None]:
+    """A span's status code (0, 1, 2) and message."""
+    if not status:
+        return 0, None
+    fields: dict[str, Any] = _typed(status, dict, "status")
+    code = fields.get("code", 0)
+    if type(code) is not int or not 0 <= code <= 2:
+        if isinstance(code, str) and not code.isdigit():
+            code = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1,
+                    "STATUS_CODE_ERROR": 2}.get(code, -1)
+        code = _integer(code, "status code", 0, 2) if code != -1 else -1
+        if code == -1:
+            raise _Bad(f"status code {fields.get('code')!r} is not UNSET, OK or ERROR")
+    description = fields.get("message")
+    return code, _bounded(str(description)) if description else None
+
+
+def _events(items: object) -> tuple[Event, ...]:
+    if not items:
+        return ()
+    return tuple(
+        Event(str(_typed(event, dict, "an event").get("name", "")),
+              _decode_attributes(event.get("attributes")),
+              _integer(event.get("timeUnixNano", 0), "timeUnixNano", 0, _MAX_NS))
+        for event in _typed(items, list, "events"))
+
+
+def _links(items: object) -> tuple[Link, ...]:
+    if not items:
+        return ()
+    return tuple(
+        Link(SpanContext(_id(_typed(link, dict, "a link").get("traceId"), 32, "link traceId"),
+                         _id(link.get("spanId"), 16, "link spanId"),
+                         is_remote=True, trace_flags=TraceFlags(1)),
+             _decode_attributes(link.get("attributes")))
+        for link in _typed(items, list, "links"))
+
+
 def decode_span(span: Mapping[str, Any], scope: str, service: str | None = None) -> Execution:
     """An OTLP JSON span as an execution (not yet numbered).
 
     Raises:
         _Bad: The span is not valid OTLP JSON (a wrong type, id, time or status).
     """
-    span = _typed(span, dict, "a span")
-    status = _typed(span.get("status") or {}, dict, "status")
-    code = status.get("code", 0)
-    if isinstance(code, str) and not code.isdigit():
-        code = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}.get(code, -1)
-    code = _integer(code, "status code", 0, 2) if code != -1 else -1
-    if code == -1:
-        raise _Bad(f"status code {status.get('code')!r} is not UNSET, OK or ERROR")
-    start = _integer(span.get("startTimeUnixNano", 0), "startTimeUnixNano", 0, _MAX_NS)
-    end = _integer(span.get("endTimeUnixNano", 0), "endTimeUnixNano", 0, _MAX_NS)
+    get = _typed(span, dict, "a span").get
+    code, description = _status(get("status"))
+    start = _time(get("startTimeUnixNano", 0), "startTimeUnixNano")
+    end = _time(get("endTimeUnixNano", 0), "endTimeUnixNano")
     if end < start:
         raise _Bad(f"ends before it starts ({end} < {start})")
-    events = tuple(
-        Event(str(_typed(event, dict, "an event").get("name", "")),
-              _decode_attributes(event.get("attributes")),
-              _integer(event.get("timeUnixNano", 0), "timeUnixNano", 0, _MAX_NS))
-        for event in _typed(span.get("events") or [], list, "events"))
-    links = tuple(
-        Link(SpanContext(_id(_typed(link, dict, "a link").get("traceId"), 32, "link traceId"),
-                         _id(link.get("spanId"), 16, "link spanId"),
-                         is_remote=True, trace_flags=TraceFlags(1)),
-             _decode_attributes(link.get("attributes")))
-        for link in _typed(span.get("links") or [], list, "links"))
-    description = status.get("message")
-    return Execution(name=_bounded(str(span.get("name", ""))),
-                     trace_id=_id(span.get("traceId"), 32, "traceId"),
-                     span_id=_id(span.get("spanId"), 16, "spanId"),
-                     parent_id=_id(span.get("parentSpanId"), 16, "parentSpanId",
+    name = get("name", "")
+    return Execution(name=name if type(name) is str and len(name) <= MAX_VALUE_CHARS
+                     else _bounded(str(name)),
+                     trace_id=_id(get("traceId"), 32, "traceId"),
+                     span_id=_id(get("spanId"), 16, "spanId"),
+                     parent_id=_id(get("parentSpanId"), 16, "parentSpanId",
                                    required=False) or None,
                      start_ns=start, end_ns=end,
-                     attributes=_decode_attributes(span.get("attributes")), events=events,
-                     links=links, status_code=_CODES_STATUS[code],
-                     status_description=_bounded(str(description)) if description else None,
+                     attributes=_decode_attributes(get("attributes")),
+                     events=_events(get("events")), links=_links(get("links")),
+                     status_code=_CODES_STATUS[code], status_description=description,
                      scope=scope, service=service)
 
 
@@ -434,13 +474,13 @@ def decode_line(line: bytes, where: str) -> list[Execution]:
         TraceFileError: The line is not valid JSON or not valid OTLP span data.
     """
     try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        reason = _JSON_REASONS.get(exc.msg.split(":", 1)[0])
+        if reason is not None:
+            raise TraceFileError(f"{where}: not valid JSON ({reason})") from None
         raise TraceFileError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno}); the "
                              "file may be truncated") from None
-    except (RecursionError, UnicodeDecodeError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not UTF-8 text"
-        raise TraceFileError(f"{where}: not valid JSON ({reason})") from None
     if not isinstance(data, dict) or "resourceSpans" not in data:
         found = ", ".join(sorted(data)[:3]) if isinstance(data, dict) else type(data).__name__
         raise TraceFileError(f"{where}: expected an OTLP traces object with 'resourceSpans', "

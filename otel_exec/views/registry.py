@@ -9,7 +9,9 @@ shown in the table caption). Kept from falyx: indices are never reused after ``c
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +24,13 @@ from otel_exec.spans import get_tracer, record_finished
 from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
 
 _SCOPE = "otel_exec.registry"
+_MAX_NS = 2**64 - 1
 
 
 @dataclass
@@ -43,6 +46,77 @@ class Selection:
     hidden: int = 0
     result: Execution | None = None
     missing: str | None = None
+
+
+_NO_LAST_RESULT = "No valid executions found to display last result."
+
+
+def _no_name(name: str) -> str:
+    return f"No executions found for action '{name}'."
+
+
+def _title(name: str) -> str:
+    return f"📊 Execution History for '{name}'" if name else "📊 Execution History"
+
+
+def _status_filter(status: str) -> str:
+    status = status.lower()
+    if status not in render.STATUS_FILTERS:
+        raise ValueError(f"status must be one of {', '.join(render.STATUS_FILTERS)}, "
+                         f"not {status!r}.")
+    return status
+
+
+def select_streamed(executions: Iterable[Execution], name: str = "", last_result: bool = False,
+                    status: str = "all", limit: int | None = None,
+                    slowest: int | None = None) -> Selection:
+    """``ExecutionRegistry.select`` over executions read in any order (a trace file), holding
+    only the rows it shows: the newest ``limit`` (or the ``slowest`` N) of the registry entries
+    that match, numbered as a store of them all would number them (by completion), plus one
+    order key per entry.
+    """
+    status = _status_filter(status)
+    if last_result:  # falyx checks it first: no other argument applies
+        name, slowest = "", None
+    keys: list[int] = []
+    rows: list[tuple[int, int, Execution]] = []  # (rank key, order key, execution), a heap
+    bound = slowest if slowest is not None else limit if limit and limit > 0 else None
+    named = matched = 0
+    for sequence, execution in enumerate(executions):
+        if not execution.in_registry:
+            continue
+        # Completion order, as a store numbers them: end, then the outer of two spans ending
+        # together (children first), then the order read.
+        key = ((execution.end_ns or 0) << 104 | (_MAX_NS - execution.start_ns) << 40
+               | sequence)
+        keys.append(key)
+        if name and execution.name != name:
+            continue
+        named += 1
+        if last_result and execution.ignore_in_history:
+            continue
+        if not last_result and not render.keep(execution, status):
+            continue
+        matched += 1
+        rank = key if slowest is None else (execution.end_ns or 0) - execution.start_ns
+        if last_result:
+            if not rows or key > rows[0][1]:
+                rows = [(rank, key, execution)]
+        elif bound is None or len(rows) < bound:
+            heapq.heappush(rows, (rank, key, execution))
+        elif rank > rows[0][0]:
+            heapq.heapreplace(rows, (rank, key, execution))
+    keys.sort()
+    shown = []
+    for _, key, execution in sorted(rows, key=lambda row: row[1]):
+        execution.index = bisect.bisect_left(keys, key)
+        shown.append(execution)
+    if last_result:
+        return Selection(result=shown[0]) if shown else Selection(missing=_NO_LAST_RESULT)
+    if name and not named:
+        return Selection(missing=_no_name(name))
+    hidden = matched - len(shown) if slowest is None else 0
+    return Selection(title=_title(name), executions=shown, hidden=hidden)
 
 
 class ExecutionRegistry(StoreView):
@@ -113,16 +187,12 @@ class ExecutionRegistry(StoreView):
         Raises:
             ValueError: ``status`` is not ``all``, ``success`` or ``error``.
         """
-        status = status.lower()
-        if status not in render.STATUS_FILTERS:
-            raise ValueError(f"status must be one of {', '.join(render.STATUS_FILTERS)}, "
-                             f"not {status!r}.")
+        status = _status_filter(status)
         if last_result:
             for execution in reversed(self.get_all()):
                 if not execution.ignore_in_history:
                     return Selection(result=execution)
-            return Selection(missing=self._missing(
-                "No valid executions found to display last result."))
+            return Selection(missing=self._missing(_NO_LAST_RESULT))
         if result_index is not None and result_index >= 0:
             found = self.get(result_index)
             if found is None:
@@ -131,15 +201,15 @@ class ExecutionRegistry(StoreView):
         if name:
             executions: list[Execution] = self.get_by_name(name)
             if not executions:
-                return Selection(missing=f"No executions found for action '{name}'.")
-            title = f"📊 Execution History for '{executions[0].name}'"
+                return Selection(missing=_no_name(name))
+            title = _title(name)
         elif index is not None and index >= 0:
             found = self.get(index)
             if found is None:
                 return Selection(missing=f"No execution found for index {index}.")
             executions, title = [found], f"📊 Execution History for Index {index}"
         else:
-            executions, title = self.get_all(), "📊 Execution History"
+            executions, title = self.get_all(), _title("")
             if not executions and (reason := self._missing(None)) is not None:
                 return Selection(missing=reason)
         shown = [item for item in executions if render.keep(item, status)]

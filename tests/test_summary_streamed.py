@@ -1,0 +1,76 @@
+"""``otel-exec summary`` reads trace files as a stream (only the rows it shows are held): it
+must select and number exactly what the registry of a store holding every span does, whatever
+the order of the file, ties in end times, names, statuses and options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import StatusCode
+
+from otel_exec.execution import Execution
+from otel_exec.persist import store_of
+from otel_exec.views import Views
+from otel_exec.views.registry import Selection, select_streamed
+
+SPAN = st.tuples(
+    st.integers(0, 20),                       # start
+    st.integers(0, 5),                        # duration (ties on purpose)
+    st.sampled_from(["a", "b", "c"]),         # name
+    st.booleans(),                            # failed
+    st.booleans(),                            # a registry entry (else another library's span)
+    st.booleans(),                            # ignore_in_history
+)
+
+
+def _executions(specs: list[tuple[int, int, str, bool, bool, bool]]) -> list[Execution]:
+    executions = []
+    for number, (start, duration, name, failed, entry, ignored) in enumerate(specs, 1):
+        attributes: dict[str, Any] = {"exec.kind": "function"}
+        if entry:
+            attributes["exec.framework"] = "python"
+        if ignored:
+            attributes["exec.ignore_in_history"] = True
+        executions.append(Execution(
+            name=name, trace_id=1, span_id=number, parent_id=None, start_ns=start,
+            end_ns=start + duration, attributes=attributes,
+            status_code=StatusCode.ERROR if failed else StatusCode.UNSET))
+    return executions
+
+
+def _shown(selection: Selection) -> tuple[Any, ...]:
+    return (selection.missing, selection.title, selection.hidden,
+            None if selection.result is None else (selection.result.index,
+                                                   selection.result.span_id),
+            [(e.index, e.span_id) for e in selection.executions])
+
+
+@settings(max_examples=300, deadline=None)
+@given(specs=st.lists(SPAN, max_size=40), name=st.sampled_from(["", "a", "z"]),
+       status=st.sampled_from(["all", "success", "error"]), limit=st.sampled_from([0, 1, 3]),
+       last_result=st.booleans())
+def test_streamed_summary_equals_the_store_registry(specs: list[Any], name: str, status: str,
+                                                    limit: int, last_result: bool) -> None:
+    in_store = _executions(specs)
+    in_store.sort(key=lambda e: (e.end_ns or 0, -e.start_ns))  # as read_traces orders a file
+    registry = Views(store_of(in_store)).registry
+    expected = registry.select(name, None, None, last_result, status, limit or None)
+    streamed = select_streamed(iter(_executions(specs)), name, last_result, status, limit)
+    assert _shown(streamed) == _shown(expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(specs=st.lists(SPAN, max_size=30), slowest=st.integers(1, 5))
+def test_streamed_slowest_keeps_the_real_indices(specs: list[Any], slowest: int) -> None:
+    in_store = _executions(specs)
+    in_store.sort(key=lambda e: (e.end_ns or 0, -e.start_ns))
+    entries = Views(store_of(in_store)).registry.get_all()
+    chosen = select_streamed(iter(_executions(specs)), slowest=slowest).executions
+    assert len(chosen) == min(slowest, len(entries))
+    by_span = {e.span_id: e for e in entries}
+    assert [e.index for e in chosen] == sorted(by_span[e.span_id].index for e in chosen)
+    assert all(by_span[e.span_id].index == e.index for e in chosen)
+    durations = sorted((e.duration or 0 for e in entries), reverse=True)
+    assert sorted((e.duration or 0 for e in chosen), reverse=True) == durations[:len(chosen)]
