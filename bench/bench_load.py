@@ -1,10 +1,13 @@
-"""Scale: load and summarize a trace file of 100,000 spans; seconds and peak memory.
+"""Trace files at scale: each `otel-exec` command on N spans, against the floor of json.loads.
 
-    .venv/bin/python bench/bench_load.py [--spans 100000]
+    .venv/bin/python bench/bench_load.py [--spans 100000] [--rounds 3]
 
-The file is made first by otel_exec itself (@traced calls, saved as OTLP JSON lines), then read
-back the way ``otel-exec summary`` / ``stats`` read it. The floor is ``json.loads`` of every line
-plus the same statistics computed straight from the decoded dicts: what any reader must pay.
+The file is made first by otel_exec itself (@traced calls, 1 % failing, saved as OTLP JSON
+lines). Every command then runs as its own process, as a user runs it, output to /dev/null: its
+wall time and its peak resident memory (wait4's ru_maxrss, interpreter and imports included).
+The floor is a process doing what any reader must: `json.loads` of every line plus count,
+failures, p50 / p95 / max and total per name, straight from the decoded dicts. Cases run
+interleaved, `--rounds` times; the median is printed.
 """
 
 from __future__ import annotations
@@ -12,31 +15,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
-from rich.console import Console
-
-import otel_exec
-from otel_exec.persist import iter_traces, load
-from otel_exec.render import stats_table
-from otel_exec.views.registry import ExecutionRegistry
-from otel_exec.views.stats import stats
+OTEL_EXEC = str(Path(sys.executable).with_name("otel-exec"))
 
 
-@otel_exec.traced(name="work")
-def work(i: int) -> int:
-    if i % 97 == 0:
-        raise ValueError(f"item {i}")
-    return i * 2
-
-
-def floor(path: Path) -> float:
-    """Seconds to decode every line and compute count, failures, p50 / p95 / max per name."""
-    started = time.perf_counter()
+def floor(path: Path) -> None:
+    """Decode every line and compute count, failures, p50 / p95 / max / total per name."""
     durations: dict[str, list[float]] = {}
     failures: dict[str, int] = {}
     with path.open(encoding="utf-8") as lines:
@@ -52,67 +43,87 @@ def floor(path: Path) -> float:
     for values in durations.values():
         values.sort()
         _ = (values[len(values) // 2], values[int(len(values) * 0.95)], values[-1], sum(values))
-    return time.perf_counter() - started
+
+
+def make(path: Path, spans: int) -> None:
+    """Record ``spans`` @traced calls and save them; print a trace id and the save time."""
+    import otel_exec
+
+    @otel_exec.traced(name="work")
+    def work(i: int) -> int:
+        if i % 97 == 0:
+            raise ValueError(f"item {i}")
+        return i * 2
+
+    store = otel_exec.configure(max_spans=spans)
+    for i in range(spans):
+        with contextlib.suppress(ValueError):
+            work(i)
+    started = time.perf_counter()
+    otel_exec.save(path)
+    print(store.latest().trace_id, time.perf_counter() - started)  # type: ignore[union-attr]
+
+
+def run(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one process."""
+    with open(os.devnull, "wb") as sink:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        assert process.stderr is not None
+        raise SystemExit(f"{command} failed: {process.stderr.read().decode()}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    otel_exec.configure(max_spans=options.spans)
-    for i in range(options.spans):
-        with contextlib.suppress(ValueError):
-            work(i)
+    if options.floor is not None:
+        floor(options.floor)
+        return
+    if options.make is not None:
+        make(options.make, options.spans)
+        return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "big.jsonl"
-        started = time.perf_counter()
-        otel_exec.save(path)
-        saved = time.perf_counter() - started
+        # made by a child: this process stays small, so the children's peak memory is theirs
+        # (a child's ru_maxrss counts what it shared with its parent before exec)
+        made = subprocess.run([sys.executable, __file__, "--make", str(path), "--spans",
+                               str(options.spans)], capture_output=True, text=True, check=True)
+        trace, saved = made.stdout.split()
+        file = str(path)
+        cases = {
+            "floor: json.loads + the statistics": [sys.executable, __file__, "--floor", file],
+            "otel-exec stats": [OTEL_EXEC, "stats", file],
+            "otel-exec stats --json": [OTEL_EXEC, "stats", file, "--json"],
+            "otel-exec summary (newest 1,000 rows)": [OTEL_EXEC, "summary", file],
+            "otel-exec summary --json (newest 1,000)": [OTEL_EXEC, "summary", file, "--json"],
+            "otel-exec summary --status error": [OTEL_EXEC, "summary", file, "--status",
+                                                 "error"],
+            "otel-exec tree --trace ID": [OTEL_EXEC, "tree", file, "--trace", trace],
+            "otel-exec tree --trace ID --json": [OTEL_EXEC, "tree", file, "--trace", trace,
+                                                 "--json"],
+        }
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        for _ in range(options.rounds):
+            for name, command in cases.items():
+                samples[name].append(run(command))
         size = path.stat().st_size
-        floor_seconds = floor(path)
-        started = time.perf_counter()
-        store = load(path)
-        loaded = time.perf_counter() - started
-        console = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
-        started = time.perf_counter()
-        ExecutionRegistry(store).summary(console=console, limit=1000)
-        summarized = time.perf_counter() - started
-        started = time.perf_counter()
-        rows = [execution.to_dict() for execution in store.executions()]
-        as_json = time.perf_counter() - started
-        started = time.perf_counter()
-        console.print(stats_table(stats(store.executions())))
-        statted = time.perf_counter() - started
-        del store, rows
-        started = time.perf_counter()
-        stats(iter_traces(path))  # what `otel-exec stats` does: aggregated while reading
-        streamed = time.perf_counter() - started
-        tracemalloc.start()
-        stats(iter_traces(path))
-        streamed_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        tracemalloc.start()  # a second pass, measured for memory only (tracemalloc is slow)
-        store = load(path)
-        ExecutionRegistry(store).summary(console=console, limit=1000)
-        rows = [execution.to_dict() for execution in store.executions()]
-        stats(store.executions())
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    print(f"Python {sys.version.split()[0]}, {len(store):,} spans, file {size / 1e6:.1f} MB")
-    print(f"  save                 {saved:6.2f} s")
-    print(f"  load                 {loaded:6.2f} s")
-    print(f"  summary table (newest 1,000 rows, the CLI default) {summarized:6.2f} s")
-    print(f"  summary --json ({len(rows):,} rows) {as_json:6.2f} s")
-    print(f"  stats                {statted:6.2f} s")
-    print(f"  peak memory of load + summary + --json + stats (tracemalloc) {peak / 1e6:.0f} MB")
-    print(f"  floor: json.loads of every line + the same statistics {floor_seconds:6.2f} s")
-    print(f"  otel-exec stats, read and aggregated line by line {streamed:6.2f} s, "
-          f"peak {streamed_peak / 1e6:.0f} MB")
-    for what, seconds in (("otel-exec stats (streamed)", streamed),
-                          ("stats from a loaded store (load + stats)", loaded + statted),
-                          ("summary (load + newest 1,000 rows)", loaded + summarized),
-                          ("summary --json (load + every row)", loaded + as_json)):
-        print(f"  {what:38} {seconds / floor_seconds:5.2f} x the floor")
+    print(f"Python {sys.version.split()[0]}, {options.spans:,} spans, file {size / 1e6:.1f} MB, "
+          f"saved in {float(saved):.2f} s; median of {options.rounds} interleaved rounds")
+    floor_seconds = statistics.median(s for s, _ in samples["floor: json.loads + the statistics"])
+    for name, values in samples.items():
+        seconds = statistics.median(s for s, _ in values)
+        memory = max(m for _, m in values)
+        print(f"  {name:42} {seconds:7.2f} s  {seconds / floor_seconds:5.2f} x the floor  "
+              f"peak {memory:6.0f} MB")
 
 
 if __name__ == "__main__":

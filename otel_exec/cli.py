@@ -175,7 +175,7 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
             if isinstance(batch, TraceFileError):
                 sys.stderr.write(f"otel-exec tail: {batch} (skipped)\n")
                 continue
-            for execution in filter(matches, batch):
+            for execution in batch if matches is None else filter(matches, batch):
                 line = literal(f"{execution.start_datetime:%H:%M:%S}  {execution.name}", "bold")
                 line.append_text(literal(f"  {execution.kind}  ", "dim"))
                 line.append_text(status_label(execution))
@@ -305,29 +305,46 @@ def _moment(text: str) -> float:
             f"{text!r} is neither epoch seconds nor an ISO 8601 time") from None
 
 
-def _matcher(options: argparse.Namespace) -> Callable[[Execution], bool]:
-    """Whether an execution passes the filters (summary's --name and --status are falyx's own,
-    applied by the registry view)."""
+def _matcher(options: argparse.Namespace) -> Callable[[Execution], bool] | None:
+    """Whether an execution passes the filters given (None when none is: every span passes);
+    summary's --name and --status are falyx's own, applied by the registry view."""
     from otel_exec.render import keep
 
     trace = (options.trace or "").lower() or None
     own = options.command == "summary"
+    tests: list[Callable[[Execution], bool]] = []
+    if trace is not None:
+        tests.append(lambda e: e.trace_id == trace)
+    if options.kind is not None:
+        tests.append(lambda e: e.kind == options.kind)
+    if options.framework is not None:
+        tests.append(lambda e: e.framework == options.framework)
+    if options.service is not None:
+        tests.append(lambda e: e.service == options.service)
+    if not own and options.name is not None:
+        tests.append(lambda e: e.name == options.name)
+    if not own and options.status != "all":
+        tests.append(lambda e: keep(e, options.status))
+    if options.since is not None:
+        tests.append(lambda e: e.start_time >= options.since)
+    if options.until is not None:
+        tests.append(lambda e: e.start_time < options.until)
+    if not tests:
+        return None
+    return lambda e: all(test(e) for test in tests)
 
-    def matches(e: Execution) -> bool:
-        return ((trace is None or e.trace_id == trace)
-                and (options.kind is None or e.kind == options.kind)
-                and (options.framework is None or e.framework == options.framework)
-                and (options.service is None or e.service == options.service)
-                and (own or options.name is None or e.name == options.name)
-                and (own or keep(e, options.status))
-                and (options.since is None or e.start_time >= options.since)
-                and (options.until is None or e.start_time < options.until))
 
-    return matches
+def _spans(options: argparse.Namespace, notes: list[str]) -> Iterable[Execution]:
+    """The spans of the files that pass the filters, read as a stream."""
+    from otel_exec.persist import iter_traces
+
+    spans = iter_traces(*options.files, notes=notes)
+    matches = _matcher(options)
+    return spans if matches is None else filter(matches, spans)
 
 
-def _bounded(matches: Callable[[Execution], bool],
-             options: argparse.Namespace) -> Callable[[Execution], bool]:
+def _bounded(matches: Callable[[Execution], bool] | None,
+             options: argparse.Namespace) -> Callable[[Execution], bool] | None:
     """``view --max-spans N``: stop reading (TooManySpans) at the first span past the bound."""
     bound = getattr(options, "max_spans", 0)
     if not bound:
@@ -338,7 +355,7 @@ def _bounded(matches: Callable[[Execution], bool],
 
     def keep(execution: Execution) -> bool:
         nonlocal kept
-        if not matches(execution):
+        if matches is not None and not matches(execution):
             return False
         kept += 1
         if kept > bound:
@@ -370,19 +387,18 @@ def main(argv: list[str] | None = None) -> int:
         except TraceFileError as error:
             sys.stderr.write(f"otel-exec tail: {error}\n")
             return 2
-    from otel_exec.persist import TraceFileError, iter_traces, read_traces, store_of
+    from otel_exec.persist import TraceFileError, read_traces, store_of
     from otel_exec.views import Views
     from otel_exec.views.registry import select_streamed
 
     notes: list[str] = []
     try:
         if options.command == "stats":  # aggregated as the file is read: no span is held
-            return _stats(filter(_matcher(options), iter_traces(*options.files, notes=notes)),
-                          options, Console())
+            return _stats(_spans(options, notes), options, Console())
         if options.command == "summary" and not _by_index(options):  # the rows shown only
             return _show_selection(select_streamed(
-                filter(_matcher(options), iter_traces(*options.files, notes=notes)),
-                options.name or "", options.last_result, options.status, options.limit,
+                _spans(options, notes), options.name or "", options.last_result,
+                options.status, options.limit,
                 options.slowest), options, Console())
         data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
         notes = data.notes

@@ -79,12 +79,13 @@ class Execution:
                  "end_ns", "events", "index", "links", "name", "scope", "service", "start_ns",
                  "status_description")
 
-    def __init__(self, *, name: str, trace_id: int, span_id: int, parent_id: int | None,
+    def __init__(self, name: str, trace_id: int, span_id: int, parent_id: int | None,
                  start_ns: int, end_ns: int | None, attributes: Mapping[str, Any],
                  events: Sequence[Event] = _EMPTY, links: Sequence[Link] = _EMPTY,
                  status_code: StatusCode = StatusCode.UNSET, status_description: str | None = None,
                  scope: str = "", index: int | None = None, outcome: Outcome | None = None,
                  service: str | None = None) -> None:
+        # Positional or keyword: a trace file's reader builds a million of these positionally.
         self.index = index
         self.name = name
         self._trace_id = trace_id

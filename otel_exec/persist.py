@@ -241,6 +241,15 @@ def _decode_attributes(items: object) -> dict[str, Any]:
     if not items:
         _typed(items if items is not None else [], list, "attributes")
         return {}
+    try:  # the common shape, every value a string, in one pass; checked after
+        attributes = {item["key"]: item["value"]["stringValue"]
+                      for item in items}  # type: ignore[attr-defined]
+        if len(attributes) == len(items) and all(  # type: ignore[arg-type]
+                type(key) is str and type(text) is str and len(text) <= MAX_VALUE_CHARS
+                for key, text in attributes.items()):
+            return attributes
+    except (KeyError, TypeError):
+        pass
     attributes = {}
     for item in _typed(items, list, "attributes"):
         if type(item) is dict:  # most attributes: a plain string, checked inline
@@ -337,17 +346,12 @@ def decode_span(span: Mapping[str, Any], scope: str, service: str | None = None)
     if end < start:
         raise _Bad(f"ends before it starts ({end} < {start})")
     name = get("name", "")
-    return Execution(name=name if type(name) is str and len(name) <= MAX_VALUE_CHARS
-                     else _bounded(str(name)),
-                     trace_id=_id(get("traceId"), 32, "traceId"),
-                     span_id=_id(get("spanId"), 16, "spanId"),
-                     parent_id=_id(get("parentSpanId"), 16, "parentSpanId",
-                                   required=False) or None,
-                     start_ns=start, end_ns=end,
-                     attributes=_decode_attributes(get("attributes")),
-                     events=_events(get("events")), links=_links(get("links")),
-                     status_code=_CODES_STATUS[code], status_description=description,
-                     scope=scope, service=service)
+    return Execution(  # positionally: name, ids, times, attributes, events, links, status...
+        name if type(name) is str and len(name) <= MAX_VALUE_CHARS else _bounded(str(name)),
+        _id(get("traceId"), 32, "traceId"), _id(get("spanId"), 16, "spanId"),
+        _id(get("parentSpanId"), 16, "parentSpanId", required=False) or None,
+        start, end, _decode_attributes(get("attributes")), _events(get("events")),
+        _links(get("links")), _CODES_STATUS[code], description, scope, None, None, service)
 
 
 @dataclass
@@ -447,14 +451,14 @@ def iter_traces(*paths: str | Path, notes: list[str] | None = None) -> Iterator[
     Raises:
         TraceFileError: As ``read_traces``.
     """
-    seen: set[tuple[int, int]] = set()
+    seen: set[int] = set()
     duplicates = 0
     for path in map(Path, paths):
         empty = True
         for number, line in _lines(path):
             empty = False
             for execution in decode_line(line, f"{path}:{number}"):
-                key = (execution._trace_id, execution._span_id)
+                key = execution._trace_id << 64 | execution._span_id
                 if key in seen:
                     duplicates += 1
                     continue
