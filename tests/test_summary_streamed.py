@@ -59,6 +59,9 @@ def test_streamed_summary_equals_the_store_registry(specs: list[Any], name: str,
     expected = registry.select(name, None, None, last_result, status, limit or None)
     streamed = select_streamed(iter(_executions(specs)), name, last_result, status, limit)
     assert _shown(streamed) == _shown(expected)
+    in_order = sorted(_executions(specs), key=lambda e: (e.end_ns or 0, -e.start_ns))
+    streamed = select_streamed(iter(in_order), name, last_result, status, limit)
+    assert _shown(streamed) == _shown(expected)
 
 
 @settings(max_examples=100, deadline=None)
@@ -74,3 +77,11 @@ def test_streamed_slowest_keeps_the_real_indices(specs: list[Any], slowest: int)
     assert all(by_span[e.span_id].index == e.index for e in chosen)
     durations = sorted((e.duration or 0 for e in entries), reverse=True)
     assert sorted((e.duration or 0 for e in chosen), reverse=True) == durations[:len(chosen)]
+
+
+def test_spans_ending_together_are_numbered_children_first() -> None:
+    """A file in end order whose parent comes before a child ending in the same nanosecond
+    is not in completion order: the store numbers the child (the later start) first."""
+    parent_first = [(0, 10, "parent", False, True, False), (5, 5, "child", False, True, False)]
+    selection = select_streamed(iter(_executions(parent_first)))
+    assert [(e.name, e.index) for e in selection.executions] == [("child", 0), ("parent", 1)]

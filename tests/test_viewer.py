@@ -247,6 +247,20 @@ def test_hostile_values_shown_literally_and_offline(store: ExecutionStore, brows
         opened.close()
 
 
+def test_unrepresentable_values_still_make_a_page(store: ExecutionStore, browser: Any,
+                                                 tmp_path: Path) -> None:
+    with otel_exec.span("odd numbers", attributes={"nan": float("nan"), "inf": float("inf"),
+                                                   "big": 2**70, "many": (1, 2, 3)}):
+        pass
+    opened = Page(browser, otel_exec.view(tmp_path / "odd.html"))
+    try:
+        details = opened.page.inner_text("#details")
+        assert str(2**70) in details and "[1,2,3]" in details
+        assert opened.texts("#trace-list .row span:first-child") == ["odd numbers"]
+    finally:
+        opened.close()
+
+
 class _Fetches(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -9,12 +9,13 @@ control characters shown as escapes by the page as the terminal views show them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from otel_exec import semconv
 from otel_exec.values import visible
@@ -56,6 +57,17 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     return str(value)
+
+
+def _small_ints(value: Any) -> Any:
+    """``value`` with every integer past 64 bits as its text (orjson writes no larger)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, Mapping):
+        return {key: _small_ints(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_small_ints(item) for item in value]
+    return value
 
 
 def _spans(executions: Sequence[Execution], origin: int,
@@ -172,7 +184,11 @@ def render_page(data: Mapping[str, Any]) -> str:
     """The HTML page for ``page_data``: one file, nothing fetched."""
     assets = files(__package__)
     page = assets.joinpath("page.html").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_ready)
+    # orjson writes NaN and infinities as null (json would write NaN, which JSON.parse rejects)
+    try:
+        payload = orjson.dumps(data, default=_json_ready).decode()
+    except orjson.JSONEncodeError:  # an integer past 64 bits somewhere: as text, then
+        payload = orjson.dumps(_small_ints(data), default=_json_ready).decode()
     for character, escape in _SPECIAL:
         payload = payload.replace(character, escape)
     return (page.replace("/*STYLE*/", assets.joinpath("viewer.css").read_text(encoding="utf-8"))
