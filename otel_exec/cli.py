@@ -46,7 +46,19 @@ def _summary(views: Views, options: argparse.Namespace, console: Console) -> int
     result) is exit status 2 with falyx's message, the same in both forms."""
     return _show_selection(views.registry.select(
         options.name or "", options.index, options.result_index, options.last_result,
-        options.status, options.limit or None), options, console)
+        options.status, _limit(options)), options, console)
+
+
+TABLE_ROWS = 1000
+"""Rows of the ``summary`` table when no ``--limit`` is given (Rich draws about 1,000 rows a
+second here); ``--json`` lists every row unless limited."""
+
+
+def _limit(options: argparse.Namespace) -> int | None:
+    """``summary``'s row limit: None for every row."""
+    if options.limit is None:
+        return None if options.json else TABLE_ROWS
+    return options.limit if options.limit > 0 else None
 
 
 def _by_index(options: argparse.Namespace) -> bool:
@@ -266,9 +278,10 @@ def _parser() -> argparse.ArgumentParser:
                                  help="print that execution's result or traceback")
             command.add_argument("--last-result", action="store_true",
                                  help="print the newest result")
-            command.add_argument("--limit", type=int, default=1000,
-                                 help="table rows at most, newest kept (0: all; default "
-                                      "%(default)s), in the table and in --json")
+            command.add_argument("--limit", type=int, metavar="N",
+                                 help=f"rows at most, the newest kept (default: {TABLE_ROWS} "
+                                      "in the table, every row in --json; 0: every row); the "
+                                      "rows not shown are never held in memory")
         if name == "view":
             from otel_exec.viewer import MAX_SPANS
 
@@ -403,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.command == "summary" and not _by_index(options):  # the rows shown only
             return _show_selection(select_streamed(
                 _spans(options, notes), options.name or "", options.last_result,
-                options.status, options.limit,
+                options.status, _limit(options),
                 options.slowest), options, Console())
         data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
         notes = data.notes

@@ -4,12 +4,17 @@ the order of the file, ties in end times, names, statuses and options."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import StatusCode
 
+import otel_exec
+from otel_exec import ExecutionStore, cli
 from otel_exec.execution import Execution
 from otel_exec.persist import store_of
 from otel_exec.views import Views
@@ -85,3 +90,33 @@ def test_spans_ending_together_are_numbered_children_first() -> None:
     parent_first = [(0, 10, "parent", False, True, False), (5, 5, "child", False, True, False)]
     selection = select_streamed(iter(_executions(parent_first)))
     assert [(e.name, e.index) for e in selection.executions] == [("child", 0), ("parent", 1)]
+
+
+def test_cli_summary_rows(store: ExecutionStore, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The table shows the newest 1,000 rows, --json every row, --limit N the newest N in
+    both; each with the index the store gives it, the file read in or out of order."""
+    @otel_exec.traced(name="step")
+    def step(i: int) -> int:
+        return i
+
+    for i in range(1_205):
+        step(i)
+    path = tmp_path / "rows.jsonl"
+    otel_exec.save(path)
+    entries = [(e.index, e.span_id) for e in store.entries()]
+    lines = path.read_text().splitlines()
+    shuffled = tmp_path / "shuffled.jsonl"
+    shuffled.write_text("\n".join(reversed(lines)) + "\n")
+    for source in (path, shuffled):
+        capsys.readouterr()
+        assert cli.main(["summary", str(source), "--json"]) == 0
+        assert [(row["index"], row["span_id"]) for row in json.loads(capsys.readouterr().out)
+                ] == entries
+        assert cli.main(["summary", str(source), "--json", "--limit", "3"]) == 0
+        assert [(row["index"], row["span_id"]) for row in json.loads(capsys.readouterr().out)
+                ] == entries[-3:]
+        assert cli.main(["summary", str(source)]) == 0
+        table = capsys.readouterr().out
+        assert "205 older rows not shown" in table and " 1204 " in table
+        assert " 204 " not in table and " 205 " in table
