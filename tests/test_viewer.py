@@ -261,6 +261,18 @@ def test_unrepresentable_values_still_make_a_page(store: ExecutionStore, browser
         opened.close()
 
 
+def test_an_empty_store_makes_a_page_that_says_so(store: ExecutionStore, browser: Any,
+                                                  tmp_path: Path) -> None:
+    opened = Page(browser, otel_exec.view(tmp_path / "empty.html"))
+    try:
+        assert opened.page.get_attribute("#trace-list", "data-count") == "0"
+        assert "No trace" in opened.page.inner_text("#waterfall-title")
+        opened.page.click('#tabs [data-tab="runs"]')
+        assert "No dataknobs-fsm runs" in opened.page.inner_text("#tab-runs")
+    finally:
+        opened.close()
+
+
 class _Fetches(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
