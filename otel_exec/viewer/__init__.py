@@ -52,7 +52,7 @@ def too_many(count: str, bound: int) -> str:
 
 
 def _json_ready(value: Any) -> Any:
-    """What ``json`` cannot write by itself: an attribute mapping (the SDK's
+    """What orjson cannot write by itself: an attribute mapping (the SDK's
     ``BoundedAttributes``) as a dict, anything else as its text."""
     if isinstance(value, Mapping):
         return dict(value)
