@@ -164,8 +164,9 @@ def _jobs(views: Views) -> tuple[list[dict[str, Any]], int]:
 
 def page_data(store: ExecutionStore, *, title: str, service: str | None = None,
               ) -> dict[str, Any]:
-    """Everything the page shows: spans, and the falyx / FSM / routilux views of them."""
-    executions = store.executions()
+    """Everything the page shows: spans (finished, and running ones as running), and the
+    falyx / FSM / routilux views of them."""
+    executions = store.executions() + store.running()
     origin = min((e.start_ns for e in executions), default=0)
     spans, traces = _spans(executions, origin, service)
     views = Views(store)
@@ -208,7 +209,7 @@ def write_page(store: ExecutionStore, path: str | Path, *, title: str = "otel-ex
     Raises:
         TooManySpans: The store holds more than ``max_spans`` spans (None: no bound).
     """
-    count = len(store)
+    count = len(store) + len(store.running())
     if max_spans is not None and count > max_spans:
         raise TooManySpans(too_many(f"{count:,}", max_spans))
     target = Path(path)
