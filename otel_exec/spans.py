@@ -19,7 +19,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 
-from otel_exec import semconv
+from otel_exec import lean, semconv
 from otel_exec.execution import MISSING, Outcome, attach_outcome
 from otel_exec.semconv import ExecStatus
 from otel_exec.values import policy
@@ -198,8 +198,12 @@ class ExecutionSpan:
         }
         if attributes:
             start_attributes.update(attributes)
-        self.span: Span = tracer.start_span(name, context=parent, attributes=start_attributes,
-                                            links=links, start_time=start_time)
+        span = None
+        if lean.enabled and not links and start_time is None and lean.applies(tracer):
+            span = lean.start_span(tracer, name, parent, start_attributes)
+        self.span: Span = span if span is not None else tracer.start_span(
+            name, context=parent, attributes=start_attributes, links=links,
+            start_time=start_time)
         self.context = trace_api.set_span_in_context(self.span, parent)
 
     @property

@@ -1,0 +1,153 @@
+"""The lean span start (``otel_exec.lean``): the same spans as the SDK's ``start_span``, byte
+for byte in OTLP (ids and times masked), seen by every processor from ``on_start``; and the
+SDK's own start whenever its internals are not the ones the lean start knows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+import otel_exec
+from otel_exec import lean, spans
+from otel_exec.config import RecordLocally
+
+
+class _AtStart(SpanProcessor):
+    """What another processor sees when a span starts."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        self.seen.append(dict(span.attributes))
+
+
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Names of the spans the lean start made."""
+    made: list[str] = []
+    real = lean.start_span
+
+    def counting(tracer: Any, name: str, context: Any, attributes: Any) -> Any:
+        span = real(tracer, name, context, attributes)
+        if span is not None:
+            made.append(name)
+        return span
+
+    monkeypatch.setattr(lean, "start_span", counting)
+    yield made
+
+
+def _workload() -> None:
+    @otel_exec.traced(name="inner")
+    def inner(n: int) -> int:
+        if n == 2:
+            raise ValueError("two")
+        return n
+
+    @otel_exec.traced(name="outer")
+    def outer() -> list[int]:
+        done = []
+        for n in range(3):
+            try:
+                done.append(inner(n))
+            except ValueError:
+                done.append(-1)
+        with otel_exec.span("block", attributes={"app.rows": 3, "app.ratio": 0.5,
+                                                 "app.tags": ["a", "b"]}, batch=7):
+            pass
+        return done
+
+    outer()
+
+
+def _exported(provider: TracerProvider) -> tuple[list[ReadableSpan], list[dict[str, Any]]]:
+    exporter = InMemorySpanExporter()
+    at_start = _AtStart()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(at_start)
+    previous = spans.override_provider(provider)
+    try:
+        _workload()
+    finally:
+        spans.override_provider(previous)
+    return list(exporter.get_finished_spans()), at_start.seen
+
+
+def _masked(finished: list[ReadableSpan]) -> bytes:
+    request = encode_spans(finished)
+    for resource in request.resource_spans:
+        for scope in resource.scope_spans:
+            for span in scope.spans:
+                span.trace_id = span.span_id = span.parent_span_id = b""
+                span.start_time_unix_nano = span.end_time_unix_nano = 0
+                for event in span.events:
+                    event.time_unix_nano = 0
+    return bytes(request.SerializeToString())
+
+
+def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON)))
+    assert sorted(taken) == ["inner", "inner", "inner", "outer"]  # the block has a list value
+    monkeypatch.setattr(lean, "enabled", False)
+    plain, plain_at_start = _exported(TracerProvider())
+    assert len(fast) == len(plain) == 5
+    assert _masked(fast) == _masked(plain)
+    assert fast_at_start == plain_at_start
+    assert fast_at_start[0]["exec.kind"] == "function"
+    assert [dict(span.attributes or {}) for span in fast] == [
+        dict(span.attributes or {}) for span in plain]
+    # not in OTLP: the context's flags and state, and the parent links between the spans
+    assert [(span.context.trace_flags, span.context.trace_state, span.context.is_remote)
+            for span in fast] == [(span.context.trace_flags, span.context.trace_state,
+                                   span.context.is_remote) for span in plain]
+    for finished in (fast, plain):
+        ids = {span.context.span_id: span.name for span in finished}
+        assert [(span.name, ids.get(span.parent.span_id) if span.parent else None)
+                for span in finished] == [("inner", "outer")] * 3 + [("block", "outer"),
+                                                                   ("outer", None)]
+        assert len({span.context.trace_id for span in finished}) == 1
+
+
+@pytest.mark.parametrize("provider", [
+    TracerProvider(sampler=TraceIdRatioBased(1.0)),
+    TracerProvider(id_generator=type("Ids", (RandomIdGenerator,), {})()),
+], ids=["another sampler", "another id generator"])
+def test_other_setups_take_the_sdk_start(store: Any, taken: list[str],
+                                         provider: TracerProvider) -> None:
+    finished, _ = _exported(provider)
+    assert len(finished) == 5 and taken == []
+    assert {span.name for span in finished} == {"inner", "outer", "block"}
+
+
+def test_another_sdk_version_takes_the_sdk_start(store: Any, taken: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean, "SDK_VERSIONS", ("0.9.",))
+    monkeypatch.setattr(lean, "_checked", type(lean._checked)())
+    finished, _ = _exported(TracerProvider())
+    assert len(finished) == 5 and taken == []
+
+
+def test_an_unsampled_parent_is_the_samplers_call(store: Any) -> None:
+    tracer = TracerProvider(sampler=RecordLocally(TraceIdRatioBased(1.0))).get_tracer("x")
+    parent = trace_api.set_span_in_context(NonRecordingSpan(SpanContext(
+        1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))))
+    assert lean.start_span(tracer, "child", parent, {"a": "b"}) is None
+    default_tracer = TracerProvider().get_tracer("y")
+    assert lean.applies(default_tracer)
+    assert lean.start_span(default_tracer, "child", parent, {"a": "b"}) is None
+    started = lean.start_span(default_tracer, "root", None, {"a": "b"})
+    assert started is not None and started.is_recording()
+    started.end()
