@@ -21,7 +21,7 @@ from _timing import per_call_us, report
 from opentelemetry import trace
 
 import otel_exec
-from otel_exec import ExecutionSpanProcessor, ExecutionStore
+from otel_exec import ExecutionSpanProcessor, ExecutionStore, lean
 
 
 def work(x: int) -> int:
@@ -51,6 +51,13 @@ def bench_calls(calls: int, rounds: int) -> None:
             work(1)
             span.set_attributes(end_attributes)
 
+    def traced_sdk_start() -> None:
+        lean.enabled = False
+        try:
+            traced_work(1)
+        finally:
+            lean.enabled = True
+
     timings = per_call_us({
         "bare function": lambda: work(1),
         "bare SDK span (start/end only)": bare_start_end,
@@ -58,12 +65,16 @@ def bench_calls(calls: int, rounds: int) -> None:
         "bare SDK span + the same 6 attributes": bare_span_same_attributes,
         "@traced call": lambda: traced_work(1),
         "@traced call, capture off": lambda: quiet_work(1),
+        "@traced call, SDK start_span (lean start off)": traced_sdk_start,
     }, calls=calls, rounds=rounds)
     report("µs per call, same provider and processors", timings, {
         "ratio @traced / bare SDK span": ("@traced call",
                                           "bare SDK span (current, as users write it)"),
         "ratio @traced / bare SDK span + attributes": ("@traced call",
                                                        "bare SDK span + the same 6 attributes"),
+        "ratio with the SDK start / bare SDK span": (
+            "@traced call, SDK start_span (lean start off)",
+            "bare SDK span (current, as users write it)"),
     })
 
 
@@ -77,6 +88,13 @@ def bench_on_end(calls: int, rounds: int) -> None:
             "exec.status": "completed"}) as span:
         pass
     readable = span._readable_span()  # type: ignore[attr-defined]
+    def traced_sdk_start() -> None:
+        lean.enabled = False
+        try:
+            traced_work(1)
+        finally:
+            lean.enabled = True
+
     timings = per_call_us({"ExecutionSpanProcessor.on_end": lambda: processor.on_end(readable)},
                           calls=calls, rounds=rounds)
     report("store cost per finished span (one span re-recorded; evicting at 10,000)", timings, {})
