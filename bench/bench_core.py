@@ -88,13 +88,6 @@ def bench_on_end(calls: int, rounds: int) -> None:
             "exec.status": "completed"}) as span:
         pass
     readable = span._readable_span()  # type: ignore[attr-defined]
-    def traced_sdk_start() -> None:
-        lean.enabled = False
-        try:
-            traced_work(1)
-        finally:
-            lean.enabled = True
-
     timings = per_call_us({"ExecutionSpanProcessor.on_end": lambda: processor.on_end(readable)},
                           calls=calls, rounds=rounds)
     report("store cost per finished span (one span re-recorded; evicting at 10,000)", timings, {})
