@@ -37,6 +37,9 @@ _PLAIN = frozenset((str, bool, int, float))
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _checked: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_sdk: dict[str, Any] = {}
+"""The SDK's span class and "record and sample" decision, found by the first check (not
+imported per span, nor when otel_exec is imported)."""
 
 enabled = True
 """Take the lean start where it applies (tests turn it off to compare with the SDK's)."""
@@ -66,7 +69,9 @@ def _known(tracer: Any) -> bool:
         type(sampler) is sampling.ParentBased and sampler._root is sampling.ALWAYS_ON
         and sampler._remote_parent_sampled is sampling.ALWAYS_ON
         and sampler._local_parent_sampled is sampling.ALWAYS_ON)
-    return (default and __version__.startswith(SDK_VERSIONS)
+    span_class = getattr(sdk_trace, "_Span", None)
+    _sdk.update(span=span_class, sampled=sampling.Decision.RECORD_AND_SAMPLE)
+    return (default and span_class is not None and __version__.startswith(SDK_VERSIONS)
             and type(tracer.id_generator) is id_generator.RandomIdGenerator
             and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_is_enabled"))
 
@@ -74,7 +79,8 @@ def _known(tracer: Any) -> bool:
 def start_span(tracer: Any, name: str, context: Context | None,
                attributes: Mapping[str, AttributeValue]) -> Span | None:
     """The span ``tracer.start_span(name, context, attributes=attributes)`` would start, or
-    None when this start does not apply to it (then call ``start_span``)."""
+    None when this start does not apply to it (then call ``start_span``); for a tracer that
+    ``applies``."""
     limits = tracer._span_limits
     if limits.max_span_attributes is not None and len(attributes) > limits.max_span_attributes:
         return None
@@ -95,10 +101,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
     else:
         parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
                                                  ids.is_trace_id_random(), None)
-    from opentelemetry.sdk.trace import _Span
-    from opentelemetry.sdk.trace.sampling import Decision
-
-    span = _Span(
+    span: Any = _sdk["span"](
         name=name,
         context=SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
                             trace_flags=_SAMPLED_RANDOM if random else _SAMPLED,
@@ -108,9 +111,8 @@ def start_span(tracer: Any, name: str, context: Context | None,
         instrumentation_info=tracer.instrumentation_info, record_exception=True,
         set_status_on_exception=True, limits=tracer._span_limits,
         instrumentation_scope=tracer._instrumentation_scope,
-        record_end_metrics=tracer._tracer_metrics.start_span(parent,
-                                                             Decision.RECORD_AND_SAMPLE))
-    written: Any = span._attributes  # a BoundedAttributes with nothing in it yet
-    written._dict.update(attributes)
+        record_end_metrics=tracer._tracer_metrics.start_span(parent, _sdk["sampled"]))
+    span._attributes._dict.update(attributes)  # its BoundedAttributes, empty until now
     span.start(parent_context=context)
-    return span
+    started: Span = span
+    return started

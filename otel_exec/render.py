@@ -67,11 +67,15 @@ def _duration(execution: Execution) -> str:
     return "n/a" if duration is None else f"{duration:.3f}s"
 
 
-def _outcome_text(execution: Execution) -> Text:
+def outcome_text(execution: Execution) -> str:
+    """The Result / Exception cell in full: the result's text, or what the failure was."""
     if execution.success:
-        text = execution.result_text
-    else:
-        text = execution.exception_text or execution.status_description or "error"
+        return execution.result_text
+    return execution.exception_text or execution.status_description or "error"
+
+
+def _outcome_text(execution: Execution) -> Text:
+    text = outcome_text(execution)
     return literal(text if len(text) <= RESULT_WIDTH else f"{text[:RESULT_WIDTH]}...")
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from otel_exec import semconv
+from otel_exec.render import outcome_text
 from otel_exec.values import visible
 from otel_exec.views import Views
 
@@ -113,12 +114,10 @@ def _history(store: ExecutionStore) -> list[dict[str, Any]]:
     """The registry's entries, as ``otel-exec summary`` lists them."""
     rows = []
     for entry in store.entries():
-        outcome = entry.result_text if entry.success else (
-            entry.exception_text or entry.status_description or "error")
         rows.append({"index": entry.index, "name": entry.name,
                      "span": entry.span_id, "start": entry.start_time, "end": entry.end_time,
                      "duration": entry.duration, "status": entry.status.value,
-                     "success": entry.success, "outcome": outcome})
+                     "success": entry.success, "outcome": outcome_text(entry)})
     return rows
 
 

@@ -89,7 +89,7 @@ def select_streamed(executions: Iterable[Execution], name: str = "", last_result
         name, slowest = "", None
     ends, starts = array("Q"), array("Q")
     in_order, last_end, last_start = True, -1, 0
-    rows: list[tuple[int, int, Execution]] = []  # (order kept by, entry number, execution)
+    rows: list[tuple[int, int, Execution]] = []  # (key kept by, entry number, execution)
     bound = 1 if last_result else slowest if slowest is not None else (
         limit if limit and limit > 0 else None)
     named = matched = 0
@@ -109,11 +109,13 @@ def select_streamed(executions: Iterable[Execution], name: str = "", last_result
                 else not render.keep(execution, status)):
             continue
         matched += 1
-        row = (end - start if slowest is not None else _completion(end, start, number),
-               number, execution)
+        # kept by completion, or by duration then completion; the entry number makes it unique
+        key = _completion(end, start, number) if slowest is None else (
+            (end - start) << 40 | number)
+        row = (key, number, execution)
         if bound is None or len(rows) < bound:
             heapq.heappush(rows, row)
-        elif row[:2] > rows[0][:2]:
+        elif key > rows[0][0]:
             heapq.heapreplace(rows, row)
     rows.sort(key=lambda row: _completion(ends[row[1]], starts[row[1]], row[1]))
     if in_order:
