@@ -275,6 +275,22 @@ def test_an_empty_store_makes_a_page_that_says_so(browser: Any, tmp_path: Path) 
         opened.close()
 
 
+def test_secrets_never_reach_the_page(store: ExecutionStore, tmp_path: Path) -> None:
+    secret = "hunter2-s3cr3t-value"
+
+    @otel_exec.traced(name="login")
+    def login(user: str, password: str) -> str:
+        raise PermissionError(f"bad login for {user}: password={secret}")
+
+    with pytest.raises(PermissionError):
+        login("ann", password=secret)
+    with otel_exec.span("call", url=f"https://ann:{secret}@example.test/x"):
+        pass
+    page = otel_exec.view(tmp_path / "secret.html").read_text(encoding="utf-8")
+    assert "login" in page and "[REDACTED]" in page
+    assert secret not in page
+
+
 def test_running_executions_are_on_the_page(store: ExecutionStore, tmp_path: Path) -> None:
     with otel_exec.span("still running"):
         data = _page_data(otel_exec.view(tmp_path / "live.html"))
