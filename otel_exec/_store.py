@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from otel_exec.execution import Execution, Outcome, outcome_of
+from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -317,6 +317,7 @@ class ExecutionStore:
 
 _SMALL = frozenset({type(None), bool, int, float})
 _CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+_SAMPLE = 64
 
 
 def _estimated_size(outcome: Outcome | None) -> int:
@@ -331,16 +332,26 @@ def _estimated_size(outcome: Outcome | None) -> int:
         if kind in _SMALL:
             total += 32  # a number or None: the common result, costed without a call
             continue
+        if kind is tuple and len(value) <= _SAMPLE and _SMALL.issuperset(map(type, value)):
+            total += 40 + 40 * len(value)  # a few numbers as arguments: costed without a call
+            continue
+        if value is MISSING:
+            continue
+        if kind is dict and not value:
+            total += 64
+            continue
         if isinstance(value, BaseException):
             total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
         try:
             total += sys.getsizeof(value)
             if kind in _CONTAINERS and value:
-                items = list(itertools.islice(value.values() if kind is dict else value, 64))
-                if any(type(item) not in _SMALL for item in items):
-                    total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
-                else:
+                items = value.values() if kind is dict else value
+                if len(value) > _SAMPLE:
+                    items = list(itertools.islice(items, _SAMPLE))
+                if _SMALL.issuperset(map(type, items)):  # numbers: no call per item
                     total += 32 * len(value)
+                else:
+                    total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
         except Exception:
             total += 64
     return total

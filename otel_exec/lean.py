@@ -1,23 +1,30 @@
-"""The lean span start: otel_exec's own spans on the SDK's default setup, started without the
-per-attribute work the SDK does for values it cannot trust.
+"""The lean span path: otel_exec's own spans on the SDK's default setup, started and described
+without the per-span work the SDK does for values it cannot trust and features not in use.
 
 ``Tracer.start_span`` runs every attribute through ``BoundedAttributes.__setitem__`` (a lock
-and a type check each) and asks the sampler, which on the default setup (parent-based, always
-on) only says "record and sample" for a root or a sampled parent. otel_exec's attributes are
-already plain ``str``/``bool``/``int``/``float`` values made by otel_exec; this start builds the
-same ``_Span`` the SDK builds, with those attributes written in before ``on_start``, so every
-span processor sees an ordinary SDK span, and OTLP output is byte for byte the same (tested).
+and a type check each), asks the sampler, which on the default setup (parent-based, always on)
+only says "record and sample" for a root or a sampled parent, and builds the span field by
+field through three constructors. otel_exec's attributes are already plain
+``str``/``bool``/``int``/``float`` values made by otel_exec, so this path builds the same
+``_Span`` the SDK builds from a per-tracer template (the fields of a probe span the SDK built,
+checked one by one), with those attributes written in before ``on_start``; the attributes
+set when the span ends are written the same way. Every span processor sees an ordinary SDK
+span and ``ReadableSpan``, and OTLP output is byte for byte the same (tested).
 
 It relies on SDK internals, so a tracer takes it only when they are the ones checked here: the
 SDK versions below, its own ``Tracer`` and ``RandomIdGenerator``, the default sampler (or
-otel_exec's ``RecordLocally`` around it). Anything else (another sampler, id generator, SDK
-version, an unsampled parent, links, a value of another type or past the length limit) takes
-``start_span``.
+otel_exec's ``RecordLocally`` around it), and a probe span with exactly the fields this module
+fills. Anything else (another sampler, id generator, SDK version or span layout, an unsampled
+parent, links, a value of another type or past the length limit, too many attributes) takes
+``start_span`` / ``set_attributes``.
 """
 
 from __future__ import annotations
 
-import weakref
+import sys
+import threading
+import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
@@ -33,36 +40,86 @@ if TYPE_CHECKING:
 SDK_VERSIONS = ("1.45.",)
 """SDK versions whose ``Tracer.start_span`` this start repeats (checked line by line)."""
 
+SPAN_FIELDS = frozenset((
+    "_attributes", "_context", "_end_time", "_events", "_instrumentation_info",
+    "_instrumentation_scope", "_kind", "_limits", "_links", "_lock", "_name", "_parent",
+    "_record_end_metrics", "_record_exception", "_resource", "_sampler",
+    "_set_status_on_exception", "_span_processor", "_start_time", "_status", "_trace_config"))
+"""The fields of an SDK span before it starts, as the versions above lay them out."""
+_ATTRIBUTES_FIELDS = frozenset(("_dict", "maxlen", "dropped", "max_value_len", "_lock",
+                                "_immutable"))
+_LIST_FIELDS = frozenset(("dropped", "_dq", "_lock"))
+
 _PLAIN = frozenset((str, bool, int, float))
+_STR = frozenset((str,))
+_NO_LIMIT = sys.maxsize
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
-_checked: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-_sdk: dict[str, Any] = {}
-"""The SDK's span class and "record and sample" decision, found by the first check (not
-imported per span, nor when otel_exec is imported)."""
+_new = object.__new__
+_Lock = threading.Lock
+_time_ns = time.time_ns
+
+
+class _Template:
+    """What every span of one tracer shares, taken from a probe span the SDK built."""
+
+    __slots__ = ("attributes", "attributes_class", "events", "fields", "limits", "links",
+                 "list_class", "resource", "sampled", "span_class")
+
+    def __init__(self, tracer: Any, probe: Any, sampled: Any) -> None:
+        fields = dict(vars(probe))
+        for per_span in ("_name", "_context", "_parent", "_lock", "_attributes", "_events",
+                         "_links", "_record_end_metrics"):
+            del fields[per_span]
+        self.fields = fields
+        self.span_class = type(probe)
+        self.attributes_class = type(probe._attributes)
+        self.list_class = type(probe._events)
+        self.attributes = (probe._attributes.maxlen, probe._attributes.max_value_len)
+        self.events = probe._events._dq.maxlen
+        self.links = probe._links._dq.maxlen
+        self.resource = tracer.resource
+        self.limits = tracer._span_limits
+        self.sampled = sampled
+
+
+_span_classes: set[type] = set()
+"""The span classes whose layout a probe confirmed (the SDK's ``_Span``)."""
+_TEMPLATE = "_otel_exec_lean"
+"""Where a tracer keeps its template (or None: the lean path does not apply to it)."""
 
 enabled = True
-"""Take the lean start where it applies (tests turn it off to compare with the SDK's)."""
+"""Take the lean path where it applies (tests turn it off to compare with the SDK's)."""
 
 
 def applies(tracer: Tracer) -> bool:
     """Whether ``tracer`` is the SDK's, as this module knows it (checked once per tracer)."""
-    known = _checked.get(tracer)
-    if known is None:
-        known = _checked[tracer] = _known(tracer)
-    return known
+    return _template(tracer) is not None
 
 
-def _known(tracer: Any) -> bool:
+def _template(tracer: Any) -> _Template | None:
+    template: _Template | bool | None = getattr(tracer, _TEMPLATE, False)
+    if template is False:
+        template = _known(tracer)
+        try:
+            setattr(tracer, _TEMPLATE, template)
+        except (AttributeError, TypeError):  # not the SDK's tracer
+            return None
+    return template  # type: ignore[return-value]
+
+
+def _known(tracer: Any) -> _Template | None:
     try:
         from opentelemetry.sdk import trace as sdk_trace
         from opentelemetry.sdk.trace import id_generator, sampling
         from opentelemetry.sdk.version import __version__
     except ImportError:
-        return False
+        return None
     from otel_exec.config import RecordLocally
 
-    sampler = tracer.sampler if type(tracer) is sdk_trace.Tracer else None
+    if type(tracer) is not sdk_trace.Tracer or not __version__.startswith(SDK_VERSIONS):
+        return None
+    sampler = tracer.sampler
     if isinstance(sampler, RecordLocally):
         sampler = sampler.sampler
     default = sampler is sampling.ALWAYS_ON or (
@@ -70,25 +127,43 @@ def _known(tracer: Any) -> bool:
         and sampler._remote_parent_sampled is sampling.ALWAYS_ON
         and sampler._local_parent_sampled is sampling.ALWAYS_ON)
     span_class = getattr(sdk_trace, "_Span", None)
-    _sdk.update(span=span_class, sampled=sampling.Decision.RECORD_AND_SAMPLE)
-    return (default and span_class is not None and __version__.startswith(SDK_VERSIONS)
+    if not (default and span_class is not None
             and type(tracer.id_generator) is id_generator.RandomIdGenerator
-            and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_is_enabled"))
+            and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_is_enabled")):
+        return None
+    try:  # a span the SDK builds (never started: no processor sees it)
+        probe = span_class(
+            name="probe", context=SpanContext(1, 1, is_remote=False), parent=None,
+            sampler=tracer.sampler, resource=tracer.resource, attributes=None,
+            span_processor=tracer.span_processor, kind=SpanKind.INTERNAL, links=(),
+            instrumentation_info=tracer.instrumentation_info, record_exception=True,
+            set_status_on_exception=True, limits=tracer._span_limits,
+            instrumentation_scope=tracer._instrumentation_scope, record_end_metrics=None)
+    except Exception:
+        return None
+    if (set(vars(probe)) != SPAN_FIELDS or set(vars(probe._attributes)) != _ATTRIBUTES_FIELDS
+            or set(vars(probe._events)) != _LIST_FIELDS
+            or set(vars(probe._links)) != _LIST_FIELDS
+            or type(probe._events) is not type(probe._links)
+            or probe._start_time is not None or probe._end_time is not None):
+        return None
+    _span_classes.add(span_class)
+    return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE)
 
 
 def start_span(tracer: Any, name: str, context: Context | None,
                attributes: Mapping[str, AttributeValue]) -> Span | None:
     """The span ``tracer.start_span(name, context, attributes=attributes)`` would start, or
-    None when this start does not apply to it (then call ``start_span``); for a tracer that
-    ``applies``."""
-    limits = tracer._span_limits
-    if limits.max_span_attributes is not None and len(attributes) > limits.max_span_attributes:
+    None when this path does not apply to it (then call ``start_span``)."""
+    template = _template(tracer)
+    if (template is None or template.resource is not tracer.resource
+            or template.limits is not tracer._span_limits):
         return None
-    longest = limits.max_span_attribute_length
-    for key, value in attributes.items():
-        if type(value) not in _PLAIN or type(key) is not str or not key or (
-                longest is not None and type(value) is str and len(value) > longest):
-            return None  # the SDK would drop, convert or cut it
+    most, longest = template.attributes
+    if most is not None and len(attributes) > most:
+        return None
+    if not _plain(attributes, longest):
+        return None  # the SDK would drop, convert or cut a value
     parent: SpanContext | None = trace_api.get_current_span(context).get_span_context()
     if not tracer._is_enabled():
         return None
@@ -101,18 +176,61 @@ def start_span(tracer: Any, name: str, context: Context | None,
     else:
         parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
                                                  ids.is_trace_id_random(), None)
-    span: Any = _sdk["span"](
-        name=name,
-        context=SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
-                            trace_flags=_SAMPLED_RANDOM if random else _SAMPLED,
-                            trace_state=trace_state),
-        parent=parent, sampler=tracer.sampler, resource=tracer.resource, attributes=None,
-        span_processor=tracer.span_processor, kind=SpanKind.INTERNAL, links=(),
-        instrumentation_info=tracer.instrumentation_info, record_exception=True,
-        set_status_on_exception=True, limits=tracer._span_limits,
-        instrumentation_scope=tracer._instrumentation_scope,
-        record_end_metrics=tracer._tracer_metrics.start_span(parent, _sdk["sampled"]))
-    span._attributes._dict.update(attributes)  # its BoundedAttributes, empty until now
-    span.start(parent_context=context)
+    own = SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
+                      trace_flags=_SAMPLED_RANDOM if random else _SAMPLED,
+                      trace_state=trace_state)
+    bounded = _new(template.attributes_class)
+    bounded.__dict__.update(_dict=dict(attributes), maxlen=most, dropped=0,
+                            max_value_len=longest, _lock=_Lock(), _immutable=False)
+    events = _new(template.list_class)
+    events.__dict__.update(dropped=0, _dq=deque(maxlen=template.events), _lock=_Lock())
+    links = _new(template.list_class)
+    links.__dict__.update(dropped=0, _dq=deque(maxlen=template.links), _lock=_Lock())
+    span = _new(template.span_class)
+    fields = span.__dict__
+    fields.update(template.fields)
+    fields.update(_name=name, _context=own, _parent=parent, _lock=_Lock(),
+                  _attributes=bounded, _events=events, _links=links,
+                  _record_end_metrics=tracer._tracer_metrics.start_span(parent,
+                                                                        template.sampled))
+    fields["_start_time"] = _time_ns()
+    tracer.span_processor.on_start(span, parent_context=context)
     started: Span = span
     return started
+
+
+def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
+    """Write plain attributes into a running SDK span as ``span.set_attributes`` would; False
+    (nothing written) when the span or a value is not one this path knows."""
+    if type(span) not in _span_classes:
+        return False
+    bounded = span._attributes
+    values = bounded._dict
+    most = bounded.maxlen
+    if most is not None and len(values) + len(attributes) > most:
+        return False
+    if not _plain(attributes, bounded.max_value_len):
+        return False
+    with span._lock:
+        if span._end_time is not None or bounded._immutable:
+            return False
+        for key, value in attributes.items():
+            values.pop(key, None)  # a key set again moves to the end, as in the SDK
+            values[key] = value
+    return True
+
+
+def _plain(attributes: Mapping[str, AttributeValue], longest: int | None) -> bool:
+    """Whether the SDK would keep every attribute as it is: non-empty ``str`` keys, plain
+    values, strings within the length limit."""
+    if not _STR.issuperset(map(type, attributes)) or "" in attributes:
+        return False
+    limit = _NO_LIMIT if longest is None else longest
+    for value in attributes.values():
+        kind = type(value)
+        if kind is str:
+            if len(value) > limit:  # type: ignore[arg-type]
+                return False
+        elif kind not in _PLAIN:
+            return False
+    return True

@@ -164,6 +164,9 @@ def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
     return attributes
 
 
+_COMPLETED: str = ExecStatus.COMPLETED.value
+
+
 class _Redacted:
     __slots__ = ()
 
@@ -194,12 +197,10 @@ class ExecutionSpan:
         self._token: object | None = None
         self.finished = False
         start_attributes: dict[str, AttributeValue] = {
-            semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework,
+            semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework, **(attributes or {}),
         }
-        if attributes:
-            start_attributes.update(attributes)
         span = None
-        if lean.enabled and not links and start_time is None and lean.applies(tracer):
+        if lean.enabled and not links and start_time is None:
             span = lean.start_span(tracer, name, parent, start_attributes)
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
@@ -234,7 +235,7 @@ class ExecutionSpan:
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         """Add attributes while running (ignored once finished or when not recording)."""
         if self.span.is_recording():
-            self.span.set_attributes(attributes)
+            _set_attributes(self.span, attributes)
 
     def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:
         """Add a span event (retry attempt, pause, emission...) while running."""
@@ -289,30 +290,40 @@ class ExecutionSpan:
                   description: str | None) -> None:
         """The verdict first (so whatever fails after it, the span still says failed), then
         the exception event and the result text, each bounded and scrubbed."""
-        if status is None:
-            status = status_for(exception)
         values = policy()
-        final: dict[str, AttributeValue] = {semconv.EXEC_STATUS: status.value}
-        failed = status in semconv.ERROR_STATUSES
         message = ""
-        if failed and exception is not None:
-            final[semconv.ERROR_TYPE] = exception_type(exception)
-            message = exception_message(exception)
-            name = type(exception).__name__
-            span.set_status(Status(StatusCode.ERROR, f"{name}: {message}" if message else name))
-        elif failed:
-            span.set_status(Status(StatusCode.ERROR, values.message(description or status.value)))
+        if status is None and exception is None:  # the common case, without enum lookups
+            final: dict[str, AttributeValue] = {semconv.EXEC_STATUS: _COMPLETED}
+            failed = False
+        else:
+            verdict = status_for(exception) if status is None else status
+            final = {semconv.EXEC_STATUS: verdict.value}
+            failed = verdict in semconv.ERROR_STATUSES
+            if failed and exception is not None:
+                final[semconv.ERROR_TYPE] = exception_type(exception)
+                message = exception_message(exception)
+                name = type(exception).__name__
+                span.set_status(Status(StatusCode.ERROR,
+                                       f"{name}: {message}" if message else name))
+            elif failed:
+                span.set_status(Status(StatusCode.ERROR,
+                                       values.message(description or verdict.value)))
         if result is not MISSING and values.capture:
             final[semconv.EXEC_RESULT] = values.text(result)  # never raises
         if attributes:
             final.update(attributes)
-        span.set_attributes(final)
+        _set_attributes(span, final)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
         if failed and exception is not None:
             span.add_event(semconv.EXCEPTION_EVENT, {
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
+
+
+def _set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
+    if not (lean.enabled and lean.set_attributes(span, attributes)):
+        span.set_attributes(attributes)
 
 
 _unrecorded = 0

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -67,6 +67,13 @@ def _workload() -> None:
         with otel_exec.span("block", attributes={"app.rows": 3, "app.ratio": 0.5,
                                                  "app.tags": ["a", "b"]}, batch=7):
             pass
+        tracer = spans.get_tracer("test")
+        for final in ({"app.note": "x" * 20_000},  # past the length limit: the SDK cuts it
+                      {f"app.k{n}": n for n in range(130)},  # past the count: the SDK drops
+                      {"app.rows": 4, "app.ok": True}):
+            execution = spans.ExecutionSpan(tracer, "step", kind="step", framework="test",
+                                            args=(1,), attributes={"app.rows": 3})
+            execution.finish(2, args=(1, 2), attributes=final)  # exec.args set again
         return done
 
     outer()
@@ -99,11 +106,19 @@ def _masked(finished: list[ReadableSpan]) -> bytes:
 
 def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON)))
-    assert sorted(taken) == ["inner", "inner", "inner", "outer"]  # the block has a list value
+    limits = SpanLimits(max_span_attribute_length=16_384)
+    fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON),
+                                                   span_limits=limits))
+    assert sorted(taken) == ["inner", "inner", "inner", "outer", "step", "step", "step"]
+    assert "block" not in taken  # it has a list value
     monkeypatch.setattr(lean, "enabled", False)
-    plain, plain_at_start = _exported(TracerProvider())
-    assert len(fast) == len(plain) == 5
+    plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
+    assert len(fast) == len(plain) == 8
+    notes = [span.attributes["app.note"] for span in fast if "app.note" in span.attributes]
+    assert [len(note) for note in notes] == [16_384]
+    last = dict(fast[-2].attributes or {})
+    assert list(last)[-4:] == ["exec.result", "exec.args", "app.rows", "app.ok"]  # moved
+    assert last["exec.args"] == "(1, 2)" and last["app.rows"] == 4
     assert _masked(fast) == _masked(plain)
     assert fast_at_start == plain_at_start
     assert fast_at_start[0]["exec.kind"] == "function"
@@ -116,8 +131,8 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     for finished in (fast, plain):
         ids = {span.context.span_id: span.name for span in finished}
         assert [(span.name, ids.get(span.parent.span_id) if span.parent else None)
-                for span in finished] == [("inner", "outer")] * 3 + [("block", "outer"),
-                                                                   ("outer", None)]
+                for span in finished] == [("inner", "outer")] * 3 + [("block", "outer")] + [
+                                        ("step", "outer")] * 3 + [("outer", None)]
         assert len({span.context.trace_id for span in finished}) == 1
 
 
@@ -128,16 +143,28 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
 def test_other_setups_take_the_sdk_start(store: Any, taken: list[str],
                                          provider: TracerProvider) -> None:
     finished, _ = _exported(provider)
-    assert len(finished) == 5 and taken == []
-    assert {span.name for span in finished} == {"inner", "outer", "block"}
+    assert len(finished) == 8 and taken == []
+    assert {span.name for span in finished} == {"inner", "outer", "block", "step"}
 
 
 def test_another_sdk_version_takes_the_sdk_start(store: Any, taken: list[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "SDK_VERSIONS", ("0.9.",))
-    monkeypatch.setattr(lean, "_checked", type(lean._checked)())
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 5 and taken == []
+    assert len(finished) == 8 and taken == []
+
+
+def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean, "SPAN_FIELDS", lean.SPAN_FIELDS | {"_a_new_field"})
+    monkeypatch.setattr(lean, "_span_classes", set())
+    finished, _ = _exported(TracerProvider())
+    assert len(finished) == 8 and taken == []
+    span = TracerProvider().get_tracer("z").start_span("s")
+    assert lean.set_attributes(span, {"a": "b"}) is False
+    span.set_attributes({"a": "b"})
+    span.end()
+    assert lean.set_attributes(span, {"c": "d"}) is False
 
 
 def test_an_unsampled_parent_is_the_samplers_call(store: Any) -> None:

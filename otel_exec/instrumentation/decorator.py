@@ -121,14 +121,14 @@ class _Plan:
         return known[1]
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan:
-        attributes = self.attributes
         if self.capture_args:
-            attributes = {**attributes, **value_attributes(args, kwargs, self.sensitive_positions)}
             return ExecutionSpan(get_tracer(_SCOPE), self.name, kind=self.kind,
-                                 framework=self.framework, attributes=attributes,
+                                 framework=self.framework, attributes={
+                                     **self.attributes,
+                                     **value_attributes(args, kwargs, self.sensitive_positions)},
                                  args=args, kwargs=kwargs)
         return ExecutionSpan(get_tracer(_SCOPE), self.name, kind=self.kind,
-                             framework=self.framework, attributes=attributes)
+                             framework=self.framework, attributes=self.attributes)
 
     def result(self, value: Any) -> Any:
         return value if self.capture_result else MISSING
