@@ -325,8 +325,19 @@ def _small(value: object, depth: int) -> bool:
     if not depth:
         return False
     if kind is tuple or kind is list:
-        return len(value) <= 8 and all(  # type: ignore[arg-type]
-            _small(item, depth - 1) for item in value)  # type: ignore[attr-defined]
+        if len(value) > 8:  # type: ignore[arg-type]
+            return False
+        for item in value:  # type: ignore[attr-defined]
+            item_kind = type(item)
+            if item_kind is str:  # the common items checked inline, not by a call each
+                if len(item) > 64:
+                    return False
+            elif item_kind is int:
+                if not -(1 << 64) < item < (1 << 64):
+                    return False
+            elif item_kind not in _PRIMITIVES and not _small(item, depth - 1):
+                return False
+        return True
     if kind is dict:
         return len(value) <= 8 and all(  # type: ignore[arg-type]
             type(key) is str and len(key) <= 64 and _small(item, 0)
