@@ -1,10 +1,15 @@
-"""Export throughput through a real collector: spans per second from @traced calls, through the
-BatchSpanProcessor and OTLP exporter, into rotel (blackhole exporter), and how many arrived.
+"""Export through a real collector: throughput, and the whole process's CPU per traced call
+against the same program making bare spans.
 
-    .venv/bin/python bench/bench_export.py [--spans 20000]        # needs `make backends`
+    .venv/bin/python bench/bench_export.py [--spans 20000] [--rounds 3]   # needs `make backends`
 
-Each protocol runs in a fresh interpreter (a fresh global provider); rotel's own "Received
-traces" log lines are the count of what arrived, so drops are measured, not assumed.
+Spans go through the BatchSpanProcessor and OTLP exporter that ``configure()`` sets up into rotel
+(blackhole exporter). Each run is a fresh interpreter (a fresh global provider). Throughput:
+rotel's own "Received traces" log lines are the count of what arrived, so drops are measured,
+not assumed. CPU: the producer times its calls and the flush that exports them, as the calling
+thread's CPU and the whole process's (user + system, every thread: the export thread's encoding
+and sending included), for @traced calls and for bare ``start_as_current_span`` spans, runs
+interleaved, median of the rounds.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,21 +47,54 @@ otel_exec.flush(60)
 print(produced, time.perf_counter() - started)
 """
 
+CPU_PRODUCER = """
+import resource, sys, time
+import otel_exec
+from opentelemetry import trace
+otel_exec.configure(exit_timeout=30)
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spans", type=int, default=20_000)
-    options = parser.parse_args()
-    print(f"Python {sys.version.split()[0]}, {options.spans:,} @traced spans per protocol")
+@otel_exec.traced
+def work(i):
+    return i
+
+tracer = trace.get_tracer("bench")
+
+def bare(i):
+    with tracer.start_as_current_span("work"):
+        return i
+
+call = work if sys.argv[1] == "traced" else bare
+count = int(sys.argv[2])
+
+def process_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+for i in range(2_000):
+    call(i)
+otel_exec.flush(60)
+process, thread = process_cpu(), time.thread_time()
+for i in range(count):
+    call(i)
+otel_exec.flush(60)
+print(time.thread_time() - thread, process_cpu() - process)
+"""
+
+
+def _collector_env(collector: object, protocol: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return env | {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint(protocol),  # type: ignore[attr-defined]
+                  "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
+
+
+def throughput(spans: int) -> None:
     for protocol in ("http/protobuf", "grpc"):
         with tempfile.TemporaryDirectory() as folder:
             collector = start_rotel(Path(folder), None, verbosity="basic")
             try:
-                env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-                env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint(protocol),
-                        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
-                done = subprocess.run([sys.executable, "-c", PRODUCER, str(options.spans)],
-                                      env=env, capture_output=True, text=True, check=True)
+                done = subprocess.run([sys.executable, "-c", PRODUCER, str(spans)],
+                                      env=_collector_env(collector, protocol),
+                                      capture_output=True, text=True, check=True)
                 produced, exported = map(float, done.stdout.split())
                 time.sleep(1.0)
                 received = sum(int(n) for n in re.findall(
@@ -64,10 +103,49 @@ def main() -> None:
                 drops = done.stderr.count("Queue full")
             finally:
                 collector.stop()
-        print(f"  {protocol:14} produced {options.spans / produced:9,.0f} spans/s, "
-              f"exported {options.spans / exported:9,.0f} spans/s end to end, "
-              f"received by the collector {received:,} / {options.spans:,}, "
+        print(f"  {protocol:14} produced {spans / produced:9,.0f} spans/s, "
+              f"exported {spans / exported:9,.0f} spans/s end to end, "
+              f"received by the collector {received:,} / {spans:,}, "
               f"'Queue full' warnings {drops}")
+
+
+def cpu(spans: int, rounds: int) -> None:
+    for protocol in ("http/protobuf", "grpc"):
+        samples: dict[str, list[tuple[float, float]]] = {"bare": [], "traced": []}
+        with tempfile.TemporaryDirectory() as folder:
+            collector = start_rotel(Path(folder), None, verbosity="basic")
+            try:
+                for _ in range(rounds):
+                    for mode, runs in samples.items():
+                        done = subprocess.run(
+                            [sys.executable, "-c", CPU_PRODUCER, mode, str(spans)],
+                            env=_collector_env(collector, protocol), capture_output=True,
+                            text=True, check=True)
+                        thread, process = map(float, done.stdout.split())
+                        runs.append((thread / spans * 1e6, process / spans * 1e6))
+            finally:
+                collector.stop()
+        (bare_thread, bare_process), (traced_thread, traced_process) = (
+            (statistics.median(t for t, _ in samples[mode]),
+             statistics.median(p for _, p in samples[mode])) for mode in ("bare", "traced"))
+        print(f"  {protocol:14} CPU µs per call: calling thread bare {bare_thread:6.1f}, "
+              f"@traced {traced_thread:6.1f}; whole process bare {bare_process:6.1f}, "
+              f"@traced {traced_process:6.1f}; other threads (export) bare "
+              f"{bare_process - bare_thread:6.1f}, @traced {traced_process - traced_thread:6.1f}"
+              f"\n  {'':14} ratio whole process @traced / bare spans "
+              f"{traced_process / bare_process:5.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, {options.spans:,} spans per run")
+    print("throughput (@traced)")
+    throughput(options.spans)
+    print(f"CPU, median of {options.rounds} interleaved rounds")
+    cpu(options.spans, options.rounds)
 
 
 if __name__ == "__main__":

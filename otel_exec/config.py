@@ -415,8 +415,18 @@ def _otlp_exporter(endpoint: str | None, protocol: str,
     return HttpExporter(endpoint=endpoint, headers=exporter_headers)
 
 
+EXPORT_QUEUE_SIZE = 32_768
+"""Spans an exporter may have queued at once unless ``OTEL_BSP_MAX_QUEUE_SIZE`` says otherwise
+(the SDK's 2,048 drops spans from a burst of quick calls: the export thread needs the GIL too)."""
+
+
 class _BoundedBatchSpanProcessor(BatchSpanProcessor):
-    """A ``BatchSpanProcessor`` whose ``shutdown`` waits at most ``exit_timeout`` seconds."""
+    """A ``BatchSpanProcessor`` whose queue holds a burst (``EXPORT_QUEUE_SIZE``) and whose
+    ``shutdown`` waits at most ``exit_timeout`` seconds."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        size = None if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") else EXPORT_QUEUE_SIZE
+        super().__init__(exporter, max_queue_size=size)
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
         if timeout_millis is None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
+import threading
 import time
+from collections.abc import Sequence
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import otel_exec
+from otel_exec import config
 from tests.conftest import run_python
 
 
@@ -133,3 +138,36 @@ def test_an_unsupported_protocol_variable_falls_back_with_a_warning() -> None:
     assert done.returncode == 0, done.stderr
     assert "proto.http" in done.stdout
     assert "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported" in done.stderr
+
+
+class _HeldExporter(SpanExporter):
+    """An exporter whose first export waits until the burst is over (a slow backend)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.gate.wait(30)
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+@pytest.mark.parametrize(("queue", "kept"), [(None, True), ("600", False)],
+                         ids=["default queue", "OTEL_BSP_MAX_QUEUE_SIZE"])
+def test_a_burst_of_spans_is_exported_whole(monkeypatch: pytest.MonkeyPatch, queue: str | None,
+                                            kept: bool) -> None:
+    if queue is None:
+        monkeypatch.delenv("OTEL_BSP_MAX_QUEUE_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", queue)
+    exporter = _HeldExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(config._BoundedBatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("burst")
+    for _ in range(10_000):  # five times the SDK's default queue, while the export waits
+        tracer.start_span("quick").end()
+    exporter.gate.set()
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    assert (exporter.exported == 10_000) is kept, exporter.exported
