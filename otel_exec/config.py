@@ -397,22 +397,20 @@ def _otlp_exporter(endpoint: str | None, protocol: str,
     """An OTLP exporter, or None (with one warning) when its extra is not installed."""
     exporter_headers = dict(headers) if headers else None
     if protocol == "grpc":
+        from otel_exec.otlp import grpc_exporter
+
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                OTLPSpanExporter as GrpcExporter,
-            )
+            return grpc_exporter(endpoint, exporter_headers)
         except ImportError:
             _warn_once("otel_exec: OTLP over gRPC needs the grpc extra "
                        "(pip install 'otel-exec[grpc]'); spans are not exported, the "
                        "in-process store still has them")
             return None
-        return GrpcExporter(endpoint=endpoint, headers=exporter_headers)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpExporter,
-    )
+    from otel_exec.otlp import HttpSpanExporter
+
     if endpoint is not None:
         endpoint = endpoint.rstrip("/") + "/v1/traces"
-    return HttpExporter(endpoint=endpoint, headers=exporter_headers)
+    return HttpSpanExporter(endpoint=endpoint, headers=exporter_headers)
 
 
 EXPORT_QUEUE_SIZE = 32_768

@@ -168,7 +168,7 @@ def test_otel_traces_exporter_none_and_lists() -> None:
     """, EXACTLY_ONCE.replace('"stored"', '"kinds": kinds, "stored"'),
         OTEL_TRACES_EXPORTER="console,otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
-    assert result == {"kinds": ["ConsoleSpanExporter", "OTLPSpanExporter"], "stored": 3}
+    assert result == {"kinds": ["ConsoleSpanExporter", "HttpSpanExporter"], "stored": 3}
     assert exported(stdout, "work") == 3
 
 

@@ -132,11 +132,12 @@ def test_an_unsupported_protocol_variable_falls_back_with_a_warning() -> None:
     done = run_python(textwrap.dedent("""
         import otel_exec
         otel_exec.configure(exit_timeout=0.2)
-        print(type(otel_exec.config._setup.exporters[0]._batch_processor._exporter).__module__)
+        exporter = otel_exec.config._setup.exporters[0]._batch_processor._exporter
+        print([cls.__module__ for cls in type(exporter).__mro__])
     """), env={"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
     assert done.returncode == 0, done.stderr
-    assert "proto.http" in done.stdout
+    assert "proto.http" in done.stdout and "otel_exec.otlp" in done.stdout
     assert "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported" in done.stderr
 
 
