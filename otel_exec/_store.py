@@ -8,6 +8,7 @@ all agree with each other and with what was exported.
 
 from __future__ import annotations
 
+import array
 import itertools
 import logging
 import os
@@ -15,12 +16,22 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
+from otel_exec.execution import (
+    MISSING,
+    ROW_INDEX,
+    ROW_PARENT_ID,
+    ROW_SPAN_ID,
+    Execution,
+    Outcome,
+    Row,
+    outcome_of,
+    span_row,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -33,6 +44,8 @@ _logger = logging.getLogger(__name__)
 DEFAULT_MAX_SPANS = 10_000
 DEFAULT_MAX_KEPT_VALUES = DEFAULT_MAX_SPANS
 DEFAULT_MAX_KEPT_BYTES = 64 * 1024 * 1024
+CHUNK = 1024
+"""Rows per chunk of a store (see ``ExecutionStore``)."""
 
 Listener = Callable[[Execution], None]
 
@@ -76,6 +89,13 @@ class ExecutionStore:
     and within about ``max_kept_bytes`` (a shallow estimate); older executions answer with the
     bounded texts their spans recorded, as an execution loaded from a file does.
 
+    Layout, so that a store of a million executions costs the garbage collector almost
+    nothing: each execution is a row (an exact tuple of plain values, see ``span_row``) with a
+    sequence number; rows are kept in tuples of ``CHUNK`` (the newest in a short list), so the
+    collector, which stops tracking rows and then those tuples, walks one entry per chunk at
+    most; every index maps a key to sequence numbers (an int, or an ``array`` of them, which
+    holds no references).
+
     Args:
         max_spans: How many finished executions to keep.
         max_kept_values: How many executions keep their real objects.
@@ -89,12 +109,16 @@ class ExecutionStore:
         self._max_spans = max_spans
         self.max_kept_values = max_kept_values
         self.max_kept_bytes = max_kept_bytes
-        self._kept: deque[tuple[Execution, int]] = deque()
+        self._outcomes: dict[int, Outcome] = {}  # span id -> real objects, newest only
+        self._kept: deque[tuple[int, int]] = deque()  # (span id, size), oldest first
         self._kept_bytes = 0
         self._lock = threading.Lock()
-        self._order: deque[Execution] = deque()
-        self._entries: deque[Execution] = deque()
-        self._by_span: dict[int, Execution] = {}
+        self._chunks: dict[int, tuple[Row | None, ...]] = {}  # seq // CHUNK -> full chunk
+        self._tail: list[Row | None] = []  # the newest rows, fewer than CHUNK
+        self._first = 0  # the oldest kept row's sequence number
+        self._next = 0  # the next row's
+        self._entries: dict[int, int] = {}  # registry index -> sequence number
+        self._by_span: dict[int, int] = {}
         self._by_name: dict[str, _Slot] = {}
         self._by_trace: dict[int, _Slot] = {}
         self._by_parent: dict[int, _Slot] = {}
@@ -127,69 +151,105 @@ class ExecutionStore:
                 if len(running) > self._max_spans:
                     del running[next(iter(running))]
 
-    def record(self, span: ReadableSpan) -> Execution:
+    def record(self, span: ReadableSpan) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
         runs in every ``on_end``)."""
-        context = span.context
         with self._lock:
-            live = self._running.pop(context.span_id, None) if context is not None else None
-            execution = Execution.from_span(span, outcome=outcome_of(live))
-            listeners = self._insert(execution)
-        _notify(listeners, execution)
-        return execution
+            row = span_row(span, self._number)  # numbered in insertion order
+            live = self._running.pop(row[ROW_SPAN_ID], None)
+            outcome = outcome_of(live) if live is not None else None
+            listeners = self._insert(row, outcome)
+        if listeners:
+            _notify(listeners, Execution.from_row(row, outcome))
 
     def add(self, execution: Execution) -> None:
         """Insert a finished execution (numbering a registry entry); evict the oldest beyond
         ``max_spans``."""
+        row = execution.row[:ROW_INDEX]
         with self._lock:
-            listeners = self._insert(execution)
-        _notify(listeners, execution)
+            row = (*row, self._number() if execution.in_registry else None)
+            listeners = self._insert(row, execution._outcome)
+        if listeners:
+            _notify(listeners, Execution.from_row(row, execution._outcome))
 
-    def _insert(self, execution: Execution) -> tuple[Listener, ...]:
-        """``add`` under the lock; returns the listeners to tell."""
-        if execution.in_registry:
-            execution.index = self._next_index
-            self._next_index += 1
-            self._entries.append(execution)
-        else:
-            execution.index = None
-        self._order.append(execution)
-        if execution._outcome is not None:
-            self._keep(execution)
-        self._by_span[execution._span_id] = execution
-        _push(self._by_name, execution.name, execution)
-        _push(self._by_trace, execution._trace_id, execution)
-        if execution._parent_id is not None:
-            _push(self._by_parent, execution._parent_id, execution)
-        while len(self._order) > self._max_spans:
+    def _insert(self, row: Row, outcome: Outcome | None) -> tuple[Listener, ...]:
+        """``add`` under the lock (the row numbered already); returns the listeners to tell."""
+        seq = self._next
+        self._next = seq + 1
+        tail = self._tail
+        tail.append(row)
+        if len(tail) == CHUNK:
+            self._chunks[seq // CHUNK] = tuple(tail)
+            self._tail = []
+        index = row[ROW_INDEX]
+        if index is not None:
+            self._entries[index] = seq
+        span_id = row[ROW_SPAN_ID]
+        if outcome is not None:
+            self._keep(span_id, outcome)
+        self._by_span[span_id] = seq
+        _push(self._by_name, row[0], seq)
+        _push(self._by_trace, row[1], seq)
+        if row[ROW_PARENT_ID] is not None:
+            _push(self._by_parent, row[ROW_PARENT_ID], seq)
+        while self._next - self._first > self._max_spans:
             self._evict_oldest()
         return self._listeners
 
-    def _keep(self, execution: Execution) -> None:
-        """Remember the real objects of ``execution``; release the oldest beyond the budget."""
-        size = _estimated_size(execution._outcome)
-        self._kept.append((execution, size))
+    def _number(self) -> int:
+        """The next registry index (under the lock)."""
+        index = self._next_index
+        self._next_index = index + 1
+        return index
+
+    def _keep(self, span_id: int, outcome: Outcome) -> None:
+        """Remember the real objects of an execution; release the oldest beyond the budget."""
+        size = _estimated_size(outcome)
+        self._outcomes[span_id] = outcome
+        self._kept.append((span_id, size))
         self._kept_bytes += size
         while self._kept and (len(self._kept) > self.max_kept_values
                               or self._kept_bytes > self.max_kept_bytes):
             released, released_size = self._kept.popleft()
-            released._outcome = None
+            self._outcomes.pop(released, None)
             self._kept_bytes -= released_size
 
     def _evict_oldest(self) -> None:
         # The oldest execution overall is also the oldest in each of its secondary indexes.
-        oldest = self._order.popleft()
-        if self._entries and self._entries[0] is oldest:
-            self._entries.popleft()
-        if self._kept and self._kept[0][0] is oldest:
+        seq = self._first
+        self._first = seq + 1
+        oldest: Row = self._row(seq)
+        tail_start = self._next - len(self._tail)
+        if seq >= tail_start:
+            self._tail[seq - tail_start] = None  # released now (a chunk goes when it is all old)
+        elif (seq + 1) % CHUNK == 0:
+            del self._chunks[seq // CHUNK]
+        span_id = oldest[ROW_SPAN_ID]
+        if oldest[ROW_INDEX] is not None:
+            self._entries.pop(oldest[ROW_INDEX], None)
+        if self._kept and self._kept[0][0] == span_id:
             self._kept_bytes -= self._kept.popleft()[1]
-        if self._by_span.get(oldest._span_id) is oldest:
-            del self._by_span[oldest._span_id]
-        _pop_front(self._by_name, oldest.name)
-        _pop_front(self._by_trace, oldest._trace_id)
-        if oldest._parent_id is not None:
-            _pop_front(self._by_parent, oldest._parent_id)
+            self._outcomes.pop(span_id, None)
+        if self._by_span.get(span_id) == seq:
+            del self._by_span[span_id]
+        _pop_front(self._by_name, oldest[0])
+        _pop_front(self._by_trace, oldest[1])
+        if oldest[ROW_PARENT_ID] is not None:
+            _pop_front(self._by_parent, oldest[ROW_PARENT_ID])
         self._evicted += 1
+
+    def _row(self, seq: int) -> Row:
+        tail_start = self._next - len(self._tail)
+        row = self._tail[seq - tail_start] if seq >= tail_start else (
+            self._chunks[seq // CHUNK][seq % CHUNK])
+        return row  # type: ignore[return-value]  # a kept sequence number has its row
+
+    def _execution(self, seq: int) -> Execution:
+        row = self._row(seq)
+        return Execution.from_row(row, self._outcomes.get(row[ROW_SPAN_ID]))
+
+    def _executions(self, seqs: Iterable[int]) -> tuple[Execution, ...]:
+        return tuple([self._execution(seq) for seq in seqs])
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(execution)`` after each insert; returns a function that unsubscribes."""
@@ -205,9 +265,11 @@ class ExecutionStore:
     def clear(self) -> None:
         """Forget every finished execution; indices keep counting up (as in falyx)."""
         with self._lock:
-            for index in (self._order, self._entries, self._kept, self._by_span, self._by_name,
-                          self._by_trace, self._by_parent):
+            for index in (self._chunks, self._entries, self._kept, self._outcomes,
+                          self._by_span, self._by_name, self._by_trace, self._by_parent):
                 index.clear()
+            self._tail = [None] * len(self._tail)  # keeps the next chunk aligned
+            self._first = self._next
             self._kept_bytes = 0
 
     # reading (snapshots, never live containers) ---------------------------------------------
@@ -221,7 +283,7 @@ class ExecutionStore:
         self._check_max_spans(value)
         with self._lock:
             self._max_spans = value
-            while len(self._order) > value:
+            while self._next - self._first > value:
                 self._evict_oldest()
 
     @property
@@ -235,32 +297,28 @@ class ExecutionStore:
         return self._next_index
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self._next - self._first
 
     def executions(self) -> tuple[Execution, ...]:
         """Every kept execution, in completion order."""
         with self._lock:
-            return tuple(self._order)
+            return self._executions(range(self._first, self._next))
 
     def entries(self) -> tuple[Execution, ...]:
         """The kept registry entries (``Execution.in_registry``), in index order."""
         with self._lock:
-            return tuple(self._entries)
+            return self._executions(self._entries.values())
 
     def get(self, index: int) -> Execution | None:
         """The registry entry with this index, if kept."""
         with self._lock:
-            # Kept indices are contiguous: each entry takes the next one, evictions and
-            # clear() remove from the front only.
-            if not self._entries:
-                return None
-            position = index - self._entries[0].index  # type: ignore[operator]
-            return self._entries[position] if 0 <= position < len(self._entries) else None
+            seq = self._entries.get(index)
+            return None if seq is None else self._execution(seq)
 
     def latest(self) -> Execution | None:
         """The most recently finished execution."""
         with self._lock:
-            return self._order[-1] if self._order else None
+            return self._execution(self._next - 1) if self._next > self._first else None
 
     def by_name(self, name: str) -> tuple[Execution, ...]:
         """Executions with this name, in index order."""
@@ -276,7 +334,9 @@ class ExecutionStore:
 
     def find(self, span_id: int | str) -> Execution | None:
         """The finished execution of this span (id as int or 16 hex digits)."""
-        return self._by_span.get(_span_id(span_id))
+        with self._lock:
+            seq = self._by_span.get(_span_id(span_id))
+            return None if seq is None else self._execution(seq)
 
     def trace_ids(self) -> tuple[str, ...]:
         """Ids of the traces with kept executions, oldest first."""
@@ -312,7 +372,10 @@ class ExecutionStore:
             found = index.get(key)
             if found is None:
                 return ()
-            return (found,) if type(found) is Execution else found.live()  # type: ignore[union-attr]
+            if type(found) is int:
+                return (self._execution(found),)
+            return self._executions(found if type(found) is tuple
+                                    else found.live())  # type: ignore[union-attr]
 
 
 _SMALL = frozenset({type(None), bool, int, float})
@@ -369,54 +432,65 @@ def _depth(traceback: TracebackType | None) -> int:
     return depth
 
 
-class _Bucket(list[Execution | None]):
-    """Executions sharing a name, trace or parent, oldest first, in a plain list.
+class _Bucket(array.array):  # type: ignore[type-arg]
+    """Sequence numbers sharing a name, trace or parent, oldest first, in an ``array`` (no
+    references for the garbage collector to walk).
 
-    Eviction only ever removes the oldest entry, so it clears that slot (the evicted execution
-    is released at once) and advances ``head`` instead of shifting the list, compacting once the
-    dead prefix is half the list: O(1) amortized. A key with one execution (a trace of a single
-    span, a unique name) holds the execution itself, no list at all.
+    Eviction only ever removes the oldest entry, so it advances ``head`` instead of shifting
+    the array, compacting once the dead prefix is half of it: O(1) amortized. A key with one
+    entry (a trace of a single span, a unique name) holds the sequence number itself.
     """
 
     __slots__ = ("head",)
+    head: int
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.head = 0
+    def __new__(cls) -> _Bucket:
+        bucket: _Bucket = super().__new__(cls, "q")  # type: ignore[assignment]
+        bucket.head = 0
+        return bucket
 
-    def live(self) -> tuple[Execution, ...]:
-        return tuple(self[self.head:])  # type: ignore[arg-type]  # live slots are never None
-
-
-_Slot = Execution | _Bucket
-"""What an index keeps for a key: the one execution, or a bucket of them."""
+    def live(self) -> array.array[int]:
+        return self[self.head:]
 
 
-def _push(index: dict[Any, _Slot], key: Any, execution: Execution) -> None:
+_Slot = int | tuple[int, ...] | _Bucket
+"""What an index keeps for a key: one sequence number, a few in a tuple (which the garbage
+collector stops tracking), or a bucket of them."""
+_FEW = 16
+"""The most sequence numbers a key keeps in a tuple (a longer tuple would be slow to grow)."""
+
+
+def _push(index: dict[Any, _Slot], key: Any, seq: int) -> None:
     found = index.get(key)
     if found is None:
-        index[key] = execution
-        return
-    if type(found) is Execution:
-        bucket = _Bucket()
-        bucket.append(found)
-        index[key] = found = bucket
-    found.append(execution)  # type: ignore[union-attr]
+        index[key] = seq
+    elif type(found) is int:
+        index[key] = (found, seq)
+    elif type(found) is tuple:
+        if len(found) < _FEW:
+            index[key] = (*found, seq)
+        else:
+            bucket = index[key] = _Bucket()
+            bucket.extend(found)
+            bucket.append(seq)
+    else:
+        found.append(seq)  # type: ignore[union-attr]
 
 
 def _pop_front(index: dict[Any, _Slot], key: Any) -> None:
     found = index[key]
-    if type(found) is Execution:
+    if type(found) is int:
         del index[key]
-        return
-    bucket: _Bucket = found  # type: ignore[assignment]
-    bucket[bucket.head] = None
-    bucket.head += 1
-    if bucket.head == len(bucket):
-        del index[key]
-    elif bucket.head >= 32 and bucket.head * 2 >= len(bucket):
-        del bucket[:bucket.head]
-        bucket.head = 0
+    elif type(found) is tuple:
+        index[key] = found[1] if len(found) == 2 else found[1:]
+    else:
+        bucket: _Bucket = found  # type: ignore[assignment]
+        bucket.head += 1
+        if bucket.head == len(bucket):
+            del index[key]
+        elif bucket.head >= 32 and bucket.head * 2 >= len(bucket):
+            del bucket[:bucket.head]
+            bucket.head = 0
 
 
 class ExecutionSpanProcessor(SpanProcessor):

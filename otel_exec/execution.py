@@ -7,6 +7,7 @@ attributes, which is also what a record loaded from a file answers with.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import Link
@@ -28,6 +29,52 @@ _SDK_FIELDS = attrgetter(*(f"_{field}" for field in _FIELDS))
 _PUBLIC_FIELDS = attrgetter(*_FIELDS)
 _STATUSES = {status.value: status for status in ExecStatus}
 _EMPTY: tuple[Any, ...] = ()
+
+
+Row = tuple[Any, ...]
+"""An execution as a store keeps it: an exact tuple of plain values (name, trace id, span id,
+parent id, start ns, end ns, attributes as a flat tuple of keys and values, events, links,
+status code, status description, scope, service, index). The garbage collector stops
+tracking such a tuple once it has seen that it holds nothing it tracks (a dict would keep it
+tracked), so a million kept executions cost a collection almost nothing; ``Execution``
+objects are made from rows when a view reads them."""
+ROW_SPAN_ID = 2
+ROW_PARENT_ID = 3
+ROW_INDEX = 13
+_CODES = {code.value: code for code in StatusCode}
+_flat = itertools.chain.from_iterable
+
+
+def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row:
+    """A span (finished, or still running) as a store row; ``number()`` gives the index of a
+    span that belongs in a registry (none without it).
+
+    Runs in ``on_end`` for every span, so it reads the SDK's fields in one C call.
+    """
+    try:
+        (name, context, parent, start_ns, end_ns, attributes, events, links, status,
+         scope) = _SDK_FIELDS(span)
+        attributes = attributes._dict if attributes is not None else {}
+    except AttributeError:  # another SDK version or a hand-made ReadableSpan
+        (name, context, parent, start_ns, end_ns, attributes, events, links, status,
+         scope) = _PUBLIC_FIELDS(span)
+        attributes = dict(attributes or _EMPTY)
+    return (name, context.trace_id if context is not None else 0,
+            context.span_id if context is not None else 0,
+            parent.span_id if parent is not None else None, start_ns or 0, end_ns,
+            tuple(_flat(attributes.items())),
+            tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
+            status.status_code.value, status.description,
+            scope.name if scope is not None else "", None,
+            number() if number is not None and in_registry(attributes) else None)
+
+
+def in_registry(attributes: Mapping[str, Any]) -> bool:
+    """Whether a registry numbers an execution with these attributes: made by an otel_exec
+    instrumentation and recorded by its framework (not a rollback, a declined confirmation,
+    another instrumentation's span)."""
+    return (semconv.EXEC_FRAMEWORK in attributes
+            and attributes.get(semconv.EXEC_RECORDED, True) is not False)
 
 
 class _Missing:
@@ -103,38 +150,31 @@ class Execution:
         self.service = service
 
     @classmethod
-    def from_span(cls, span: ReadableSpan, index: int | None = None,
-                  outcome: Outcome | None = None) -> Execution:
-        """Read a span (finished, or still running when ``index`` is None) as an execution.
+    def from_span(cls, span: ReadableSpan, outcome: Outcome | None = None) -> Execution:
+        """Read a span (finished, or still running) as an execution."""
+        return cls.from_row(span_row(span), outcome)
 
-        Runs in ``on_end`` for every span, so it reads the SDK's fields in one C call and keeps
-        the span's own attribute dict (immutable once the span has ended) instead of a copy.
-        """
-        try:
-            (name, context, parent, start_ns, end_ns, attributes, events, links, status,
-             scope) = _SDK_FIELDS(span)
-            attributes = attributes._dict if attributes is not None else {}
-        except AttributeError:  # another SDK version or a hand-made ReadableSpan
-            (name, context, parent, start_ns, end_ns, attributes, events, links, status,
-             scope) = _PUBLIC_FIELDS(span)
-            attributes = dict(attributes or _EMPTY)
+    @classmethod
+    def from_row(cls, row: Row, outcome: Outcome | None = None) -> Execution:
+        """The execution a store row holds (see ``span_row``), with its real objects if kept."""
         self = cls.__new__(cls)
-        self.index = index
-        self.name = name
-        self._trace_id = context.trace_id if context is not None else 0
-        self._span_id = context.span_id if context is not None else 0
-        self._parent_id = parent.span_id if parent is not None else None
-        self.start_ns = start_ns or 0
-        self.end_ns = end_ns
-        self.attributes = attributes if end_ns is not None else dict(attributes)
-        self.events = tuple(events) if events else _EMPTY
-        self.links = tuple(links) if links else _EMPTY
-        self._status_code = status.status_code
-        self.status_description = status.description
-        self.scope = scope.name if scope is not None else ""
+        (self.name, self._trace_id, self._span_id, self._parent_id, self.start_ns, self.end_ns,
+         flat, self.events, self.links, code, self.status_description, self.scope,
+         self.service, self.index) = row
+        pairs = iter(flat)
+        self.attributes = dict(zip(pairs, pairs, strict=True))
+        self._status_code = _CODES[code]
         self._outcome = outcome
-        self.service = None
         return self
+
+    @property
+    def row(self) -> Row:
+        """This execution as a store row (see ``span_row``)."""
+        return (self.name, self._trace_id, self._span_id, self._parent_id, self.start_ns,
+                self.end_ns, tuple(_flat(self.attributes.items())), tuple(self.events),
+                tuple(self.links),
+                self._status_code.value, self.status_description, self.scope, self.service,
+                self.index)
 
     # identity -------------------------------------------------------------------------------
     @property
@@ -171,9 +211,7 @@ class Execution:
         """Whether a registry numbers this execution: made by an otel_exec instrumentation and
         recorded by its framework (not a rollback, a declined confirmation, another
         instrumentation's span)."""
-        attributes = self.attributes
-        return (semconv.EXEC_FRAMEWORK in attributes
-                and attributes.get(semconv.EXEC_RECORDED, True) is not False)
+        return in_registry(self.attributes)
 
     # verdict --------------------------------------------------------------------------------
     @property
@@ -312,6 +350,17 @@ class Execution:
                 "exception": self.exception_text, "error_type": self.error_type,
                 "trace_id": self.trace_id, "span_id": self.span_id,
                 "parent_span_id": self.parent_span_id}
+
+    def __eq__(self, other: object) -> bool:
+        """The same record: the same span, ended at the same time, with the same index (a
+        store makes a new ``Execution`` each time a view reads one)."""
+        if not isinstance(other, Execution):
+            return NotImplemented
+        return (self._span_id, self._trace_id, self.end_ns, self.index, self.name) == (
+            other._span_id, other._trace_id, other.end_ns, other.index, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self._span_id, self._trace_id))
 
     def __repr__(self) -> str:
         return (f"Execution(index={self.index!r}, name={self.name!r}, kind={self.kind!r}, "

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_exec
-from otel_exec import ExecutionSpanProcessor, ExecutionStore
+from otel_exec import ExecutionSpanProcessor, ExecutionStore, _store
+from otel_exec.execution import Execution
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan
 
@@ -43,7 +48,7 @@ def test_eviction_drops_the_oldest_and_all_its_index_entries() -> None:
     assert [item.index for item in store.by_name("a")] == [2, 4]
     assert store.by_name("b") == ()
     for item in store.executions():
-        assert store.find(item.span_id) is item
+        assert store.find(item.span_id) == item
         assert item in store.by_trace(item.trace_id)
     assert len(store.trace_ids()) == 3
 
@@ -216,3 +221,84 @@ def test_span_producers_never_import_the_store() -> None:
         imported = {node.module for node in ast.walk(ast.parse(path.read_text()))
                     if isinstance(node, ast.ImportFrom)}
         assert "otel_exec._store" not in imported, path
+
+
+_OPERATIONS = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.sampled_from("abc"), st.integers(0, 3), st.booleans(),
+              st.booleans()),
+    st.tuples(st.just("clear")),
+    st.tuples(st.just("shrink"), st.integers(1, 12))), max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_OPERATIONS, st.integers(1, 12))
+@example([("add", "a", 0, True, False)] * 6 + [("clear",)]  # clear with rows in the newest
+         + [("add", "b", 1, True, True)] * 11, 12)    # chunk, then past two boundaries
+def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
+                                              max_spans: int) -> None:
+    """Chunks of 4 rows, so that every boundary (a chunk filled, a chunk evicted, eviction in
+    the newest rows, clear between chunks) is crossed."""
+    store = ExecutionStore(max_spans=max_spans)
+    kept: list[Execution] = []  # the model: what the store must hold, oldest first
+    next_index, span_id = 0, 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_store, "CHUNK", 4)
+        for operation in operations:
+            if operation[0] == "add":
+                _, name, trace, registered, child = operation
+                span_id += 1
+                parent = kept[-1]._span_id if child and kept else None
+                execution = Execution(name, trace + 1, span_id, parent, span_id, span_id + 1,
+                                      {"exec.framework": "python"} if registered else {})
+                store.add(execution)
+                execution.index = next_index if registered else None
+                next_index += registered
+                kept.append(execution)
+            elif operation[0] == "clear":
+                store.clear()
+                kept.clear()
+            else:
+                max_spans = operation[1]
+                store.max_spans = max_spans
+            del kept[:max(len(kept) - max_spans, 0)]
+            assert list(store.executions()) == kept
+        assert len(store) == len(kept)
+        assert list(store.entries()) == [item for item in kept if item.index is not None]
+        assert store.latest() == (kept[-1] if kept else None)
+        for item in kept:
+            assert store.find(item._span_id) == item
+            if item.index is not None:
+                assert store.get(item.index) == item
+        for name in "abc":
+            assert list(store.by_name(name)) == [item for item in kept if item.name == name]
+        for trace in range(1, 5):
+            assert list(store.by_trace(trace)) == [i for i in kept if i._trace_id == trace]
+        for parent in {item._parent_id for item in kept} - {None}:
+            assert list(store.children(parent)) == [
+                item for item in kept if item._parent_id == parent]
+        assert len(store._chunks) <= max_spans // 4 + 1  # evicted chunks are released
+
+
+def test_kept_executions_cost_the_garbage_collector_nothing() -> None:
+    """Rows, their chunks and the indexes stop being tracked: the objects the collector walks
+    do not grow with the executions kept (the newest real objects aside)."""
+    store = ExecutionStore(max_spans=100_000, max_kept_values=10)
+    tracer = private_provider(store).get_tracer("test")
+
+    def tracked_after(count: int) -> int:
+        for n in range(count):
+            with tracer.start_as_current_span("parent", attributes={
+                    "exec.framework": "python", "exec.args": f"({n},)"}):
+                for _ in range(3):
+                    with tracer.start_as_current_span("child",
+                                                      attributes={"exec.framework": "python"}):
+                        pass
+        gc.collect()
+        gc.collect()
+        return len(gc.get_objects())
+
+    before = tracked_after(1_000)
+    after = tracked_after(10_000)
+    assert len(store) == 44_000
+    assert after - before < 500, (before, after)
+    assert not gc.is_tracked(store._chunks) and not gc.is_tracked(store._by_span)
