@@ -64,7 +64,7 @@ def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row
             parent.span_id if parent is not None else None, start_ns or 0, end_ns,
             tuple(_flat(attributes.items())),
             tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
-            status.status_code.value, status.description,
+            status.status_code._value_, status.description,
             scope.name if scope is not None else "", None,
             number() if number is not None and in_registry(attributes) else None)
 
