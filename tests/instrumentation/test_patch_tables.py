@@ -67,6 +67,11 @@ def test_a_missing_optional_target_is_skipped_with_one_warning(
                    if p.attribute != "ChainedAction._rollback")
 
 
+def is_patched_function(function: object) -> bool:
+    return isinstance(function, wrapt.FunctionWrapper) or hasattr(
+        function, "__otel_exec_replaced__")
+
+
 def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() -> None:
     barrier = threading.Barrier(8)
 
@@ -78,6 +83,9 @@ def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() ->
             else:
                 otel_exec.uninstrument("falyx")
 
+    from falyx.hook_manager import HookManager
+
+    original = vars(HookManager)["trigger"]  # replaced, not wrapped: it must come back as is
     threads = [threading.Thread(target=flip, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
@@ -89,11 +97,13 @@ def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() ->
             owner_path, _, name = patch.attribute.rpartition(".")
             owner = getattr(__import__(patch.module, fromlist=[owner_path]), owner_path)
             wrapper = vars(owner)[name]
-            assert isinstance(wrapper, wrapt.FunctionWrapper)
-            assert not isinstance(wrapper.__wrapped__, wrapt.FunctionWrapper), patch.target
+            assert is_patched(patch.module, patch.attribute), patch.target
+            assert isinstance(wrapper, wrapt.FunctionWrapper) is not patch.replace
+            assert not is_patched_function(wrapper.__wrapped__), patch.target
     finally:
         otel_exec.uninstrument("falyx")
     assert not any(is_patched(p.module, p.attribute) for p in FALYX_PATCHES)
+    assert vars(HookManager)["trigger"] is original
 
 
 def test_declared_versions_agree_with_the_extras_and_the_installed_frameworks() -> None:
