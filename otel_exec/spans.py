@@ -19,7 +19,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 
-from otel_exec import lean, semconv
+from otel_exec import _context, lean, semconv
 from otel_exec.execution import MISSING, Outcome, attach_outcome
 from otel_exec.semconv import ExecStatus
 from otel_exec.values import policy
@@ -214,13 +214,13 @@ class ExecutionSpan:
 
     def activate(self) -> None:
         """Make this span current (until ``deactivate``) in the running context."""
-        self._token = context_api.attach(self.context)
+        self._token = _context.attach(self.context)
 
     def deactivate(self) -> None:
         """Restore the context that was current before ``activate``."""
         token, self._token = self._token, None
         if token is not None:
-            context_api.detach(token)  # type: ignore[arg-type]
+            _context.detach(token)
 
     def __enter__(self) -> ExecutionSpan:
         self.activate()

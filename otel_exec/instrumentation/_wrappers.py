@@ -20,14 +20,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry import context as context_api
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
+from otel_exec._context import attach, current, instrumentation_enabled
 from otel_exec.execution import MISSING
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from contextvars import ContextVar, Token
+
+    from opentelemetry.context import Context
 
     from otel_exec.spans import ExecutionSpan
 
@@ -108,12 +108,12 @@ def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
-        if not always and not is_instrumentation_enabled():
+        if not always and not instrumentation_enabled():
             return wrapped(*args, **kwargs)
         scope = contained(start, instance, args, kwargs)
         if scope is None:
             return wrapped(*args, **kwargs)
-        before = context_api.get_current()
+        before = current()
         contained(scope.activate)
         try:
             result = wrapped(*args, **kwargs)
@@ -137,12 +137,12 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
 
     async def wrapper(wrapped: Callable[..., Awaitable[Any]], instance: Any,
                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not is_instrumentation_enabled():
+        if not instrumentation_enabled():
             return await wrapped(*args, **kwargs)
         scope = contained(start, instance, args, kwargs)
         if scope is None:
             return await wrapped(*args, **kwargs)
-        before = context_api.get_current()
+        before = current()
         contained(scope.activate)
         try:
             result = await wrapped(*args, **kwargs)
@@ -157,11 +157,11 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
     return wrapper
 
 
-def leave(scope: Scope, before: context_api.Context) -> None:
+def leave(scope: Scope, before: Context) -> None:
     """Deactivate the scope; whatever happened there, the caller's context is current again."""
     contained(scope.deactivate)
-    if context_api.get_current() is not before:
-        context_api.attach(before)
+    if current() is not before:
+        attach(before)
 
 
 def end_span(execution: Any, exception: BaseException | None, result: Any) -> None:
@@ -176,7 +176,7 @@ def observe(hook: Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None], *
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
         outcome = wrapped(*args, **kwargs)
-        if always or is_instrumentation_enabled():
+        if always or instrumentation_enabled():
             contained(hook, instance, args, kwargs, outcome)
         return outcome
 
@@ -189,7 +189,7 @@ def before(hook: Callable[[Any, tuple[Any, ...], dict[str, Any]], None],
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
-        if is_instrumentation_enabled():
+        if instrumentation_enabled():
             contained(hook, instance, args, kwargs)
         return wrapped(*args, **kwargs)
 

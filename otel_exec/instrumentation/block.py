@@ -20,10 +20,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as context_api
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
 from otel_exec import semconv
+from otel_exec._context import current, instrumentation_enabled
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._wrappers import contained, leave
 from otel_exec.spans import ExecutionSpan, get_tracer, value_attributes
@@ -59,13 +57,13 @@ class span:
         self._attributes = attributes
         self._values = values
         self._execution: ExecutionSpan | None = None
-        self._before = context_api.get_current()
+        self._before = current()
         self.result: Any = MISSING
         """Set it inside the block to record a result."""
 
     def __enter__(self) -> span:
-        if is_instrumentation_enabled():
-            self._before = context_api.get_current()
+        if instrumentation_enabled():
+            self._before = current()
             self._execution = contained(self._start)
             if self._execution is not None:
                 contained(self._execution.activate)

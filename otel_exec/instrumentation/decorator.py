@@ -23,9 +23,8 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, cast, overload
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
 from otel_exec import semconv
+from otel_exec._context import instrumentation_enabled
 from otel_exec.execution import MISSING
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, get_tracer, value_attributes
@@ -135,7 +134,7 @@ class _Plan:
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan | None:
         """Start the span, or None when tracing is suppressed or our own code fails."""
-        if not is_instrumentation_enabled():
+        if not instrumentation_enabled():
             return None
         try:
             return self.start(args, kwargs)

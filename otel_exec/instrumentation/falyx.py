@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 from opentelemetry import context as context_api
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.propagate import extract, inject
 
 from otel_exec import semconv
+from otel_exec._context import instrumentation_enabled
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch
@@ -203,7 +203,7 @@ def _counting_trigger(trigger: Callable[..., Awaitable[Any]]) -> Callable[..., A
 def _retried_call(hooks: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
     """The traced call whose failure is about to be retried (None for any other trigger); its
     failure becomes attempt 0."""
-    if not is_instrumentation_enabled():
+    if not instrumentation_enabled():
         return None
     context = argument(args, kwargs, 1, "context")
     active = _ACTIVE.get()
@@ -291,7 +291,7 @@ def _wrap_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ..
 
 def _process_carrier(args: tuple[Any, ...]) -> dict[str, str] | None:
     active = _ACTIVE.get()
-    if (active is None or not is_instrumentation_enabled()
+    if (active is None or not instrumentation_enabled()
             or not isinstance(active.instance, _falyx["process_actions"])):
         return None
     carrier: dict[str, str] = {}
