@@ -28,7 +28,11 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace.propagation import _SPAN_KEY
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+from otel_exec._context import current
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,6 +60,7 @@ _NO_LIMIT = sys.maxsize
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _new = object.__new__
+_tuple_new = tuple.__new__
 _Lock = threading.Lock
 _time_ns = time.time_ns
 
@@ -64,9 +69,9 @@ class _Template:
     """What every span of one tracer shares, taken from a probe span the SDK built."""
 
     __slots__ = ("attributes", "attributes_class", "events", "fields", "limits", "links",
-                 "list_class", "resource", "sampled", "span_class")
+                 "list_class", "random_ids", "resource", "sampled", "span_class")
 
-    def __init__(self, tracer: Any, probe: Any, sampled: Any) -> None:
+    def __init__(self, tracer: Any, probe: Any, sampled: Any, random_ids: bool) -> None:
         fields = dict(vars(probe))
         for per_span in ("_name", "_context", "_parent", "_lock", "_attributes", "_events",
                          "_links", "_record_end_metrics"):
@@ -81,6 +86,7 @@ class _Template:
         self.resource = tracer.resource
         self.limits = tracer._span_limits
         self.sampled = sampled
+        self.random_ids = random_ids
 
 
 _span_classes: set[type] = set()
@@ -132,7 +138,7 @@ def _known(tracer: Any) -> _Template | None:
             and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_is_enabled")):
         return None
     try:  # a span the SDK builds (never started: no processor sees it)
-        probe = span_class(
+        probe: Any = span_class(
             name="probe", context=SpanContext(1, 1, is_remote=False), parent=None,
             sampler=tracer.sampler, resource=tracer.resource, attributes=None,
             span_processor=tracer.span_processor, kind=SpanKind.INTERNAL, links=(),
@@ -141,14 +147,29 @@ def _known(tracer: Any) -> _Template | None:
             instrumentation_scope=tracer._instrumentation_scope, record_end_metrics=None)
     except Exception:
         return None
+    state = TraceState([("k", "v")])
+    in_context = trace_api.set_span_in_context(probe)  # kept under _SPAN_KEY, read back as is
     if (set(vars(probe)) != SPAN_FIELDS or set(vars(probe._attributes)) != _ATTRIBUTES_FIELDS
             or set(vars(probe._events)) != _LIST_FIELDS
             or set(vars(probe._links)) != _LIST_FIELDS
             or type(probe._events) is not type(probe._links)
-            or probe._start_time is not None or probe._end_time is not None):
+            or probe._start_time is not None or probe._end_time is not None
+            or not _same_layout(SpanContext(3, 4, True, _SAMPLED_RANDOM, state),
+                                (3, 4, True, _SAMPLED_RANDOM, state, True))
+            or not _same_layout(SpanContext(3, 4, False, _SAMPLED, None),
+                                (3, 4, False, _SAMPLED, DEFAULT_TRACE_STATE, True))
+            or in_context.get(_SPAN_KEY) is not probe
+            or trace_api.get_current_span(in_context) is not probe):
         return None
     _span_classes.add(span_class)
-    return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE)
+    return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE,
+                     tracer.id_generator.is_trace_id_random())
+
+
+def _same_layout(context: SpanContext, expected: tuple[Any, ...]) -> bool:
+    """Whether a SpanContext is the tuple this module builds and reads by position."""
+    return type(context) is SpanContext and tuple(context) == expected and (
+        _tuple_new(SpanContext, expected) == context)
 
 
 def start_span(tracer: Any, name: str, context: Context | None,
@@ -164,21 +185,24 @@ def start_span(tracer: Any, name: str, context: Context | None,
         return None
     if not _plain(attributes, longest):
         return None  # the SDK would drop, convert or cut a value
-    parent: SpanContext | None = trace_api.get_current_span(context).get_span_context()
+    holder: Any = (current() if context is None else context).get(_SPAN_KEY)
+    parent: Any = (holder._context if type(holder) in _span_classes
+                   else trace_api.get_current_span(context).get_span_context())
     if not tracer._is_enabled():
         return None
     ids = tracer.id_generator
-    if parent is not None and parent.is_valid:
-        if not parent.trace_flags.sampled:
+    # a SpanContext is (trace id, span id, is remote, flags, state, is valid): checked by _known
+    if parent is not None and parent[5]:
+        flags = parent[3]
+        if not flags & TraceFlags.SAMPLED:
             return None  # the sampler's call (drop, or record only)
-        trace_id, random, trace_state = (parent.trace_id, parent.trace_flags.random_trace_id,
-                                         parent.trace_state)
+        trace_id, random, trace_state = (parent[0], flags & TraceFlags.RANDOM_TRACE_ID,
+                                         parent[4])
     else:
         parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
-                                                 ids.is_trace_id_random(), None)
-    own = SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
-                      trace_flags=_SAMPLED_RANDOM if random else _SAMPLED,
-                      trace_state=trace_state)
+                                                 template.random_ids, DEFAULT_TRACE_STATE)
+    own = _tuple_new(SpanContext, (trace_id, ids.generate_span_id(), False,
+                                   _SAMPLED_RANDOM if random else _SAMPLED, trace_state, True))
     bounded = _new(template.attributes_class)
     bounded.__dict__.update(_dict=dict(attributes), maxlen=most, dropped=0,
                             max_value_len=longest, _lock=_Lock(), _immutable=False)

@@ -178,3 +178,10 @@ def test_an_unsampled_parent_is_the_samplers_call(store: Any) -> None:
     started = lean.start_span(default_tracer, "root", None, {"a": "b"})
     assert started is not None and started.is_recording()
     started.end()
+
+
+def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean, "_same_layout", lambda context, expected: False)
+    finished, _ = _exported(TracerProvider())
+    assert len(finished) == 8 and taken == []

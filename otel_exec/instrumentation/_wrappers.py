@@ -78,14 +78,19 @@ def contained(func: Callable[..., Any], *args: Any) -> Any:
     try:
         return func(*args)
     except Exception:
-        name = getattr(func, "__qualname__", repr(func))
-        if name in _reported:
-            _logger.debug("otel_exec: %s failed again", name, exc_info=True)
-        else:
-            _reported.add(name)
-            _logger.warning("otel_exec: %s failed; the program goes on, this execution's "
-                            "span may be incomplete", name, exc_info=True)
+        _failed(func)
         return None
+
+
+def _failed(func: Callable[..., Any]) -> None:
+    """Log the exception our ``func`` raised (in an ``except`` block of ours)."""
+    name = getattr(func, "__qualname__", repr(func))
+    if name in _reported:
+        _logger.debug("otel_exec: %s failed again", name, exc_info=True)
+    else:
+        _reported.add(name)
+        _logger.warning("otel_exec: %s failed; the program goes on, this execution's "
+                        "span may be incomplete", name, exc_info=True)
 
 
 def argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str,
@@ -110,21 +115,15 @@ def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
                 kwargs: dict[str, Any]) -> Any:
         if not always and not instrumentation_enabled():
             return wrapped(*args, **kwargs)
-        scope = contained(start, instance, args, kwargs)
-        if scope is None:
+        entered = _enter(start, instance, args, kwargs)
+        if entered is None:
             return wrapped(*args, **kwargs)
-        before = current()
-        contained(scope.activate)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            leave(scope, before)
-            if finish is not None:
-                contained(finish, scope, exc, MISSING)
+            _exit(entered, finish, exc, MISSING)
             raise
-        leave(scope, before)
-        if finish is not None:
-            contained(finish, scope, None, result)
+        _exit(entered, finish, None, result)
         return result
 
     return wrapper
@@ -139,27 +138,59 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not instrumentation_enabled():
             return await wrapped(*args, **kwargs)
-        scope = contained(start, instance, args, kwargs)
-        if scope is None:
+        entered = _enter(start, instance, args, kwargs)
+        if entered is None:
             return await wrapped(*args, **kwargs)
-        before = current()
-        contained(scope.activate)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            leave(scope, before)
-            contained(finish, scope, exc, MISSING)
+            _exit(entered, finish, exc, MISSING)
             raise
-        leave(scope, before)
-        contained(finish, scope, None, result)
+        _exit(entered, finish, None, result)
         return result
 
     return wrapper
 
 
+def _enter(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None],
+           instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+           ) -> tuple[Scope, Context] | None:
+    """``start``, then the scope made current; the scope and the caller's context, or None
+    to stay out of the way (``start`` said so, or failed)."""
+    try:
+        scope = start(instance, args, kwargs)
+    except Exception:
+        _failed(start)
+        return None
+    if scope is None:
+        return None
+    before = current()
+    try:
+        scope.activate()
+    except Exception:
+        _failed(scope.activate)
+    return scope, before
+
+
+def _exit(entered: tuple[Scope, Context],
+          finish: Callable[[Any, BaseException | None, Any], None] | None,
+          exception: BaseException | None, result: Any) -> None:
+    """``leave`` the scope, then ``finish`` it with the call's outcome."""
+    scope = entered[0]
+    leave(scope, entered[1])
+    if finish is not None:
+        try:
+            finish(scope, exception, result)
+        except Exception:
+            _failed(finish)
+
+
 def leave(scope: Scope, before: Context) -> None:
     """Deactivate the scope; whatever happened there, the caller's context is current again."""
-    contained(scope.deactivate)
+    try:
+        scope.deactivate()
+    except Exception:
+        _failed(scope.deactivate)
     if current() is not before:
         attach(before)
 
