@@ -95,16 +95,19 @@ def bench_on_end(calls: int, rounds: int) -> None:
 
 def bench_memory(count: int) -> None:
     store = otel_exec.store()
-    store.clear()
-    store.max_spans = count
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for i in range(count):
-        traced_work(i)
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    print(f"\nbytes retained per stored execution ({count:,} @traced calls, tracemalloc): "
-          f"{(after - before) / len(store):,.0f}")
+    for label, kept in (("with its real objects (args tuple, result)", count),
+                        ("without its real objects (texts only)", 0)):
+        store.clear()
+        store.max_spans = count
+        store.max_kept_values = kept
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            traced_work(i)
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        print(f"bytes retained per stored execution {label} ({count:,} @traced calls, "
+              f"tracemalloc): {(after - before) / len(store):,.0f}")
 
 
 def main() -> None:
@@ -117,6 +120,7 @@ def main() -> None:
           f"{options.calls:,} calls, median")
     bench_calls(options.calls, options.rounds)
     bench_on_end(options.calls * 5, options.rounds)
+    print()
     bench_memory(10_000)
 
 

@@ -35,10 +35,10 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from otel_exec._context import current
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from opentelemetry.context import Context
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Link, Span, Tracer
     from opentelemetry.util.types import AttributeValue
 
 SDK_VERSIONS = ("1.45.",)
@@ -91,6 +91,8 @@ class _Template:
 
 _span_classes: set[type] = set()
 """The span classes whose layout a probe confirmed (the SDK's ``_Span``)."""
+_sdk_event: Any = None
+"""The SDK's ``Event`` class, found with the first span class confirmed."""
 _TEMPLATE = "_otel_exec_lean"
 """Where a tracer keeps its template (or None: the lean path does not apply to it)."""
 
@@ -161,6 +163,8 @@ def _known(tracer: Any) -> _Template | None:
             or in_context.get(_SPAN_KEY) is not probe
             or trace_api.get_current_span(in_context) is not probe):
         return None
+    global _sdk_event
+    _sdk_event = sdk_trace.Event
     _span_classes.add(span_class)
     return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE,
                      tracer.id_generator.is_trace_id_random())
@@ -173,9 +177,10 @@ def _same_layout(context: SpanContext, expected: tuple[Any, ...]) -> bool:
 
 
 def start_span(tracer: Any, name: str, context: Context | None,
-               attributes: Mapping[str, AttributeValue]) -> Span | None:
-    """The span ``tracer.start_span(name, context, attributes=attributes)`` would start, or
-    None when this path does not apply to it (then call ``start_span``)."""
+               attributes: Mapping[str, AttributeValue],
+               links: Sequence[Link] | None = None) -> Span | None:
+    """The span ``tracer.start_span(name, context, attributes=attributes, links=links)``
+    would start, or None when this path does not apply to it (then call ``start_span``)."""
     template = _template(tracer)
     if (template is None or template.resource is not tracer.resource
             or template.limits is not tracer._span_limits):
@@ -208,13 +213,14 @@ def start_span(tracer: Any, name: str, context: Context | None,
                             max_value_len=longest, _lock=_Lock(), _immutable=False)
     events = _new(template.list_class)
     events.__dict__.update(dropped=0, _dq=deque(maxlen=template.events), _lock=_Lock())
-    links = _new(template.list_class)
-    links.__dict__.update(dropped=0, _dq=deque(maxlen=template.links), _lock=_Lock())
+    no_links = _new(template.list_class)
+    no_links.__dict__.update(dropped=0, _dq=deque(maxlen=template.links), _lock=_Lock())
     span = _new(template.span_class)
     fields = span.__dict__
     fields.update(template.fields)
     fields.update(_name=name, _context=own, _parent=parent, _lock=_Lock(),
-                  _attributes=bounded, _events=events, _links=links,
+                  _attributes=bounded, _events=events,
+                  _links=span._new_links(links) if links else no_links,
                   _record_end_metrics=tracer._tracer_metrics.start_span(parent,
                                                                         template.sampled))
     fields["_start_time"] = _time_ns()
@@ -241,6 +247,25 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
         for key, value in attributes.items():
             values.pop(key, None)  # a key set again moves to the end, as in the SDK
             values[key] = value
+    return True
+
+
+def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | None) -> bool:
+    """Add an event to a running SDK span as ``span.add_event`` would; False (nothing added)
+    when the span or a value is not one this path knows."""
+    if type(span) not in _span_classes:
+        return False
+    limits = span._limits
+    attributes = attributes or {}
+    most = limits.max_event_attributes
+    if (most is not None and len(attributes) > most) or not _plain(
+            attributes, limits.max_attribute_length):
+        return False
+    bounded = _new(type(span._attributes))
+    bounded.__dict__.update(_dict=dict(attributes), maxlen=most, dropped=0,
+                            max_value_len=limits.max_attribute_length, _lock=_Lock(),
+                            _immutable=True)
+    span._add_event(_sdk_event(name, bounded))  # the SDK's: only while the span runs
     return True
 
 

@@ -200,8 +200,8 @@ class ExecutionSpan:
             semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework, **(attributes or {}),
         }
         span = None
-        if lean.enabled and not links and start_time is None:
-            span = lean.start_span(tracer, name, parent, start_attributes)
+        if lean.enabled and start_time is None:
+            span = lean.start_span(tracer, name, parent, start_attributes, links)
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
             start_time=start_time)
@@ -240,7 +240,7 @@ class ExecutionSpan:
     def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:
         """Add a span event (retry attempt, pause, emission...) while running."""
         if self.span.is_recording():
-            self.span.add_event(name, attributes)
+            _add_event(self.span, name, attributes)
 
     def finish(self, result: Any = MISSING, *, exception: BaseException | None = None,
                status: ExecStatus | None = None,
@@ -315,7 +315,7 @@ class ExecutionSpan:
         _set_attributes(span, final)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
         if failed and exception is not None:
-            span.add_event(semconv.EXCEPTION_EVENT, {
+            _add_event(span, semconv.EXCEPTION_EVENT, {
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
@@ -324,6 +324,11 @@ class ExecutionSpan:
 def _set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
     if not (lean.enabled and lean.set_attributes(span, attributes)):
         span.set_attributes(attributes)
+
+
+def _add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | None) -> None:
+    if not (lean.enabled and lean.add_event(span, name, attributes)):
+        span.add_event(name, attributes)
 
 
 _unrecorded = 0

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import DEFAULT_ON, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 import otel_exec
 from otel_exec import lean, spans
@@ -39,8 +39,9 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     made: list[str] = []
     real = lean.start_span
 
-    def counting(tracer: Any, name: str, context: Any, attributes: Any) -> Any:
-        span = real(tracer, name, context, attributes)
+    def counting(tracer: Any, name: str, context: Any, attributes: Any,
+                 links: Any = None) -> Any:
+        span = real(tracer, name, context, attributes, links)
         if span is not None:
             made.append(name)
         return span
@@ -74,6 +75,13 @@ def _workload() -> None:
             execution = spans.ExecutionSpan(tracer, "step", kind="step", framework="test",
                                             args=(1,), attributes={"app.rows": 3})
             execution.finish(2, args=(1, 2), attributes=final)  # exec.args set again
+        emitter = trace_api.get_current_span().get_span_context()
+        linked = spans.ExecutionSpan(tracer, "linked", kind="routine", framework="test",
+                                     links=[Link(emitter, {"routilux.event": "out"})])
+        linked.add_event("emitted", {"event": "out", "n": 3, "ok": True})
+        linked.add_event("listed", {"targets": ["a", "b"]})  # not plain: the SDK's add_event
+        linked.add_event("bare")
+        linked.finish(exception=ValueError("linked failed"))  # the exception event too
         return done
 
     outer()
@@ -101,6 +109,8 @@ def _masked(finished: list[ReadableSpan]) -> bytes:
                 span.start_time_unix_nano = span.end_time_unix_nano = 0
                 for event in span.events:
                     event.time_unix_nano = 0
+                for link in span.links:
+                    link.trace_id = link.span_id = b""
     return bytes(request.SerializeToString())
 
 
@@ -109,14 +119,19 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     limits = SpanLimits(max_span_attribute_length=16_384)
     fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON),
                                                    span_limits=limits))
-    assert sorted(taken) == ["inner", "inner", "inner", "outer", "step", "step", "step"]
+    assert sorted(taken) == ["inner", "inner", "inner", "linked", "outer", "step", "step",
+                             "step"]
     assert "block" not in taken  # it has a list value
     monkeypatch.setattr(lean, "enabled", False)
     plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
-    assert len(fast) == len(plain) == 8
+    assert len(fast) == len(plain) == 9
+    linked = next(span for span in fast if span.name == "linked")
+    assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
+                                                       "exception"]
+    assert [dict(link.attributes or {}) for link in linked.links] == [{"routilux.event": "out"}]
     notes = [span.attributes["app.note"] for span in fast if "app.note" in span.attributes]
     assert [len(note) for note in notes] == [16_384]
-    last = dict(fast[-2].attributes or {})
+    last = dict(fast[-3].attributes or {})
     assert list(last)[-4:] == ["exec.result", "exec.args", "app.rows", "app.ok"]  # moved
     assert last["exec.args"] == "(1, 2)" and last["app.rows"] == 4
     assert _masked(fast) == _masked(plain)
@@ -132,8 +147,11 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
         ids = {span.context.span_id: span.name for span in finished}
         assert [(span.name, ids.get(span.parent.span_id) if span.parent else None)
                 for span in finished] == [("inner", "outer")] * 3 + [("block", "outer")] + [
-                                        ("step", "outer")] * 3 + [("outer", None)]
+                                        ("step", "outer")] * 3 + [("linked", "outer"),
+                                                                  ("outer", None)]
         assert len({span.context.trace_id for span in finished}) == 1
+        linked = next(span for span in finished if span.name == "linked")
+        assert ids[linked.links[0].context.span_id] == "outer"
 
 
 @pytest.mark.parametrize("provider", [
@@ -143,15 +161,15 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
 def test_other_setups_take_the_sdk_start(store: Any, taken: list[str],
                                          provider: TracerProvider) -> None:
     finished, _ = _exported(provider)
-    assert len(finished) == 8 and taken == []
-    assert {span.name for span in finished} == {"inner", "outer", "block", "step"}
+    assert len(finished) == 9 and taken == []
+    assert {span.name for span in finished} == {"inner", "outer", "block", "step", "linked"}
 
 
 def test_another_sdk_version_takes_the_sdk_start(store: Any, taken: list[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "SDK_VERSIONS", ("0.9.",))
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 8 and taken == []
+    assert len(finished) == 9 and taken == []
 
 
 def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
@@ -159,7 +177,7 @@ def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
     monkeypatch.setattr(lean, "SPAN_FIELDS", lean.SPAN_FIELDS | {"_a_new_field"})
     monkeypatch.setattr(lean, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 8 and taken == []
+    assert len(finished) == 9 and taken == []
     span = TracerProvider().get_tracer("z").start_span("s")
     assert lean.set_attributes(span, {"a": "b"}) is False
     span.set_attributes({"a": "b"})
@@ -184,4 +202,4 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "_same_layout", lambda context, expected: False)
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 8 and taken == []
+    assert len(finished) == 9 and taken == []

@@ -55,8 +55,8 @@ class ContextScope:
         return ()
 
     def activate(self) -> None:
-        self._tokens: tuple[tuple[ContextVar[Any], Token[Any]], ...] = tuple(
-            (variable, variable.set(value)) for variable, value in self.bindings())
+        self._tokens: tuple[tuple[ContextVar[Any], Token[Any]], ...] = tuple([
+            (variable, variable.set(value)) for variable, value in self.bindings()])
         execution: ExecutionSpan | None = getattr(self, "execution", None)
         if execution is not None:
             execution.activate()

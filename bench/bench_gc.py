@@ -1,0 +1,83 @@
+"""Garbage-collection pauses with many executions kept in the store.
+
+    .venv/bin/python bench/bench_gc.py [--executions 1000000]
+
+Each case runs in its own interpreter: ``configure(max_spans=N)``, then N executions made by
+@traced calls (flat: one span per call; nested: a call with nine child calls), while
+``gc.callbacks`` times every collection the interpreter runs by itself. Printed: the longest
+pause, the total of the full (generation 2) collections, one full ``gc.collect()`` after the
+run, the objects the collector tracks, and CPU µs per execution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+CASE = """
+import gc, json, sys, time
+import otel_exec
+
+count, shape = int(sys.argv[1]), sys.argv[2]
+otel_exec.configure(max_spans=count)
+
+@otel_exec.traced
+def child(i):
+    return i
+
+@otel_exec.traced
+def parent(i):
+    for k in range(9):
+        child(k)
+    return i
+
+pauses = []
+started = [0.0]
+
+def timed(phase, info):
+    if phase == "start":
+        started[0] = time.perf_counter()
+    else:
+        pauses.append((time.perf_counter() - started[0], info["generation"]))
+
+gc.callbacks.append(timed)
+cpu = time.process_time()
+if shape == "flat":
+    for i in range(count):
+        child(i)
+else:
+    for i in range(count // 10):
+        parent(i)
+cpu = time.process_time() - cpu
+gc.callbacks.remove(timed)
+collect = time.perf_counter()
+gc.collect()
+collect = time.perf_counter() - collect
+print(json.dumps({
+    "kept": len(otel_exec.store()), "cpu_us": cpu / count * 1e6,
+    "max_pause_ms": max((p for p, _ in pauses), default=0.0) * 1e3,
+    "full_ms": sum(p for p, g in pauses if g == 2) * 1e3,
+    "full_count": sum(1 for _, g in pauses if g == 2),
+    "collect_ms": collect * 1e3, "tracked": len(gc.get_objects())}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=1_000_000)
+    options = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, {options.executions:,} executions kept")
+    for shape in ("flat", "nested"):
+        done = subprocess.run([sys.executable, "-c", CASE, str(options.executions), shape],
+                              capture_output=True, text=True, check=True)
+        found = json.loads(done.stdout)
+        print(f"  {shape:7} kept {found['kept']:,}: longest pause {found['max_pause_ms']:.0f} ms,"
+              f" {found['full_count']} full collections {found['full_ms']:.0f} ms in all, "
+              f"gc.collect() after {found['collect_ms']:.0f} ms, "
+              f"{found['tracked']:,} objects tracked, {found['cpu_us']:.1f} µs CPU per execution")
+
+
+if __name__ == "__main__":
+    main()
