@@ -103,8 +103,7 @@ def _kind(instance: object) -> tuple[str, dict[str, str]]:
     return known
 
 
-def _start_attributes(instance: Any) -> dict[str, Any]:
-    kind, constant = _kind(instance)
+def _start_attributes(instance: Any, kind: str, constant: dict[str, str]) -> dict[str, Any]:
     attributes: dict[str, Any] = dict(constant)
     if kind == "command":
         attributes[semconv.FALYX_COMMAND_KEY] = str(instance.key)
@@ -125,11 +124,12 @@ def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     active = _ACTIVE.get()
     if active is not None and active.instance is instance:
         return None  # super().__call__ inside a traced __call__
+    kind, constant = _kind(instance)
     execution = ExecutionSpan(
         get_tracer(_SCOPE),
         str(getattr(instance, "name", None) or getattr(instance, "description", "")),
-        kind=_kind(instance)[0], framework=semconv.FRAMEWORK_FALYX,
-        attributes=_start_attributes(instance))
+        kind=kind, framework=semconv.FRAMEWORK_FALYX,
+        attributes=_start_attributes(instance, kind, constant))
     return _Call(instance, execution, args, kwargs)
 
 
@@ -190,7 +190,8 @@ def _counting_trigger(trigger: Callable[..., Awaitable[Any]]) -> Callable[..., A
     per action, a wrapt layer would cost more than the rest of the falyx wrappers)."""
 
     def counting_trigger(self: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        if argument(args, kwargs, 0, "hook_type") is not _falyx.get("ON_ERROR"):
+        hook_type = args[0] if args else kwargs.get("hook_type")  # no call: 4 per action
+        if hook_type is not _falyx.get("ON_ERROR"):
             return trigger(self, *args, **kwargs)
         call = contained(_retried_call, self, args, kwargs)
         if call is None:
