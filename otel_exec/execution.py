@@ -55,6 +55,7 @@ def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row
         (name, context, parent, start_ns, end_ns, attributes, events, links, status,
          scope) = _SDK_FIELDS(span)
         attributes = attributes._dict if attributes is not None else {}
+        events, links = events._dq, links._dq  # the SDK's bounded lists hold a deque
     except AttributeError:  # another SDK version or a hand-made ReadableSpan
         (name, context, parent, start_ns, end_ns, attributes, events, links, status,
          scope) = _PUBLIC_FIELDS(span)

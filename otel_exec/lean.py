@@ -191,7 +191,8 @@ def start_span(tracer: Any, name: str, context: Context | None,
     if not _plain(attributes, longest):
         return None  # the SDK would drop, convert or cut a value
     holder: Any = (current() if context is None else context).get(_SPAN_KEY)
-    parent: Any = (holder._context if type(holder) in _span_classes
+    parent: Any = (None if holder is None  # no span in the context: a root
+                   else holder._context if type(holder) in _span_classes
                    else trace_api.get_current_span(context).get_span_context())
     if not tracer._is_enabled():
         return None
