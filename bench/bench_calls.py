@@ -120,9 +120,9 @@ def main() -> None:
         print(f"  {framework} ({unit}): {added['python']:.0f} Python calls "
               f"({off['python']:.0f} -> {on['python']:.0f}), {added['C']:.0f} C calls "
               f"({off['C']:.0f} -> {on['C']:.0f})")
-        top = sorted((value, key) for key, value in added.items()
-                     if key not in ("python", "C"))[-options.top:]
-        for value, key in reversed(top):
+        top = sorted(((value, key) for key, value in added.items()
+                      if key not in ("python", "C")), reverse=True)[:options.top]
+        for value, key in top:
             print(f"      {value:6.1f}  {key}")
 
 
