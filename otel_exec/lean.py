@@ -21,6 +21,7 @@ parent, links, a value of another type or past the length limit, too many attrib
 
 from __future__ import annotations
 
+import operator
 import sys
 import threading
 import time
@@ -93,6 +94,13 @@ _span_classes: set[type] = set()
 """The span classes whose layout a probe confirmed (the SDK's ``_Span``)."""
 _sdk_event: Any = None
 """The SDK's ``Event`` class, found with the first span class confirmed."""
+_sdk_readable: Any = None
+"""The class of the ``ReadableSpan`` the SDK hands ``on_end``, found the same way."""
+READABLE_FIELDS = ("_name", "_context", "_kind", "_instrumentation_info",
+                   "_instrumentation_scope", "_parent", "_start_time", "_end_time",
+                   "_attributes", "_events", "_links", "_resource", "_status")
+"""The fields of that ``ReadableSpan``: the span's own, as the SDK versions above copy them."""
+_readable_fields = operator.itemgetter(*READABLE_FIELDS)
 _TEMPLATE = "_otel_exec_lean"
 """Where a tracer keeps its template (or None: the lean path does not apply to it)."""
 
@@ -151,6 +159,7 @@ def _known(tracer: Any) -> _Template | None:
         return None
     state = TraceState([("k", "v")])
     in_context = trace_api.set_span_in_context(probe)  # kept under _SPAN_KEY, read back as is
+    readable = probe._readable_span()  # what on_end gets: the span's own fields, copied
     if (set(vars(probe)) != SPAN_FIELDS or set(vars(probe._attributes)) != _ATTRIBUTES_FIELDS
             or set(vars(probe._events)) != _LIST_FIELDS
             or set(vars(probe._links)) != _LIST_FIELDS
@@ -163,8 +172,11 @@ def _known(tracer: Any) -> _Template | None:
             or in_context.get(_SPAN_KEY) is not probe
             or trace_api.get_current_span(in_context) is not probe):
         return None
-    global _sdk_event
-    _sdk_event = sdk_trace.Event
+    if set(vars(readable)) != set(READABLE_FIELDS) or any(
+            value is not vars(probe)[field] for field, value in vars(readable).items()):
+        return None
+    global _sdk_event, _sdk_readable
+    _sdk_event, _sdk_readable = sdk_trace.Event, type(readable)
     _span_classes.add(span_class)
     return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE,
                      tracer.id_generator.is_trace_id_random())
@@ -248,6 +260,28 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
         for key, value in attributes.items():
             values.pop(key, None)  # a key set again moves to the end, as in the SDK
             values[key] = value
+    return True
+
+
+def end_span(span: Any, end_time: int | None = None) -> bool:
+    """End a running SDK span as ``span.end(end_time)`` would, handing ``on_end`` the same
+    ``ReadableSpan`` made without its constructor; False (nothing done) when the span is not
+    one this path knows, or not running (then ``span.end`` says why)."""
+    if type(span) not in _span_classes:
+        return False
+    with span._lock:
+        if span._start_time is None or span._end_time is not None:
+            return False
+        span._end_time = _time_ns() if end_time is None else end_time
+        span._attributes._immutable = True
+    if span._record_end_metrics:
+        span._record_end_metrics()
+    processor = span._span_processor
+    processor._on_ending(span)
+    readable = _new(_sdk_readable)
+    readable.__dict__.update(zip(READABLE_FIELDS, _readable_fields(span.__dict__),
+                                 strict=True))
+    processor.on_end(readable)
     return True
 
 

@@ -282,7 +282,8 @@ class ExecutionSpan:
         except Exception:
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
-            span.end(end_time)
+            if not (lean.enabled and lean.end_span(span, end_time)):
+                span.end(end_time)
         except Exception:
             _logger.warning("otel_exec: could not end span %r", self.span, exc_info=True)
 

@@ -125,6 +125,7 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     monkeypatch.setattr(lean, "enabled", False)
     plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
     assert len(fast) == len(plain) == 9
+    assert {type(span) for span in fast} == {type(span) for span in plain} == {ReadableSpan}
     linked = next(span for span in fast if span.name == "linked")
     assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
                                                        "exception"]
@@ -203,3 +204,23 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
     monkeypatch.setattr(lean, "_same_layout", lambda context, expected: False)
     finished, _ = _exported(TracerProvider())
     assert len(finished) == 9 and taken == []
+
+
+def test_another_readable_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean, "READABLE_FIELDS", (*lean.READABLE_FIELDS, "_a_new_field"))
+    monkeypatch.setattr(lean, "_span_classes", set())
+    finished, _ = _exported(TracerProvider())
+    assert len(finished) == 9 and taken == []
+
+
+def test_a_span_ends_once(store: Any) -> None:
+    tracer = TracerProvider().get_tracer("once")
+    assert lean.applies(tracer)
+    span = lean.start_span(tracer, "s", None, {"a": "b"})
+    assert span is not None
+    assert lean.end_span(span) is True
+    assert lean.end_span(span) is False  # span.end() then warns, as the SDK does
+    assert lean.set_attributes(span, {"c": "d"}) is False
+    lean.add_event(span, "late", None)  # the SDK's _add_event refuses an ended span
+    assert not list(span.events)  # type: ignore[attr-defined]
