@@ -165,6 +165,7 @@ def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
 
 
 _COMPLETED: str = ExecStatus.COMPLETED.value
+_ERROR_STATUSES = tuple(semconv.ERROR_STATUSES)  # compared by identity, no enum hash
 
 
 class _Redacted:
@@ -299,8 +300,8 @@ class ExecutionSpan:
             failed = False
         else:
             verdict = status_for(exception) if status is None else status
-            final = {semconv.EXEC_STATUS: verdict.value}
-            failed = verdict in semconv.ERROR_STATUSES
+            final = {semconv.EXEC_STATUS: verdict._value_}
+            failed = verdict in _ERROR_STATUSES
             if failed and exception is not None:
                 final[semconv.ERROR_TYPE] = exception_type(exception)
                 message = exception_message(exception)

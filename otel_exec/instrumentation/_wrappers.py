@@ -17,6 +17,7 @@ shapes cover every wrap point:
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -212,6 +213,24 @@ def observe(hook: Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None], *
         return outcome
 
     return wrapper
+
+
+def replacing_before(hook: Callable[[Any, tuple[Any, ...], dict[str, Any]], None],
+                     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``before`` as a plain function replacing the method (``Patch(replace=True)``), for a
+    method called several times per execution (no wrapt layer: a tenth of its cost)."""
+
+    def replace(original: Callable[..., Any]) -> Callable[..., Any]:
+        def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if instrumentation_enabled():
+                contained(hook, self, args, kwargs)
+            return original(self, *args, **kwargs)
+
+        if inspect.iscoroutinefunction(original):
+            inspect.markcoroutinefunction(replacement)
+        return replacement
+
+    return replace
 
 
 def before(hook: Callable[[Any, tuple[Any, ...], dict[str, Any]], None],

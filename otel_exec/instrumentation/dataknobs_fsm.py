@@ -41,9 +41,9 @@ from otel_exec.instrumentation._wrappers import (
     argument,
     around,
     around_async,
-    before,
     end_span,
     observe,
+    replacing_before,
 )
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, exception_attributes, get_tracer
@@ -443,8 +443,8 @@ PATCHES: tuple[Patch, ...] = (
           around_async(_start_state_work, _state_work_done), params=("context",)),
     Patch(_ENGINE, "AsyncExecutionEngine._execute_transition",
           around_async(_start_transition, _finish_transition), params=("arc", "context")),
-    Patch(_ENGINE, "AsyncExecutionEngine._fire_hooks", before(_hooks_fired),
-          params=("hooks",), optional=True),
+    Patch(_ENGINE, "AsyncExecutionEngine._fire_hooks", replacing_before(_hooks_fired),
+          params=("hooks",), optional=True, replace=True),
     Patch(_BASE_ENGINE, "BaseExecutionEngine.handle_transform_error",
           observe(_transform_failed), params=("error", "context", "state_name"), optional=True),
     Patch(_BASE_ENGINE, "BaseExecutionEngine.should_skip_state_transforms",

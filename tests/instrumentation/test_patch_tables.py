@@ -4,6 +4,7 @@ are safe from many threads, and the declared version ranges agree with the extra
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import tomllib
@@ -125,3 +126,24 @@ def test_declared_versions_agree_with_the_extras_and_the_installed_frameworks() 
 def _bounds(specifier: object) -> list[str]:
     """The lowest version an extra allows (it must be inside the instrumentor's range)."""
     return [s.version for s in specifier if s.operator == ">="]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("framework", ["falyx", "dataknobs_fsm"])
+def test_replaced_methods_come_back_as_they_were(framework: str) -> None:
+    from otel_exec.instrumentation._patching import _owner
+
+    replaced = [patch for patch in TABLES[framework] if patch.replace]
+    assert replaced  # falyx's HookManager.trigger, dataknobs' _fire_hooks
+    originals = [vars(_owner(p.module, p.attribute)[0])[_owner(p.module, p.attribute)[1]]
+                 for p in replaced]
+    otel_exec.instrument(framework)
+    try:
+        for patch, original in zip(replaced, originals, strict=True):
+            owner, name = _owner(patch.module, patch.attribute)
+            current = vars(owner)[name]
+            assert current is not original and current.__wrapped__ is original
+            assert inspect.iscoroutinefunction(current) == inspect.iscoroutinefunction(original)
+    finally:
+        otel_exec.uninstrument(framework)
+    assert [vars(_owner(p.module, p.attribute)[0])[_owner(p.module, p.attribute)[1]]
+            for p in replaced] == originals
