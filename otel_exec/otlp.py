@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PB2Span
 from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -42,13 +44,13 @@ _logger = logging.getLogger(__name__)
 ENCODER_VERSIONS = ("1.45.",)
 """``opentelemetry-exporter-otlp-proto-*`` versions whose ``encode_spans`` this one repeats."""
 
-_KINDS = {
-    SpanKind.INTERNAL: PB2Span.SpanKind.SPAN_KIND_INTERNAL,
-    SpanKind.SERVER: PB2Span.SpanKind.SPAN_KIND_SERVER,
-    SpanKind.CLIENT: PB2Span.SpanKind.SPAN_KIND_CLIENT,
-    SpanKind.PRODUCER: PB2Span.SpanKind.SPAN_KIND_PRODUCER,
-    SpanKind.CONSUMER: PB2Span.SpanKind.SPAN_KIND_CONSUMER,
-}
+_KINDS = {kind._value_: encoded for kind, encoded in (
+    (SpanKind.INTERNAL, PB2Span.SpanKind.SPAN_KIND_INTERNAL),
+    (SpanKind.SERVER, PB2Span.SpanKind.SPAN_KIND_SERVER),
+    (SpanKind.CLIENT, PB2Span.SpanKind.SPAN_KIND_CLIENT),
+    (SpanKind.PRODUCER, PB2Span.SpanKind.SPAN_KIND_PRODUCER),
+    (SpanKind.CONSUMER, PB2Span.SpanKind.SPAN_KIND_CONSUMER))}
+"""OTLP's kind of each ``SpanKind``, by its value (no enum hash per span)."""
 _HAS_IS_REMOTE = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _INT64 = (-(1 << 63), 1 << 63)
@@ -84,45 +86,67 @@ _RESOURCE_SPANS = object()
 
 
 def _encode_span(message: Any, span: ReadableSpan) -> None:
-    context = span.get_span_context()
-    parent = span.parent
-    message.trace_id = context.trace_id.to_bytes(16, "big")  # type: ignore[union-attr]
-    message.span_id = context.span_id.to_bytes(8, "big")  # type: ignore[union-attr]
-    trace_state = context.trace_state  # type: ignore[union-attr]
-    if trace_state is not None:
+    (name, context, parent, kind, start, end, attributes, dropped_attributes, events,
+     dropped_events, links, dropped_links, code, description) = _read(span)
+    message.trace_id = context.trace_id.to_bytes(16, "big")
+    message.span_id = context.span_id.to_bytes(8, "big")
+    trace_state = context.trace_state
+    if trace_state is not None and trace_state is not DEFAULT_TRACE_STATE:
         message.trace_state = ",".join([f"{key}={value}" for key, value in trace_state.items()])
     if parent:
         message.parent_span_id = parent.span_id.to_bytes(8, "big")
-    message.name = span.name
-    message.kind = _KINDS[span.kind]
-    if span.start_time is not None:
-        message.start_time_unix_nano = span.start_time
-    if span.end_time is not None:
-        message.end_time_unix_nano = span.end_time
-    if span.attributes:
-        _encode_attributes(message.attributes, span.attributes)
-    for event in span.events:
+    message.name = name
+    message.kind = _KINDS[kind._value_]
+    if start is not None:
+        message.start_time_unix_nano = start
+    if end is not None:
+        message.end_time_unix_nano = end
+    if attributes:
+        _encode_attributes(message.attributes, attributes)
+    for event in events:
         encoded = message.events.add(name=event.name, time_unix_nano=event.timestamp,
                                      dropped_attributes_count=event.dropped_attributes)
         if event.attributes:
             _encode_attributes(encoded.attributes, event.attributes)
-    for link in span.links:
+    for link in links:
         encoded = message.links.add(
             trace_id=link.context.trace_id.to_bytes(16, "big"),
             span_id=link.context.span_id.to_bytes(8, "big"),
             dropped_attributes_count=link.dropped_attributes, flags=_flags(link.context))
         if link.attributes:
             _encode_attributes(encoded.attributes, link.attributes)
-    status = span.status
-    if status is not None:
+    if code is not None:
         message.status.SetInParent()
-        message.status.code = status.status_code.value
-        if status.description is not None:
-            message.status.message = status.description
-    message.dropped_attributes_count = span.dropped_attributes
-    message.dropped_events_count = span.dropped_events
-    message.dropped_links_count = span.dropped_links
+        message.status.code = code
+        if description is not None:
+            message.status.message = description
+    message.dropped_attributes_count = dropped_attributes
+    message.dropped_events_count = dropped_events
+    message.dropped_links_count = dropped_links
     message.flags = _flags(parent)
+
+
+_SDK_FIELDS = operator.attrgetter("_name", "_context", "_parent", "_kind", "_start_time",
+                                  "_end_time", "_attributes", "_events", "_links", "_status")
+
+
+def _read(span: ReadableSpan) -> tuple[Any, ...]:
+    """What ``_encode_span`` needs of a span: from the SDK's own fields in one C call (its
+    bounded containers' dict and deques, their drop counts), else through the public
+    properties (another SDK version, a hand-made span), which answer the same."""
+    try:
+        (name, context, parent, kind, start, end, attributes, events, links,
+         status) = _SDK_FIELDS(span)
+        return (name, context, parent, kind, start, end, attributes._dict, attributes.dropped,
+                events._dq, events.dropped, links._dq, links.dropped,
+                status._status_code._value_, status._description)
+    except AttributeError:
+        status = span.status
+        return (span.name, span.get_span_context(), span.parent, span.kind, span.start_time,
+                span.end_time, span.attributes, span.dropped_attributes, span.events,
+                span.dropped_events, span.links, span.dropped_links,
+                None if status is None else status.status_code.value,
+                None if status is None else status.description)
 
 
 def _flags(parent: SpanContext | None) -> int:

@@ -107,6 +107,18 @@ def test_every_shape_of_span_encodes_as_the_exporters_do() -> None:
     _same(first[:1])
 
 
+def test_hand_made_spans_encode_as_the_exporters_do() -> None:
+    """Spans that are not the SDK's own (another SDK, a test double) are read through the
+    public properties."""
+    context = SpanContext(5, 6, False, TraceFlags(TraceFlags.SAMPLED))
+    made = [ReadableSpan(name="hand", context=context, parent=SpanContext(5, 7, True),
+                         resource=Resource.create({"service.name": "h"}),
+                         attributes={"a": 1, "b": "two", "c": [1.5]}, kind=SpanKind.CLIENT,
+                         status=Status(StatusCode.ERROR, "no"), start_time=1, end_time=2),
+            ReadableSpan(name="bare", context=SpanContext(8, 9, False))]
+    _same(made)
+
+
 def test_equal_resources_that_are_distinct_objects_share_a_group() -> None:
     made = [_recorded(TracerProvider(resource=Resource.create({"service.name": "same"})),
                       lambda p: p.get_tracer("t").start_span("s").end())[0] for _ in range(2)]
