@@ -128,12 +128,12 @@ def _bounds(specifier: object) -> list[str]:
     return [s.version for s in specifier if s.operator == ">="]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("framework", ["falyx", "dataknobs_fsm"])
+@pytest.mark.parametrize("framework", ["falyx", "dataknobs_fsm", "routilux"])
 def test_replaced_methods_come_back_as_they_were(framework: str) -> None:
     from otel_exec.instrumentation._patching import _owner
 
     replaced = [patch for patch in TABLES[framework] if patch.replace]
-    assert replaced  # falyx's HookManager.trigger, dataknobs' _fire_hooks
+    assert replaced  # the methods called several times per execution
     originals = [vars(_owner(p.module, p.attribute)[0])[_owner(p.module, p.attribute)[1]]
                  for p in replaced]
     otel_exec.instrument(framework)

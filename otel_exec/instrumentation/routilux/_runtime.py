@@ -19,7 +19,13 @@ import wrapt
 
 from otel_exec import semconv
 from otel_exec.instrumentation._patching import Patch
-from otel_exec.instrumentation._wrappers import ContextScope, argument, around, observe
+from otel_exec.instrumentation._wrappers import (
+    ContextScope,
+    argument,
+    around,
+    observe,
+    replacing,
+)
 from otel_exec.instrumentation.routilux._jobs import (
     ACTIVATING,
     CALL,
@@ -227,8 +233,10 @@ PATCHES: tuple[Patch, ...] = (
           params=("flow_name", "routine_name", "slot_name", "data")),
     Patch(f"{_CORE}.context", "JobContext.start", observe(_job_started)),
     Patch(f"{_CORE}.context", "JobContext.complete", observe(_job_completed, always=True)),
-    Patch(f"{_CORE}.task", "SlotActivationTask.__post_init__", observe(_task_made)),
-    Patch(f"{_CORE}.task", "EventRoutingTask.__post_init__", observe(_task_made)),
+    Patch(f"{_CORE}.task", "SlotActivationTask.__post_init__",
+          replacing(_task_made, after=True), replace=True),
+    Patch(f"{_CORE}.task", "EventRoutingTask.__post_init__",
+          replacing(_task_made, after=True), replace=True),
     Patch(f"{_CORE}.executor", "WorkerExecutor._execute_task",
           around(_start_task, delivered, always=True), params=("task",)),
     Patch(f"{_CORE}.runtime", "Runtime.handle_event_emit",
