@@ -1,22 +1,25 @@
-"""The lean span path: otel_exec's own spans on the SDK's default setup, started and described
-without the per-span work the SDK does for values it cannot trust and features not in use.
+"""The lean span path: otel_exec's own spans on the SDK's default setup, started, described and
+ended without the per-span work the SDK does for values it cannot trust and features not in use.
 
 ``Tracer.start_span`` runs every attribute through ``BoundedAttributes.__setitem__`` (a lock
 and a type check each), asks the sampler, which on the default setup (parent-based, always on)
 only says "record and sample" for a root or a sampled parent, and builds the span field by
 field through three constructors. otel_exec's attributes are already plain
-``str``/``bool``/``int``/``float`` values made by otel_exec, so this path builds the same
-``_Span`` the SDK builds from a per-tracer template (the fields of a probe span the SDK built,
-checked one by one), with those attributes written in before ``on_start``; the attributes
-set when the span ends are written the same way. Every span processor sees an ordinary SDK
-span and ``ReadableSpan``, and OTLP output is byte for byte the same (tested).
+``str``/``bool``/``int``/``float`` values, so this path builds the same ``_Span`` from a
+per-tracer template (the fields of a probe span the SDK built, checked one by one), with those
+attributes written in before ``on_start`` and links through the SDK's own ``_new_links``;
+attributes and events added later are written the same way, under the span's lock; ``end``
+hands ``on_end`` the SDK's own ``ReadableSpan`` filled from the span's fields. Every span
+processor sees an ordinary SDK span and ``ReadableSpan``, and OTLP output is byte for byte the
+same (tested).
 
 It relies on SDK internals, so a tracer takes it only when they are the ones checked here: the
 SDK versions below, its own ``Tracer`` and ``RandomIdGenerator``, the default sampler (or
-otel_exec's ``RecordLocally`` around it), and a probe span with exactly the fields this module
-fills. Anything else (another sampler, id generator, SDK version or span layout, an unsampled
-parent, links, a value of another type or past the length limit, too many attributes) takes
-``start_span`` / ``set_attributes``.
+otel_exec's ``RecordLocally`` around it), a probe span with exactly the fields this module fills
+and a ``ReadableSpan`` of exactly the fields it copies, the layout of ``SpanContext`` and of the
+context's span key. Anything else (another sampler, id generator, SDK version or layout, an
+unsampled parent, a value of another type or past a limit, too many attributes) takes the SDK's
+``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
 """
 
 from __future__ import annotations
@@ -224,22 +227,26 @@ def start_span(tracer: Any, name: str, context: Context | None,
     bounded = _new(template.attributes_class)
     bounded.__dict__.update(_dict=dict(attributes), maxlen=most, dropped=0,
                             max_value_len=longest, _lock=_Lock(), _immutable=False)
-    events = _new(template.list_class)
-    events.__dict__.update(dropped=0, _dq=deque(maxlen=template.events), _lock=_Lock())
-    no_links = _new(template.list_class)
-    no_links.__dict__.update(dropped=0, _dq=deque(maxlen=template.links), _lock=_Lock())
     span = _new(template.span_class)
     fields = span.__dict__
     fields.update(template.fields)
     fields.update(_name=name, _context=own, _parent=parent, _lock=_Lock(),
-                  _attributes=bounded, _events=events,
-                  _links=span._new_links(links) if links else no_links,
+                  _attributes=bounded, _events=_empty_list(template.list_class, template.events),
+                  _links=span._new_links(links) if links  # the SDK's own checks and bounds
+                  else _empty_list(template.list_class, template.links),
                   _record_end_metrics=tracer._tracer_metrics.start_span(parent,
                                                                         template.sampled))
     fields["_start_time"] = _time_ns()
     tracer.span_processor.on_start(span, parent_context=context)
     started: Span = span
     return started
+
+
+def _empty_list(list_class: type[Any], most: int | None) -> Any:
+    """A new, empty ``BoundedList`` of at most ``most`` items, as the SDK makes one."""
+    bounded = _new(list_class)
+    bounded.__dict__.update(dropped=0, _dq=deque(maxlen=most), _lock=_Lock())
+    return bounded
 
 
 def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
