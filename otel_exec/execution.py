@@ -151,9 +151,9 @@ class Execution:
         self.service = service
 
     @classmethod
-    def from_span(cls, span: ReadableSpan, outcome: Outcome | None = None) -> Execution:
+    def from_span(cls, span: ReadableSpan) -> Execution:
         """Read a span (finished, or still running) as an execution."""
-        return cls.from_row(span_row(span), outcome)
+        return cls.from_row(span_row(span))
 
     @classmethod
     def from_row(cls, row: Row, outcome: Outcome | None = None) -> Execution:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from opentelemetry.context import Context
-    from opentelemetry.trace import Link, Span, Tracer
+    from opentelemetry.trace import Link, Span
     from opentelemetry.util.types import AttributeValue
 
 SDK_VERSIONS = ("1.45.",)
@@ -109,11 +109,6 @@ _TEMPLATE = "_otel_exec_lean"
 
 enabled = True
 """Take the lean path where it applies (tests turn it off to compare with the SDK's)."""
-
-
-def applies(tracer: Tracer) -> bool:
-    """Whether ``tracer`` is the SDK's, as this module knows it (checked once per tracer)."""
-    return _template(tracer) is not None
 
 
 def _template(tracer: Any) -> _Template | None:

@@ -21,8 +21,9 @@ class ExecStatus(StrEnum):
     RUNNING = "running"
 
 
-#: Statuses that mean the execution did not succeed (falyx's "ERROR").
-ERROR_STATUSES = frozenset({ExecStatus.FAILED, ExecStatus.ERROR_CONTINUED})
+ERROR_STATUSES = (ExecStatus.FAILED, ExecStatus.ERROR_CONTINUED)
+"""Statuses that mean the execution did not succeed (falyx's "ERROR"); a tuple, so ``in``
+finds a member by identity without hashing an enum."""
 
 # Shared by every framework.
 EXEC_KIND = "exec.kind"

@@ -165,7 +165,6 @@ def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
 
 
 _COMPLETED: str = ExecStatus.COMPLETED.value
-_ERROR_STATUSES = tuple(semconv.ERROR_STATUSES)  # compared by identity, no enum hash
 
 
 class _Redacted:
@@ -301,7 +300,7 @@ class ExecutionSpan:
         else:
             verdict = status_for(exception) if status is None else status
             final = {semconv.EXEC_STATUS: verdict._value_}
-            failed = verdict in _ERROR_STATUSES
+            failed = verdict in semconv.ERROR_STATUSES
             if failed and exception is not None:
                 final[semconv.ERROR_TYPE] = exception_type(exception)
                 message = exception_message(exception)
