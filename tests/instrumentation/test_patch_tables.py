@@ -11,7 +11,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import wrapt
 from falyx.action.chained_action import ChainedAction
 from falyx.execution_registry import ExecutionRegistry
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
@@ -19,7 +18,7 @@ from packaging.requirements import Requirement
 
 import otel_exec
 from otel_exec.instrumentation import FRAMEWORKS
-from otel_exec.instrumentation._patching import check, is_patched
+from otel_exec.instrumentation._patching import _owner, _replaced, check, is_patched
 from otel_exec.instrumentation.dataknobs_fsm import PATCHES as FSM_PATCHES
 from otel_exec.instrumentation.falyx import PATCHES as FALYX_PATCHES
 from otel_exec.instrumentation.falyx import PROCESS_PATCHES, FalyxInstrumentor
@@ -68,11 +67,6 @@ def test_a_missing_optional_target_is_skipped_with_one_warning(
                    if p.attribute != "ChainedAction._rollback")
 
 
-def is_patched_function(function: object) -> bool:
-    return isinstance(function, wrapt.FunctionWrapper) or hasattr(
-        function, "__otel_exec_replaced__")
-
-
 def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() -> None:
     barrier = threading.Barrier(8)
 
@@ -84,9 +78,8 @@ def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() ->
             else:
                 otel_exec.uninstrument("falyx")
 
-    from falyx.hook_manager import HookManager
-
-    original = vars(HookManager)["trigger"]  # replaced, not wrapped: it must come back as is
+    originals = {patch: vars(_owner(patch.module, patch.attribute)[0])[
+        _owner(patch.module, patch.attribute)[1]] for patch in FALYX_PATCHES}
     threads = [threading.Thread(target=flip, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
@@ -94,17 +87,15 @@ def test_instrument_and_uninstrument_from_many_threads_never_stack_wrappers() ->
         thread.join(30)
     otel_exec.instrument("falyx")
     try:
-        for patch in FALYX_PATCHES:
-            owner_path, _, name = patch.attribute.rpartition(".")
-            owner = getattr(__import__(patch.module, fromlist=[owner_path]), owner_path)
-            wrapper = vars(owner)[name]
+        for patch, original in originals.items():
+            owner, name = _owner(patch.module, patch.attribute)
             assert is_patched(patch.module, patch.attribute), patch.target
-            assert isinstance(wrapper, wrapt.FunctionWrapper) is not patch.replace
-            assert not is_patched_function(wrapper.__wrapped__), patch.target
+            assert _replaced(vars(owner)[name]) is original, patch.target  # one layer
     finally:
         otel_exec.uninstrument("falyx")
     assert not any(is_patched(p.module, p.attribute) for p in FALYX_PATCHES)
-    assert vars(HookManager)["trigger"] is original
+    assert all(vars(_owner(p.module, p.attribute)[0])[_owner(p.module, p.attribute)[1]]
+               is original for p, original in originals.items())
 
 
 def test_declared_versions_agree_with_the_extras_and_the_installed_frameworks() -> None:
@@ -130,10 +121,7 @@ def _bounds(specifier: object) -> list[str]:
 
 @pytest.mark.parametrize("framework", ["falyx", "dataknobs_fsm", "routilux"])
 def test_replaced_methods_come_back_as_they_were(framework: str) -> None:
-    from otel_exec.instrumentation._patching import _owner
-
-    replaced = [patch for patch in TABLES[framework] if patch.replace]
-    assert replaced  # the methods called several times per execution
+    replaced = [patch for patch in TABLES[framework] if patch not in PROCESS_PATCHES]
     originals = [vars(_owner(p.module, p.attribute)[0])[_owner(p.module, p.attribute)[1]]
                  for p in replaced]
     otel_exec.instrument(framework)
@@ -141,8 +129,13 @@ def test_replaced_methods_come_back_as_they_were(framework: str) -> None:
         for patch, original in zip(replaced, originals, strict=True):
             owner, name = _owner(patch.module, patch.attribute)
             current = vars(owner)[name]
-            assert current is not original and current.__wrapped__ is original
-            assert inspect.iscoroutinefunction(current) == inspect.iscoroutinefunction(original)
+            assert current is not original and _replaced(current) is original
+            assert type(current) is type(original)  # a classmethod stays one
+            function = getattr(current, "__func__", current)
+            assert function.__wrapped__ is getattr(original, "__func__", original)
+            assert inspect.signature(function) == inspect.signature(function.__wrapped__)
+            assert inspect.iscoroutinefunction(function) == inspect.iscoroutinefunction(
+                function.__wrapped__)
     finally:
         otel_exec.uninstrument(framework)
     assert [vars(_owner(p.module, p.attribute)[0])[_owner(p.module, p.attribute)[1]]
