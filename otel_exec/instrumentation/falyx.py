@@ -23,10 +23,11 @@ that failed and triggered them), rollback is a child span (neither takes a regis
 
 from __future__ import annotations
 
-import inspect
 import logging
+import weakref
 from contextvars import ContextVar
 from functools import partial
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 import wrapt
@@ -125,6 +126,7 @@ def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     if active is not None and active.instance is instance:
         return None  # super().__call__ inside a traced __call__
     kind, constant = _kind(instance)
+    contained(_count_retries, instance)
     execution = ExecutionSpan(
         get_tracer(_SCOPE),
         str(getattr(instance, "name", None) or getattr(instance, "description", "")),
@@ -182,23 +184,43 @@ def _recorded(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                         attributes={semconv.FALYX_INDEX: context.index})
 
 
-def _counting_trigger(trigger: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """``HookManager.trigger``, counting retry attempts: during ON_ERROR hooks with a
-    RetryHandler, the handler calls a counting stand-in for the action (falyx's retries call
-    ``target.action`` directly). Every other trigger (three of the four per action) passes
-    straight through, so this replaces the method instead of wrapping it (called four times
-    per action, a wrapt layer would cost more than the rest of the falyx wrappers)."""
+def _count_retries(instance: Any) -> None:
+    """Make the ON_ERROR hooks of a retrying action count its retry attempts: its hook
+    manager gets a ``trigger`` of its own (``_counting_trigger``). Only the hook managers
+    that hold a ``RetryHandler`` pay for it; the class and every other action are untouched."""
+    hooks: Any = getattr(instance, "hooks", None)
+    errors = getattr(hooks, "_hooks", _NO_HOOKS).get(_falyx["ON_ERROR"])
+    if not errors or "trigger" in vars(hooks):
+        return
+    handler = _falyx["RetryHandler"]
+    if any(isinstance(getattr(hook, "__self__", None), handler) for hook in errors):
+        hooks.trigger = MethodType(_counting_trigger, hooks)
+        _counting.add(hooks)
 
-    def counting_trigger(self: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        hook_type = args[0] if args else kwargs.get("hook_type")  # no call: 4 per action
-        if hook_type is not _falyx.get("ON_ERROR"):
-            return trigger(self, *args, **kwargs)
-        call = contained(_retried_call, self, args, kwargs)
-        if call is None:
-            return trigger(self, *args, **kwargs)
-        return _trigger_counting_retries(partial(trigger, self), args, kwargs, call)
 
-    return inspect.markcoroutinefunction(counting_trigger)
+_NO_HOOKS: dict[Any, Any] = {}
+_counting: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _stop_counting_retries() -> None:
+    for hooks in list(_counting):
+        if getattr(vars(hooks).get("trigger"), "__func__", None) is _counting_trigger:
+            del hooks.trigger
+    _counting.clear()
+
+
+async def _counting_trigger(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """``HookManager.trigger`` of a hook manager with a RetryHandler: during its ON_ERROR
+    hooks, the handler calls a counting stand-in for the action (falyx's retries call
+    ``target.action`` directly)."""
+    trigger = type(self).trigger
+    hook_type = args[0] if args else kwargs.get("hook_type")
+    if hook_type is not _falyx["ON_ERROR"]:
+        return await trigger(self, *args, **kwargs)
+    call = contained(_retried_call, self, args, kwargs)
+    if call is None:
+        return await trigger(self, *args, **kwargs)
+    return await _trigger_counting_retries(partial(trigger, self), args, kwargs, call)
 
 
 def _retried_call(hooks: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
@@ -325,8 +347,6 @@ PATCHES: tuple[Patch, ...] = (
     Patch("falyx.command", "Command.__call__", _wrap_call),
     Patch("falyx.execution_registry", "ExecutionRegistry.record", observe(_recorded),
           params=("context",)),
-    Patch("falyx.hook_manager", "HookManager.trigger", _counting_trigger,
-          params=("hook_type", "context"), optional=True, replace=True),
     Patch("falyx.action.chained_action", "ChainedAction._rollback",
           around_async(_start_rollback, end_span), params=("rollback_stack",),
           optional=True),
@@ -355,3 +375,7 @@ class FalyxInstrumentor(ExecInstrumentor):
         _falyx.update(ON_ERROR=HookType.ON_ERROR, RetryHandler=RetryHandler,
                       FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction))
         return (*PATCHES, *PROCESS_PATCHES) if options.get("propagate_to_processes") else PATCHES
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        super()._uninstrument(**kwargs)
+        _stop_counting_retries()

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from falyx.action import Action, ActionGroup, ChainedAction, ProcessAction
 from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
+from falyx.hook_manager import HookType
+from falyx.retry import RetryHandler
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from rich.console import Console
 
@@ -209,6 +211,26 @@ def test_actions_built_before_instrument_still_count_retries(store: ExecutionSto
     finally:
         otel_exec.uninstrument("falyx")
     assert one(store, "early").attributes[semconv.FALYX_RETRY_ATTEMPTS] == 1
+
+
+def test_only_hook_managers_with_a_retry_handler_count_retries(store: ExecutionStore) -> None:
+    plain = Action("plain", workload.fetch)
+    manual = Action("manual", workload.flaky(1, "ok"))  # falyx's documented manual form
+    manual.hooks.register(HookType.ON_ERROR,
+                          RetryHandler(workload.retry_policy(2)).retry_on_error)
+    otel_exec.instrument("falyx")
+    try:
+        assert asyncio.run(plain()) == [1, 2, 3]
+        assert asyncio.run(manual()) == "ok"
+        assert "trigger" not in vars(plain.hooks)  # nothing per call for it
+        assert "trigger" in vars(manual.hooks)
+    finally:
+        otel_exec.uninstrument("falyx")
+    assert "trigger" not in vars(manual.hooks)  # uninstrument takes it back
+    retries = [e.attributes[semconv.FALYX_RETRY_OUTCOME] for e in one(store, "manual").events
+               if e.name == semconv.FALYX_RETRY_EVENT]
+    assert retries == ["failed", "succeeded"]
+    assert one(store, "manual").attributes[semconv.FALYX_RETRY_RECOVERED] is True
 
 
 def test_suppressed_runs_make_no_spans_and_falyx_still_records(
