@@ -12,7 +12,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+from opentelemetry.trace import SpanContext, StatusCode, format_span_id, format_trace_id
 
 from otel_exec import semconv
 from otel_exec.semconv import ExecStatus
@@ -27,6 +27,11 @@ _FIELDS = ("name", "context", "parent", "start_time", "end_time", "attributes", 
            "status", "instrumentation_scope")
 _SDK_FIELDS = attrgetter(*(f"_{field}" for field in _FIELDS))
 _PUBLIC_FIELDS = attrgetter(*_FIELDS)
+_SDK_STATUS = attrgetter("_status_code._value_", "_description")
+_PUBLIC_STATUS = attrgetter("status_code._value_", "description")
+_IDS_BY_INDEX = tuple(SpanContext(1, 2, is_remote=False))[:2] == (1, 2)
+"""Whether a ``SpanContext`` is the tuple (trace id, span id, ...) its properties read, so a
+row takes the ids by index instead of through a Python property each."""
 _STATUSES = {status.value: status for status in ExecStatus}
 _EMPTY: tuple[Any, ...] = ()
 
@@ -56,17 +61,26 @@ def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row
          scope) = _SDK_FIELDS(span)
         attributes = attributes._dict if attributes is not None else {}
         events, links = events._dq, links._dq  # the SDK's bounded lists hold a deque
+        code, description = _SDK_STATUS(status)
+        scope_name = scope._name if scope is not None else ""
     except AttributeError:  # another SDK version or a hand-made ReadableSpan
         (name, context, parent, start_ns, end_ns, attributes, events, links, status,
          scope) = _PUBLIC_FIELDS(span)
         attributes = dict(attributes or _EMPTY)
-    return (name, context.trace_id if context is not None else 0,
-            context.span_id if context is not None else 0,
-            parent.span_id if parent is not None else None, start_ns or 0, end_ns,
+        code, description = _PUBLIC_STATUS(status)
+        scope_name = scope.name if scope is not None else ""
+    if context is None:
+        trace_id = span_id = 0
+    elif _IDS_BY_INDEX and type(context) is SpanContext:
+        trace_id, span_id = context[0], context[1]
+    else:
+        trace_id, span_id = context.trace_id, context.span_id
+    if parent is not None:
+        parent = parent[1] if _IDS_BY_INDEX and type(parent) is SpanContext else parent.span_id
+    return (name, trace_id, span_id, parent, start_ns or 0, end_ns,
             tuple(_flat(attributes.items())),
             tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
-            status.status_code._value_, status.description,
-            scope.name if scope is not None else "", None,
+            code, description, scope_name, None,
             number() if number is not None and in_registry(attributes) else None)
 
 

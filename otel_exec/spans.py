@@ -75,7 +75,9 @@ def get_tracer(scope: str) -> Tracer:
     is set at all, otel_exec's spans go to a local provider that only feeds the in-process
     store (no export), so the views work before, or without, ``configure()``.
     """
-    provider = _scope_providers.get(scope) or _override or trace_api.get_tracer_provider()
+    provider = (_scope_providers.get(scope) or _override
+                or getattr(trace_api, "_TRACER_PROVIDER", None)  # set: no call to read it
+                or trace_api.get_tracer_provider())
     cached = _tracers.get(scope)
     if cached is not None and cached[0] is provider:
         return cached[1]

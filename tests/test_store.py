@@ -3,6 +3,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -160,6 +161,30 @@ def test_spans_recorded_after_the_fact_keep_their_times() -> None:
     assert stored.start_time == 1.0
     assert stored.duration == 2.5
     assert stored.result == "done"
+
+
+def test_a_row_is_the_same_whichever_way_the_span_is_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    from otel_exec import execution
+
+    store = ExecutionStore()
+    tracer = private_provider(store).get_tracer("scope")
+    with (tracer.start_as_current_span("parent"),
+          tracer.start_as_current_span("child", attributes={"k": 1}) as live):
+        live.set_status(Status(StatusCode.ERROR, "broken"))
+    span = live._readable_span()  # type: ignore[attr-defined]
+    fast = execution.span_row(span)
+    assert fast[1:4] == (span.context.trace_id, span.context.span_id, span.parent.span_id)
+    assert fast[9:12] == (StatusCode.ERROR.value, "broken", "scope")
+    public = SimpleNamespace(  # a span from elsewhere: public fields only
+        **{field: getattr(span, field) for field in (
+            "name", "context", "parent", "start_time", "end_time", "attributes", "events",
+            "links", "status", "instrumentation_scope")})
+    assert execution.span_row(public) == fast
+    monkeypatch.setattr(execution, "_IDS_BY_INDEX", False)  # ids through the properties
+    assert execution.span_row(span) == fast
 
 
 def test_spans_that_never_end_cannot_grow_the_running_set() -> None:
