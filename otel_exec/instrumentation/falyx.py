@@ -38,7 +38,7 @@ from otel_exec import semconv
 from otel_exec._context import instrumentation_enabled
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
-from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._patching import Patch, check
 from otel_exec.instrumentation._wrappers import (
     ContextScope,
     argument,
@@ -188,6 +188,8 @@ def _count_retries(instance: Any) -> None:
     """Make the ON_ERROR hooks of a retrying action count its retry attempts: its hook
     manager gets a ``trigger`` of its own (``_counting_trigger``). Only the hook managers
     that hold a ``RetryHandler`` pay for it; the class and every other action are untouched."""
+    if not _falyx["count_retries"]:
+        return
     hooks: Any = getattr(instance, "hooks", None)
     errors = getattr(hooks, "_hooks", _NO_HOOKS).get(_falyx["ON_ERROR"])
     if not errors or "trigger" in vars(hooks):
@@ -351,6 +353,10 @@ PATCHES: tuple[Patch, ...] = (
           around_async(_start_rollback, end_span), params=("rollback_stack",),
           optional=True),
 )
+_TRIGGER = Patch("falyx.hook_manager", "HookManager.trigger", _counting_trigger,
+                 params=("hook_type", "context"))
+"""Not applied: the method ``_counting_trigger`` stands in for on a retrying action's hook
+manager, checked as a patch target would be."""
 PROCESS_PATCHES: tuple[Patch, ...] = (
     Patch("concurrent.futures.process", "ProcessPoolExecutor.submit", _wrap_submit,
           params=("fn",)),
@@ -372,8 +378,12 @@ class FalyxInstrumentor(ExecInstrumentor):
         from falyx.retry import RetryHandler
         from falyx.signals import FlowSignal
 
+        unreadable = check(_TRIGGER)  # counting calls it with the arguments as they came
+        if unreadable is not None:
+            _logger.warning("otel_exec: falyx retry attempts are not counted: %s", unreadable)
         _falyx.update(ON_ERROR=HookType.ON_ERROR, RetryHandler=RetryHandler,
-                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction))
+                      FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction),
+                      count_retries=unreadable is None)
         return (*PATCHES, *PROCESS_PATCHES) if options.get("propagate_to_processes") else PATCHES
 
     def _uninstrument(self, **kwargs: Any) -> None:

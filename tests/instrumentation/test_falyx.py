@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from falyx.action import Action, ActionGroup, ChainedAction, ProcessAction
 from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
-from falyx.hook_manager import HookType
+from falyx.hook_manager import HookManager, HookType
 from falyx.retry import RetryHandler
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from rich.console import Console
@@ -231,6 +231,27 @@ def test_only_hook_managers_with_a_retry_handler_count_retries(store: ExecutionS
                if e.name == semconv.FALYX_RETRY_EVENT]
     assert retries == ["failed", "succeeded"]
     assert one(store, "manual").attributes[semconv.FALYX_RETRY_RECOVERED] is True
+
+
+def test_a_changed_trigger_signature_stops_the_count_not_the_tracing(
+        store: ExecutionStore, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    original = HookManager.trigger
+
+    async def trigger(self: HookManager, kind: HookType, ctx: Any) -> None:
+        await original(self, kind, ctx)
+
+    monkeypatch.setattr(HookManager, "trigger", trigger)  # a release renamed its parameters
+    action = Action("renamed", workload.flaky(1, "ok"), retry_policy=workload.retry_policy(2))
+    otel_exec.instrument("falyx")
+    try:
+        assert asyncio.run(action()) == "ok"
+    finally:
+        otel_exec.uninstrument("falyx")
+    assert "retry attempts are not counted" in caplog.text
+    assert "trigger" not in vars(action.hooks)
+    renamed = one(store, "renamed")
+    assert renamed.success and not renamed.events
 
 
 def test_suppressed_runs_make_no_spans_and_falyx_still_records(
