@@ -203,13 +203,18 @@ def test_a_run_falyx_never_records_is_kept_and_flagged(falyx_store: ExecutionSto
     assert otel_exec.registry.get_all() == []
 
 
-def test_actions_built_before_instrument_still_count_retries(store: ExecutionStore) -> None:
-    early = Action("early", workload.flaky(1, "ok"), retry_policy=workload.retry_policy(2))
+def run_instrumented(action: Any) -> Any:
+    """What one run of ``action`` returns with falyx instrumented (uninstrumented after)."""
     otel_exec.instrument("falyx")
     try:
-        assert asyncio.run(early()) == "ok"
+        return asyncio.run(action())
     finally:
         otel_exec.uninstrument("falyx")
+
+
+def test_actions_built_before_instrument_still_count_retries(store: ExecutionStore) -> None:
+    early = Action("early", workload.flaky(1, "ok"), retry_policy=workload.retry_policy(2))
+    assert run_instrumented(early) == "ok"
     assert one(store, "early").attributes[semconv.FALYX_RETRY_ATTEMPTS] == 1
 
 
@@ -243,11 +248,7 @@ def test_a_changed_trigger_signature_stops_the_count_not_the_tracing(
 
     monkeypatch.setattr(HookManager, "trigger", trigger)  # a release renamed its parameters
     action = Action("renamed", workload.flaky(1, "ok"), retry_policy=workload.retry_policy(2))
-    otel_exec.instrument("falyx")
-    try:
-        assert asyncio.run(action()) == "ok"
-    finally:
-        otel_exec.uninstrument("falyx")
+    assert run_instrumented(action) == "ok"
     assert "retry attempts are not counted" in caplog.text
     assert "trigger" not in vars(action.hooks)
     renamed = one(store, "renamed")
