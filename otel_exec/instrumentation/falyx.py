@@ -191,13 +191,16 @@ def _count_retries(instance: Any) -> None:
     if not _falyx["count_retries"]:
         return
     hooks: Any = getattr(instance, "hooks", None)
-    errors = getattr(hooks, "_hooks", _NO_HOOKS).get(_falyx["ON_ERROR"])
-    if not errors or "trigger" in vars(hooks):
-        return
-    handler = _falyx["RetryHandler"]
-    if any(isinstance(getattr(hook, "__self__", None), handler) for hook in errors):
+    if _retries(hooks) and "trigger" not in vars(hooks):
         hooks.trigger = MethodType(_counting_trigger, hooks)
         _counting.add(hooks)
+
+
+def _retries(hooks: Any) -> bool:
+    """Whether a hook manager's ON_ERROR hooks include a ``RetryHandler``'s."""
+    errors = getattr(hooks, "_hooks", _NO_HOOKS).get(_falyx["ON_ERROR"]) or ()
+    handler = _falyx["RetryHandler"]
+    return any(isinstance(getattr(hook, "__self__", None), handler) for hook in errors)
 
 
 _NO_HOOKS: dict[Any, Any] = {}
@@ -234,9 +237,7 @@ def _retried_call(hooks: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     active = _ACTIVE.get()
     if context is None or active is None or active.instance is not context.action:
         return None
-    handler = _falyx["RetryHandler"]
-    if not any(isinstance(getattr(hook, "__self__", None), handler)
-               for hook in hooks._hooks.get(_falyx["ON_ERROR"], ())):
+    if not _retries(hooks):
         return None
     if context.exception is not None:
         active.execution.add_event(semconv.FALYX_RETRY_EVENT, {
