@@ -151,8 +151,13 @@ def _bounded_sequence(value: bytes, limit: int) -> str:
 def _int_text(value: int) -> str:
     """``repr`` of an integer, or its size when that repr would be huge (or refused: Python
     will not print integers of over 4,300 digits)."""
-    bits = value.bit_length()
-    return repr(value) if bits <= 256 else f"<int of {bits} bits>"
+    if _INT_LOW < value < _INT_HIGH:
+        return repr(value)
+    return f"<int of {value.bit_length()} bits>"
+
+
+_INT_LOW, _INT_HIGH = -(1 << 256), 1 << 256
+"""Integers between them (at most 256 bits) are shown as they are."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,7 @@ class ValuePolicy:
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _shapes: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
+    _only_built_in: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("max_length", "max_message_length", "max_stacktrace_length"):
@@ -207,6 +213,8 @@ class ValuePolicy:
         object.__setattr__(self, "_pairs", re.compile(_PAIR.format(words=words), re.IGNORECASE))
         object.__setattr__(self, "_shapes", re.compile(shapes, re.DOTALL))
         object.__setattr__(self, "_repr", _BoundedRepr(self))
+        object.__setattr__(self, "_only_built_in",
+                           not self.secret_patterns and self.scrub is None)
 
     # names --------------------------------------------------------------------------------
     def is_sensitive(self, name: str) -> bool:
@@ -225,6 +233,8 @@ class ValuePolicy:
         try:
             kind = type(value)
             if kind is int:
+                if _INT_LOW < value < _INT_HIGH:  # type: ignore[operator]
+                    return repr(value)
                 return _int_text(value)  # type: ignore[arg-type]
             if kind in _PRIMITIVES:
                 return repr(value)
@@ -232,6 +242,9 @@ class ValuePolicy:
             text = repr(value) if _small(value, 2) else self._repr.repr(value)
         except Exception as exc:
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
+        if (self._only_built_in and len(text) <= self.max_length
+                and text.lower() == text.upper()):
+            return text  # no letter: no name and no secret shape to redact, nothing to cut
         return self._export(text, self.max_length)
 
     def message(self, text: str) -> str:

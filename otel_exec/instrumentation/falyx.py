@@ -198,7 +198,9 @@ def _count_retries(instance: Any) -> None:
 
 def _retries(hooks: Any) -> bool:
     """Whether a hook manager's ON_ERROR hooks include a ``RetryHandler``'s."""
-    errors = getattr(hooks, "_hooks", _NO_HOOKS).get(_falyx["ON_ERROR"]) or ()
+    errors = getattr(hooks, "_hooks", _NO_HOOKS).get(_falyx["ON_ERROR"])
+    if not errors:
+        return False
     handler = _falyx["RetryHandler"]
     return any(isinstance(getattr(hook, "__self__", None), handler) for hook in errors)
 
