@@ -242,9 +242,8 @@ class ValuePolicy:
             text = repr(value) if _small(value, 2) else self._repr.repr(value)
         except Exception as exc:
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
-        if (self._only_built_in and len(text) <= self.max_length
-                and text.lower() == text.upper()):
-            return text  # no letter: no name and no secret shape to redact, nothing to cut
+        if self._only_built_in and len(text) <= self.max_length:
+            return self.redact(text)  # all that _export would do to it
         return self._export(text, self.max_length)
 
     def message(self, text: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from falyx.action import Action, ActionGroup, ChainedAction, ProcessAction
+from falyx.context import ExecutionContext
 from falyx.execution_registry import ExecutionRegistry as FalyxRegistry
 from falyx.hook_manager import HookManager, HookType
 from falyx.retry import RetryHandler
@@ -253,6 +254,26 @@ def test_a_changed_trigger_signature_stops_the_count_not_the_tracing(
     assert "trigger" not in vars(action.hooks)
     renamed = one(store, "renamed")
     assert renamed.success and not renamed.events
+
+
+def test_an_exception_kept_elsewhere_by_falyx_is_still_read(
+        store: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A falyx release whose ``ExecutionContext.exception`` is not the private
+    ``_exception``: the start-up probe sees it and the verdict comes through the property."""
+
+    def kept_in_extra(self: ExecutionContext, error: BaseException | None) -> None:
+        self.extra["kept"] = error
+
+    monkeypatch.setattr(ExecutionContext, "exception", property(
+        lambda self: self.extra.get("kept"), kept_in_extra))
+    monkeypatch.setattr(ExecutionContext, "__pydantic_setattr_handlers__", {})  # its cache
+    failing = Action("failing", workload.flaky(5, "never"))
+    with pytest.raises(TimeoutError):
+        run_instrumented(failing)
+    failed = one(store, "failing")
+    assert failed.status is ExecStatus.FAILED
+    assert failed.attributes[semconv.ERROR_TYPE] == "TimeoutError"
+    assert [e.name for e in failed.events] == [semconv.EXCEPTION_EVENT]
 
 
 def test_suppressed_runs_make_no_spans_and_falyx_still_records(
