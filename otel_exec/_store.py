@@ -30,6 +30,7 @@ from otel_exec.execution import (
     Outcome,
     Row,
     outcome_of,
+    running_span_id,
     span_row,
 )
 
@@ -143,11 +144,11 @@ class ExecutionStore:
         Bounded by ``max_spans`` too: spans that never end (a leak in the program) cannot grow
         it forever; the oldest is forgotten (its end, if it ever comes, is still stored).
         """
-        context = span.context
-        if context is not None:
+        span_id = running_span_id(span)
+        if span_id is not None:
             with self._lock:
                 running = self._running
-                running[context.span_id] = span
+                running[span_id] = span
                 if len(running) > self._max_spans:
                     del running[next(iter(running))]
 

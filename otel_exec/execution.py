@@ -50,6 +50,17 @@ _CODES = {code.value: code for code in StatusCode}
 _flat = itertools.chain.from_iterable
 
 
+def running_span_id(span: ReadableSpan) -> int | None:
+    """The span id of a started span (None without a context): from the SDK's field and the
+    tuple, as ``span_row`` reads them, else through the properties."""
+    context = getattr(span, "_context", None)
+    if _IDS_BY_INDEX and type(context) is SpanContext:
+        span_id: int = context[1]
+        return span_id
+    context = span.context
+    return None if context is None else context.span_id
+
+
 def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row:
     """A span (finished, or still running) as a store row; ``number()`` gives the index of a
     span that belongs in a registry (none without it).

@@ -183,8 +183,11 @@ def test_a_row_is_the_same_whichever_way_the_span_is_read(
             "name", "context", "parent", "start_time", "end_time", "attributes", "events",
             "links", "status", "instrumentation_scope")})
     assert execution.span_row(public) == fast
+    assert execution.running_span_id(live) == execution.running_span_id(public) == fast[2]
     monkeypatch.setattr(execution, "_IDS_BY_INDEX", False)  # ids through the properties
     assert execution.span_row(span) == fast
+    assert execution.running_span_id(live) == fast[2]
+    assert execution.running_span_id(SimpleNamespace(context=None)) is None
 
 
 def test_spans_that_never_end_cannot_grow_the_running_set() -> None:
