@@ -187,7 +187,10 @@ def _state_data_mode(fsm: Any, network: str, state: str) -> str | None:
         mode = fsm.networks[network].states[state].data_mode
     except (AttributeError, KeyError, TypeError):
         return None
-    return None if mode is None else str(getattr(mode, "value", mode))
+    if mode is None:
+        return None
+    value = getattr(mode, "_value_", None)  # an enum's value, without its Python descriptor
+    return str(getattr(mode, "value", mode) if value is None else value)
 
 
 def _arc_name(arc: Any, source: str | None) -> str:
