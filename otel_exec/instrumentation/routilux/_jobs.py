@@ -87,7 +87,8 @@ class _Settler:
 
     def __init__(self) -> None:
         self._due: dict[Job, float] = {}
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()  # entered directly where nobody waits: no Python calls
+        self._condition = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
 
     def schedule(self, job: Job, delay: float) -> None:
@@ -100,7 +101,7 @@ class _Settler:
             self._condition.notify()
 
     def cancel(self, job: Job) -> None:
-        with self._condition:
+        with self._lock:
             self._due.pop(job, None)
 
     def _run(self) -> None:
@@ -123,7 +124,8 @@ class _Settler:
 
     def after_fork(self) -> None:
         self._due.clear()
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
+        self._condition = threading.Condition(self._lock)
         self._thread = None
 
 
