@@ -53,6 +53,17 @@ def test_a_missing_essential_target_leaves_falyx_uninstrumented(
                    if p.attribute != "ExecutionRegistry.record")
 
 
+def test_a_routilux_without_a_function_its_wrappers_call_is_left_uninstrumented(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import routilux.core.context
+
+    monkeypatch.delattr(routilux.core.context, "get_current_job")  # a release moved it
+    with caplog.at_level(logging.ERROR):
+        assert otel_exec.instrument("routilux") == []  # no exception into the caller
+    assert "cannot import name 'get_current_job'" in caplog.text
+    assert not any(is_patched(p.module, p.attribute) for p in ROUTILUX_PATCHES)
+
+
 def test_a_missing_optional_target_is_skipped_with_one_warning(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delattr(ChainedAction, "_rollback")

@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch, UnsupportedFramework
+from otel_exec.instrumentation.routilux import _flow, _runtime
 from otel_exec.instrumentation.routilux._flow import PATCHES_011
 from otel_exec.instrumentation.routilux._jobs import (
     DEFAULT_QUIET_PERIOD,
@@ -52,6 +53,9 @@ from otel_exec.instrumentation.routilux._jobs import (
     options,
 )
 from otel_exec.instrumentation.routilux._runtime import PATCHES, unwrap_logic
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _instruments = ("routilux >= 0.10, < 1.2",)
 _exit_hooks: list[bool] = []
@@ -65,16 +69,27 @@ def _has(module: str) -> bool:
 
 
 def _patches_for_installed_version() -> tuple[Patch, ...]:
-    """routilux 1.x (``routilux.core``) or the 0.10 / 0.11 line (``routilux.flow``)."""
+    """routilux 1.x (``routilux.core``) or the 0.10 / 0.11 line (``routilux.flow``), with
+    what their wrappers call imported."""
     if _has("routilux.core.runtime"):
-        return PATCHES
+        return _with_imports(_runtime.import_routilux, PATCHES)
     if _has("routilux.flow.flow"):
-        return PATCHES_011
+        return _with_imports(_flow.import_routilux, PATCHES_011)
     if not _has("routilux"):
         raise ModuleNotFoundError("routilux is not installed", name="routilux")
     raise UnsupportedFramework("otel_exec cannot instrument this routilux (left "
                                "uninstrumented): neither routilux.core (1.x) nor routilux.flow "
                                "(0.10 / 0.11)")
+
+
+def _with_imports(import_names: Callable[[], None], patches: tuple[Patch, ...],
+                  ) -> tuple[Patch, ...]:
+    try:
+        import_names()
+    except ImportError as exc:
+        raise UnsupportedFramework(f"otel_exec cannot instrument this routilux (left "
+                                   f"uninstrumented): {exc}") from exc
+    return patches
 
 
 class RoutiluxInstrumentor(ExecInstrumentor):

@@ -35,15 +35,25 @@ def _start_execute(flow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
                    argument(args, kwargs, 1, "entry_params"), entry_inline=True)
 
 
+_routilux: dict[str, Any] = {}
+"""What the wrappers read of routilux 0.10 / 0.11, imported once by ``import_routilux``."""
+
+
+def import_routilux() -> None:
+    """Import what the wrappers read (at instrument time: a release without it is not
+    instrumented)."""
+    from routilux.routine import _current_job_state
+
+    _routilux["current_job_state"] = _current_job_state
+
+
 def _job_state_made(job_state: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                     outcome: Any) -> None:
     bind_job(job_state, str(job_state.job_id), None)
 
 
 def _task_made(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], outcome: Any) -> None:
-    from routilux.routine import _current_job_state
-
-    job = job_of(task.job_state) or job_of(_current_job_state.get(None))
+    job = job_of(task.job_state) or job_of(_routilux["current_job_state"].get(None))
     connection = task.connection
     event = (getattr(connection, "_source_event_name", None)
              or getattr(getattr(connection, "source_event", None), "name", ""))
@@ -61,11 +71,9 @@ def _start_handler(slot: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     routine = getattr(slot, "routine", None)
     if routine is None:
         return None
-    from routilux.routine import _current_job_state
-
     marker = DELIVERY.get()
     job = ((marker[0] if marker is not None else None) or job_of(kwargs.get("job_state"))
-           or job_of(_current_job_state.get(None)))
+           or job_of(_routilux["current_job_state"].get(None)))
     if job is None:
         return None  # a slot used outside any job (a unit test, a micro-benchmark): no span
     flow = kwargs.get("flow") or getattr(routine, "_current_flow", None)

@@ -54,6 +54,21 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextvars import ContextVar
 
+_routilux: dict[str, Any] = {}
+"""The routilux 1.x functions the wrappers call, imported once by ``import_routilux`` (an
+import inside a wrapper costs about 2,000 instructions per call)."""
+
+
+def import_routilux() -> None:
+    """Import what the wrappers call (at instrument time: a release without it is not
+    instrumented)."""
+    from routilux.core.context import get_current_execution_context, get_current_job
+    from routilux.core.registry import FlowRegistry
+
+    _routilux.update(get_current_job=get_current_job, FlowRegistry=FlowRegistry,
+                     get_current_execution_context=get_current_execution_context)
+
+
 _wrapped_routines: weakref.WeakSet[Any] = weakref.WeakSet()
 _wrapped_classes: set[type] = set()
 _wrap_lock = threading.Lock()
@@ -85,9 +100,7 @@ def _task_made(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], outcome
     """A task is made (in the emitting thread): remember its job and its emitter."""
     job = job_of(task.job_context)
     if job is None:
-        from routilux.core.context import get_current_job
-
-        job = job_of(get_current_job())
+        job = job_of(_routilux["get_current_job"]())
     event = getattr(task, "event", None)
     marker = task_made(job, str(getattr(event, "name", "")))
     event_data = getattr(task, "event_data", None)
@@ -169,24 +182,18 @@ def _start_logic(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     marker = DELIVERY.get()
     job: Job | None = marker[0] if marker is not None else None
     if job is None:
-        from routilux.core.context import get_current_job
-
-        job = job_of(get_current_job())
+        job = job_of(_routilux["get_current_job"]())
     routine_id, flow = _routine_id(routine, kwargs.get("worker_state"))
     return start_routine(routine, routine_id, flow, job, {}, args,
                          {k: v for k, v in kwargs.items() if k != "worker_state"})
 
 
 def _routine_id(routine: Any, worker_state: Any) -> tuple[str, Any]:
-    from routilux.core.context import get_current_execution_context
-
-    context = get_current_execution_context()
+    context = _routilux["get_current_execution_context"]()
     flow = getattr(context, "flow", None)
     routine_id = getattr(context, "routine_id", None)
     if flow is None or not routine_id or flow.routines.get(routine_id) is not routine:
-        from routilux.core.registry import FlowRegistry
-
-        flow = FlowRegistry.get_instance().get(getattr(worker_state, "flow_id", ""))
+        flow = _routilux["FlowRegistry"].get_instance().get(getattr(worker_state, "flow_id", ""))
         routine_id = flow._get_routine_id(routine) if flow is not None else None
     return str(routine_id or getattr(routine, "name", None) or type(routine).__name__), flow
 
