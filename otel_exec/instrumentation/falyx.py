@@ -158,7 +158,7 @@ def _finish_call(call: _Call, raised: BaseException | None, returned: Any) -> No
     if raised is not None and failure is None:
         execution.add_event(semconv.FALYX_ESCAPED_EVENT, exception_attributes(raised))
     execution.finish(context.result, exception=failure,
-                     status=ExecStatus.COMPLETED if failure is None else ExecStatus.FAILED,
+                     status=None if failure is None else ExecStatus.FAILED,
                      attributes=attributes, name=str(context.name),
                      args=context.args, kwargs=context.kwargs)
 
