@@ -233,8 +233,6 @@ class ValuePolicy:
         try:
             kind = type(value)
             if kind is int:
-                if _INT_LOW < value < _INT_HIGH:  # type: ignore[operator]
-                    return repr(value)
                 return _int_text(value)  # type: ignore[arg-type]
             if kind in _PRIMITIVES:
                 return repr(value)
