@@ -7,11 +7,12 @@ only says "record and sample" for a root or a sampled parent, and builds the spa
 field through three constructors. otel_exec's attributes are already plain
 ``str``/``bool``/``int``/``float`` values, so this path builds the same ``_Span`` from a
 per-tracer template (the fields of a probe span the SDK built, checked one by one), with those
-attributes written in before ``on_start`` and links through the SDK's own ``_new_links``;
-attributes and events added later are written the same way, under the span's lock; ``end``
-hands ``on_end`` the SDK's own ``ReadableSpan`` filled from the span's fields. Every span
-processor sees an ordinary SDK span and ``ReadableSpan``, and OTLP output is byte for byte the
-same (tested).
+attributes written in before ``on_start`` and its links bounded as the SDK's ``_new_links``
+bounds them (the API's ``Link`` with a valid context and plain attributes; any other link
+through ``_new_links`` itself); attributes and events added later are written the same
+way, under the span's lock; ``end`` hands ``on_end`` the SDK's own ``ReadableSpan`` filled
+from the span's fields. Every span processor sees an ordinary SDK span and ``ReadableSpan``,
+and OTLP output is byte for byte the same (tested).
 
 It relies on SDK internals, so a tracer takes it only when they are the ones checked here: the
 SDK versions below, its own ``Tracer`` and ``RandomIdGenerator``, the default sampler (or
@@ -32,7 +33,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from opentelemetry.context import Context
-    from opentelemetry.trace import Link, Span
+    from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
 SDK_VERSIONS = ("1.45.",)
@@ -225,16 +226,51 @@ def start_span(tracer: Any, name: str, context: Context | None,
     span = _new(template.span_class)
     fields = span.__dict__
     fields.update(template.fields)
+    bounded_links = (_empty_list(template.list_class, template.links) if not links
+                     else _bounded_links(template, links))
     fields.update(_name=name, _context=own, _parent=parent, _lock=_Lock(),
                   _attributes=bounded, _events=_empty_list(template.list_class, template.events),
-                  _links=span._new_links(links) if links  # the SDK's own checks and bounds
-                  else _empty_list(template.list_class, template.links),
+                  _links=span._new_links(links) if bounded_links is None  # the SDK's own
+                  else bounded_links,
                   _record_end_metrics=tracer._tracer_metrics.start_span(parent,
                                                                         template.sampled))
     fields["_start_time"] = _time_ns()
     tracer.span_processor.on_start(span, parent_context=context)
     started: Span = span
     return started
+
+
+def _bounded_links(template: _Template, links: Sequence[Link]) -> Any | None:
+    """The ``BoundedList`` of links the SDK's ``_new_links`` makes (each link's attributes
+    bounded and frozen in place), for the API's own ``Link`` objects with a valid context and
+    plain attributes within the limits; None (nothing changed) for any other."""
+    most = template.links
+    limits = template.limits
+    most_attributes, longest = limits.max_link_attributes, limits.max_attribute_length
+    if not _LINK_LAYOUT or (most is not None and len(links) > most):
+        return None
+    for link in links:
+        context = link._context if type(link) is Link else None
+        attributes = link._attributes if context is not None else None
+        if not (type(context) is SpanContext and context[5] and (not attributes or (
+                (most_attributes is None or len(attributes) <= most_attributes)
+                and _plain(attributes, longest)))):
+            return None
+    for link in links:
+        bounded = _new(template.attributes_class)
+        bounded.__dict__.update(_dict=dict(link._attributes or _NO_ATTRIBUTES),
+                                maxlen=most_attributes, dropped=0, max_value_len=longest,
+                                _lock=_Lock(), _immutable=True)
+        link._attributes = bounded  # as the SDK does: the link's attributes, bounded, frozen
+    listed = _empty_list(template.list_class, most)
+    listed._dq.extend(links)
+    return listed
+
+
+_LINK_LAYOUT = set(vars(Link(SpanContext(1, 1, False)))) == {"_context", "_attributes"}
+"""Whether the API's ``Link`` keeps its context and attributes where ``_bounded_links``
+reads and writes them."""
+_NO_ATTRIBUTES: dict[str, Any] = {}
 
 
 def _empty_list(list_class: type[Any], most: int | None) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
@@ -82,6 +83,13 @@ def _workload() -> None:
         linked.add_event("listed", {"targets": ["a", "b"]})  # not plain: the SDK's add_event
         linked.add_event("bare")
         linked.finish(exception=ValueError("linked failed"))  # the exception event too
+        for links in ([Link(emitter), Link(emitter, {"n": 1, "ok": True})],  # the lean links
+                      [Link(SpanContext(0, 0, False), {"why": "kept"}),  # invalid, kept
+                       Link(SpanContext(0, 0, False))],  # invalid, dropped
+                      [Link(emitter, {"targets": ["a", "b"]})],  # not plain
+                      [Link(emitter, {"note": "x" * 20_000})]):  # past the length limit
+            spans.ExecutionSpan(tracer, "links", kind="routine", framework="test",
+                                links=links).finish()
         return done
 
     outer()
@@ -119,20 +127,28 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     limits = SpanLimits(max_span_attribute_length=16_384)
     fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON),
                                                    span_limits=limits))
-    assert sorted(taken) == ["inner", "inner", "inner", "linked", "outer", "step", "step",
-                             "step"]
+    assert sorted(taken) == ["inner", "inner", "inner", "linked", *["links"] * 4, "outer",
+                             "step", "step", "step"]
     assert "block" not in taken  # it has a list value
     monkeypatch.setattr(lean, "enabled", False)
     plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
-    assert len(fast) == len(plain) == 9
+    assert len(fast) == len(plain) == 13
     assert {type(span) for span in fast} == {type(span) for span in plain} == {ReadableSpan}
     linked = next(span for span in fast if span.name == "linked")
     assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
                                                        "exception"]
     assert [dict(link.attributes or {}) for link in linked.links] == [{"routilux.event": "out"}]
+    for finished in (fast, plain):  # every link's attributes bounded and frozen, either way
+        links = [link for span in finished for link in span.links]
+        assert len(links) == 6
+        assert {type(link.attributes) for link in links} == {BoundedAttributes}
+        with pytest.raises(TypeError):
+            links[0].attributes["later"] = 1  # type: ignore[index]
+    assert [[dict(link.attributes or {}) for link in span.links] for span in fast] == [
+        [dict(link.attributes or {}) for link in span.links] for span in plain]
     notes = [span.attributes["app.note"] for span in fast if "app.note" in span.attributes]
     assert [len(note) for note in notes] == [16_384]
-    last = dict(fast[-3].attributes or {})
+    last = dict([span for span in fast if span.name == "step"][-1].attributes or {})
     assert list(last)[-4:] == ["exec.result", "exec.args", "app.rows", "app.ok"]  # moved
     assert last["exec.args"] == "(1, 2)" and last["app.rows"] == 4
     assert _masked(fast) == _masked(plain)
@@ -148,8 +164,8 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
         ids = {span.context.span_id: span.name for span in finished}
         assert [(span.name, ids.get(span.parent.span_id) if span.parent else None)
                 for span in finished] == [("inner", "outer")] * 3 + [("block", "outer")] + [
-                                        ("step", "outer")] * 3 + [("linked", "outer"),
-                                                                  ("outer", None)]
+                                        ("step", "outer")] * 3 + [("linked", "outer")] + [
+                                        ("links", "outer")] * 4 + [("outer", None)]
         assert len({span.context.trace_id for span in finished}) == 1
         linked = next(span for span in finished if span.name == "linked")
         assert ids[linked.links[0].context.span_id] == "outer"
@@ -162,15 +178,16 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
 def test_other_setups_take_the_sdk_start(store: Any, taken: list[str],
                                          provider: TracerProvider) -> None:
     finished, _ = _exported(provider)
-    assert len(finished) == 9 and taken == []
-    assert {span.name for span in finished} == {"inner", "outer", "block", "step", "linked"}
+    assert len(finished) == 13 and taken == []
+    assert {span.name for span in finished} == {"inner", "outer", "block", "step", "linked",
+                                                "links"}
 
 
 def test_another_sdk_version_takes_the_sdk_start(store: Any, taken: list[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "SDK_VERSIONS", ("0.9.",))
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 9 and taken == []
+    assert len(finished) == 13 and taken == []
 
 
 def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
@@ -178,7 +195,7 @@ def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
     monkeypatch.setattr(lean, "SPAN_FIELDS", lean.SPAN_FIELDS | {"_a_new_field"})
     monkeypatch.setattr(lean, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 9 and taken == []
+    assert len(finished) == 13 and taken == []
     span = TracerProvider().get_tracer("z").start_span("s")
     assert lean.set_attributes(span, {"a": "b"}) is False
     span.set_attributes({"a": "b"})
@@ -203,7 +220,7 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "_same_layout", lambda context, expected: False)
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 9 and taken == []
+    assert len(finished) == 13 and taken == []
 
 
 def test_another_readable_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
@@ -211,7 +228,21 @@ def test_another_readable_span_layout_takes_the_sdk_path(store: Any, taken: list
     monkeypatch.setattr(lean, "READABLE_FIELDS", (*lean.READABLE_FIELDS, "_a_new_field"))
     monkeypatch.setattr(lean, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 9 and taken == []
+    assert len(finished) == 13 and taken == []
+
+
+def test_another_link_layout_takes_the_sdks_links(store: Any, taken: list[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = SpanLimits(max_span_attribute_length=16_384)
+    lean_links, _ = _exported(TracerProvider(span_limits=limits))
+    monkeypatch.setattr(lean, "_LINK_LAYOUT", False)
+    built = []
+    real = lean._bounded_links
+    monkeypatch.setattr(lean, "_bounded_links", lambda *a: built.append(real(*a)) or built[-1])
+    sdk_links, _ = _exported(TracerProvider(span_limits=limits))
+    assert built and all(links is None for links in built)  # the SDK's _new_links made them
+    assert taken.count("links") == 8  # the spans themselves still took the lean start
+    assert _masked(lean_links) == _masked(sdk_links)
 
 
 def test_a_span_ends_once(store: Any) -> None:
