@@ -250,11 +250,13 @@ def _bounded_links(template: _Template, links: Sequence[Link]) -> Any | None:
     if not _LINK_LAYOUT or (most is not None and len(links) > most):
         return None
     for link in links:
-        context = link._context if type(link) is Link else None
-        attributes = link._attributes if context is not None else None
-        if not (type(context) is SpanContext and context[5] and (not attributes or (
-                (most_attributes is None or len(attributes) <= most_attributes)
-                and _plain(attributes, longest)))):
+        if type(link) is not Link:
+            return None
+        context, attributes = link._context, link._attributes
+        if type(context) is not SpanContext or not context[5]:  # not valid: the SDK decides
+            return None
+        if attributes and ((most_attributes is not None and len(attributes) > most_attributes)
+                           or not _plain(attributes, longest)):
             return None
     for link in links:
         bounded = _new(template.attributes_class)

@@ -84,6 +84,7 @@ def _patches_for_installed_version() -> tuple[Patch, ...]:
 
 def _with_imports(import_names: Callable[[], None], patches: tuple[Patch, ...],
                   ) -> tuple[Patch, ...]:
+    """``patches``, once ``import_names`` has imported what their wrappers call."""
     try:
         import_names()
     except ImportError as exc:
