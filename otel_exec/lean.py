@@ -25,7 +25,6 @@ unsampled parent, a value of another type or past a limit, too many attributes) 
 
 from __future__ import annotations
 
-import operator
 import sys
 import threading
 import time
@@ -60,7 +59,6 @@ _ATTRIBUTES_FIELDS = frozenset(("_dict", "maxlen", "dropped", "max_value_len", "
 _LIST_FIELDS = frozenset(("dropped", "_dq", "_lock"))
 
 _PLAIN = frozenset((str, bool, int, float))
-_STR = frozenset((str,))
 _NO_LIMIT = sys.maxsize
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
@@ -73,16 +71,22 @@ _time_ns = time.time_ns
 class _Template:
     """What every span of one tracer shares, taken from a probe span the SDK built."""
 
-    __slots__ = ("attributes", "attributes_class", "events", "fields", "limits", "links",
-                 "list_class", "random_ids", "resource", "sampled", "span_class")
+    __slots__ = ("attributes", "attributes_class", "events", "info", "kind", "limits",
+                 "links", "list_class", "processor", "random_ids", "record_exception",
+                 "resource", "sampled", "sampler", "scope", "span_class", "status",
+                 "status_on_exception", "trace_config")
 
     def __init__(self, tracer: Any, probe: Any, sampled: Any, random_ids: bool) -> None:
-        fields = dict(vars(probe))
-        for per_span in ("_name", "_context", "_parent", "_lock", "_attributes", "_events",
-                         "_links", "_record_end_metrics"):
-            del fields[per_span]
-        self.fields = fields
         self.span_class = type(probe)
+        self.kind = probe._kind
+        self.info = probe._instrumentation_info
+        self.scope = probe._instrumentation_scope
+        self.status = probe._status
+        self.sampler = probe._sampler
+        self.trace_config = probe._trace_config
+        self.record_exception = probe._record_exception
+        self.status_on_exception = probe._set_status_on_exception
+        self.processor = probe._span_processor
         self.attributes_class = type(probe._attributes)
         self.list_class = type(probe._events)
         self.attributes = (probe._attributes.maxlen, probe._attributes.max_value_len)
@@ -104,7 +108,6 @@ READABLE_FIELDS = ("_name", "_context", "_kind", "_instrumentation_info",
                    "_instrumentation_scope", "_parent", "_start_time", "_end_time",
                    "_attributes", "_events", "_links", "_resource", "_status")
 """The fields of that ``ReadableSpan``: the span's own, as the SDK versions above copy them."""
-_readable_fields = operator.itemgetter(*READABLE_FIELDS)
 _TEMPLATE = "_otel_exec_lean"
 """Where a tracer keeps its template (or None: the lean path does not apply to it)."""
 
@@ -218,23 +221,36 @@ def start_span(tracer: Any, name: str, context: Context | None,
     else:
         parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
                                                  template.random_ids, DEFAULT_TRACE_STATE)
-    own = _tuple_new(SpanContext, (trace_id, ids.generate_span_id(), False,
-                                   _SAMPLED_RANDOM if random else _SAMPLED, trace_state, True))
-    bounded = _new(template.attributes_class)
-    bounded.__dict__.update(_dict=dict(attributes), maxlen=most, dropped=0,
-                            max_value_len=longest, _lock=_Lock(), _immutable=False)
+    # the fields set one by one in the SDK's order (faster than through the span's __dict__)
     span = _new(template.span_class)
-    fields = span.__dict__
-    fields.update(template.fields)
-    bounded_links = (_empty_list(template.list_class, template.links) if not links
-                     else _bounded_links(template, links))
-    fields.update(_name=name, _context=own, _parent=parent, _lock=_Lock(),
-                  _attributes=bounded, _events=_empty_list(template.list_class, template.events),
-                  _links=span._new_links(links) if bounded_links is None  # the SDK's own
-                  else bounded_links,
-                  _record_end_metrics=tracer._tracer_metrics.start_span(parent,
-                                                                        template.sampled))
-    fields["_start_time"] = _time_ns()
+    span._name = name
+    span._context = _tuple_new(SpanContext, (trace_id, ids.generate_span_id(), False,
+                                             _SAMPLED_RANDOM if random else _SAMPLED,
+                                             trace_state, True))
+    span._kind = template.kind
+    span._instrumentation_info = template.info
+    span._instrumentation_scope = template.scope
+    span._parent = parent
+    span._start_time = None
+    span._end_time = None
+    span._attributes = _bounded_attributes(template.attributes_class, attributes, most,
+                                           longest, immutable=False)
+    span._events = _empty_list(template.list_class, template.events)
+    span._links = (_empty_list(template.list_class, template.links) if not links
+                   else _bounded_links(template, links))
+    span._resource = template.resource
+    span._status = template.status
+    span._sampler = template.sampler
+    span._trace_config = template.trace_config
+    span._record_exception = template.record_exception
+    span._set_status_on_exception = template.status_on_exception
+    span._span_processor = template.processor
+    span._limits = template.limits
+    if span._links is None:  # links the SDK bounds itself (it reads the span's _limits)
+        span._links = span._new_links(links)
+    span._lock = _Lock()
+    span._record_end_metrics = tracer._tracer_metrics.start_span(parent, template.sampled)
+    span._start_time = _time_ns()
     tracer.span_processor.on_start(span, parent_context=context)
     started: Span = span
     return started
@@ -258,12 +274,10 @@ def _bounded_links(template: _Template, links: Sequence[Link]) -> Any | None:
         if attributes and ((most_attributes is not None and len(attributes) > most_attributes)
                            or not _plain(attributes, longest)):
             return None
-    for link in links:
-        bounded = _new(template.attributes_class)
-        bounded.__dict__.update(_dict=dict(link._attributes or _NO_ATTRIBUTES),
-                                maxlen=most_attributes, dropped=0, max_value_len=longest,
-                                _lock=_Lock(), _immutable=True)
-        link._attributes = bounded  # as the SDK does: the link's attributes, bounded, frozen
+    for link in links:  # as the SDK does: the link's attributes, bounded, frozen
+        link._attributes = _bounded_attributes(template.attributes_class,
+                                               link._attributes or _NO_ATTRIBUTES,
+                                               most_attributes, longest, immutable=True)
     listed = _empty_list(template.list_class, most)
     listed._dq.extend(links)
     return listed
@@ -278,7 +292,23 @@ _NO_ATTRIBUTES: dict[str, Any] = {}
 def _empty_list(list_class: type[Any], most: int | None) -> Any:
     """A new, empty ``BoundedList`` of at most ``most`` items, as the SDK makes one."""
     bounded = _new(list_class)
-    bounded.__dict__.update(dropped=0, _dq=deque(maxlen=most), _lock=_Lock())
+    bounded.dropped = 0
+    bounded._dq = deque(maxlen=most)
+    bounded._lock = _Lock()
+    return bounded
+
+
+def _bounded_attributes(attributes_class: type[Any], attributes: Mapping[str, AttributeValue],
+                        most: int | None, longest: int | None, *, immutable: bool) -> Any:
+    """A new ``BoundedAttributes`` holding ``attributes`` (plain, within the limits: checked
+    by the caller), as the SDK makes one."""
+    bounded = _new(attributes_class)
+    bounded._dict = dict(attributes)
+    bounded.maxlen = most
+    bounded.dropped = 0
+    bounded.max_value_len = longest
+    bounded._lock = _Lock()
+    bounded._immutable = immutable
     return bounded
 
 
@@ -318,9 +348,20 @@ def end_span(span: Any, end_time: int | None = None) -> bool:
         span._record_end_metrics()
     processor = span._span_processor
     processor._on_ending(span)
-    readable = _new(_sdk_readable)
-    readable.__dict__.update(zip(READABLE_FIELDS, _readable_fields(span.__dict__),
-                                 strict=True))
+    readable = _new(_sdk_readable)  # READABLE_FIELDS, one by one in the SDK's order
+    readable._name = span._name
+    readable._context = span._context
+    readable._kind = span._kind
+    readable._instrumentation_info = span._instrumentation_info
+    readable._instrumentation_scope = span._instrumentation_scope
+    readable._parent = span._parent
+    readable._start_time = span._start_time
+    readable._end_time = span._end_time
+    readable._attributes = span._attributes
+    readable._events = span._events
+    readable._links = span._links
+    readable._resource = span._resource
+    readable._status = span._status
     processor.on_end(readable)
     return True
 
@@ -336,10 +377,8 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
     if (most is not None and len(attributes) > most) or not _plain(
             attributes, limits.max_attribute_length):
         return False
-    bounded = _new(type(span._attributes))
-    bounded.__dict__.update(_dict=dict(attributes), maxlen=most, dropped=0,
-                            max_value_len=limits.max_attribute_length, _lock=_Lock(),
-                            _immutable=True)
+    bounded = _bounded_attributes(type(span._attributes), attributes, most,
+                                  limits.max_attribute_length, immutable=True)
     span._add_event(_sdk_event(name, bounded))  # the SDK's: only while the span runs
     return True
 
@@ -347,10 +386,10 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
 def _plain(attributes: Mapping[str, AttributeValue], longest: int | None) -> bool:
     """Whether the SDK would keep every attribute as it is: non-empty ``str`` keys, plain
     values, strings within the length limit."""
-    if not _STR.issuperset(map(type, attributes)) or "" in attributes:
-        return False
     limit = _NO_LIMIT if longest is None else longest
-    for value in attributes.values():
+    for key, value in attributes.items():
+        if type(key) is not str or not key:
+            return False
         kind = type(value)
         if kind is str:
             if len(value) > limit:  # type: ignore[arg-type]

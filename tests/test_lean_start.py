@@ -25,13 +25,14 @@ from otel_exec.config import RecordLocally
 
 
 class _AtStart(SpanProcessor):
-    """What another processor sees when a span starts."""
+    """What another processor sees when a span starts: its attributes and its fields, in
+    order."""
 
     def __init__(self) -> None:
-        self.seen: list[dict[str, Any]] = []
+        self.seen: list[tuple[dict[str, Any], list[str]]] = []
 
     def on_start(self, span: Any, parent_context: Context | None = None) -> None:
-        self.seen.append(dict(span.attributes))
+        self.seen.append((dict(span.attributes), list(vars(span))))
 
 
 @pytest.fixture
@@ -95,7 +96,8 @@ def _workload() -> None:
     outer()
 
 
-def _exported(provider: TracerProvider) -> tuple[list[ReadableSpan], list[dict[str, Any]]]:
+def _exported(provider: TracerProvider,
+              ) -> tuple[list[ReadableSpan], list[tuple[dict[str, Any], list[str]]]]:
     exporter = InMemorySpanExporter()
     at_start = _AtStart()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -153,7 +155,7 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     assert last["exec.args"] == "(1, 2)" and last["app.rows"] == 4
     assert _masked(fast) == _masked(plain)
     assert fast_at_start == plain_at_start
-    assert fast_at_start[0]["exec.kind"] == "function"
+    assert fast_at_start[0][0]["exec.kind"] == "function"
     assert [dict(span.attributes or {}) for span in fast] == [
         dict(span.attributes or {}) for span in plain]
     # not in OTLP: the context's flags and state, and the parent links between the spans
