@@ -119,6 +119,7 @@ class ExecutionStore:
         self._first = 0  # the oldest kept row's sequence number
         self._next = 0  # the next row's
         self._entries: dict[int, int] = {}  # registry index -> sequence number
+        self._indexed = 0  # rows from here on are not in the four indexes below yet
         self._by_span: dict[int, int] = {}
         self._by_name: dict[str, _Slot] = {}
         self._by_trace: dict[int, _Slot] = {}
@@ -185,14 +186,8 @@ class ExecutionStore:
         index = row[ROW_INDEX]
         if index is not None:
             self._entries[index] = seq
-        span_id = row[ROW_SPAN_ID]
         if outcome is not None:
-            self._keep(span_id, outcome)
-        self._by_span[span_id] = seq
-        _push(self._by_name, row[0], seq)
-        _push(self._by_trace, row[1], seq)
-        if row[ROW_PARENT_ID] is not None:
-            _push(self._by_parent, row[ROW_PARENT_ID], seq)
+            self._keep(row[ROW_SPAN_ID], outcome)
         while self._next - self._first > self._max_spans:
             self._evict_oldest()
         return self._listeners
@@ -231,13 +226,27 @@ class ExecutionStore:
         if self._kept and self._kept[0][0] == span_id:
             self._kept_bytes -= self._kept.popleft()[1]
             self._outcomes.pop(span_id, None)
-        if self._by_span.get(span_id) == seq:
-            del self._by_span[span_id]
-        _pop_front(self._by_name, oldest[0])
-        _pop_front(self._by_trace, oldest[1])
-        if oldest[ROW_PARENT_ID] is not None:
-            _pop_front(self._by_parent, oldest[ROW_PARENT_ID])
+        if seq < self._indexed:  # in the indexes by span, name, trace and parent
+            if self._by_span.get(span_id) == seq:
+                del self._by_span[span_id]
+            _pop_front(self._by_name, oldest[0])
+            _pop_front(self._by_trace, oldest[1])
+            if oldest[ROW_PARENT_ID] is not None:
+                _pop_front(self._by_parent, oldest[ROW_PARENT_ID])
         self._evicted += 1
+
+    def _index(self) -> None:
+        """Add the rows recorded since the last read to the indexes by span, name, trace and
+        parent (under the lock). They are built when read, not when a span is recorded: most
+        rows are evicted before anything looks them up, and recording stays cheap."""
+        for seq in range(max(self._indexed, self._first), self._next):
+            row = self._row(seq)
+            self._by_span[row[ROW_SPAN_ID]] = seq
+            _push(self._by_name, row[0], seq)
+            _push(self._by_trace, row[1], seq)
+            if row[ROW_PARENT_ID] is not None:
+                _push(self._by_parent, row[ROW_PARENT_ID], seq)
+        self._indexed = self._next
 
     def _row(self, seq: int) -> Row:
         tail_start = self._next - len(self._tail)
@@ -336,12 +345,14 @@ class ExecutionStore:
     def find(self, span_id: int | str) -> Execution | None:
         """The finished execution of this span (id as int or 16 hex digits)."""
         with self._lock:
+            self._index()
             seq = self._by_span.get(_span_id(span_id))
             return None if seq is None else self._execution(seq)
 
     def trace_ids(self) -> tuple[str, ...]:
         """Ids of the traces with kept executions, oldest first."""
         with self._lock:
+            self._index()
             keys = tuple(self._by_trace)
         return tuple(f"{trace_id:032x}" for trace_id in keys)
 
@@ -370,6 +381,7 @@ class ExecutionStore:
 
     def _snapshot(self, index: dict[Any, _Slot], key: Any) -> tuple[Execution, ...]:
         with self._lock:
+            self._index()
             found = index.get(key)
             if found is None:
                 return ()

@@ -255,7 +255,27 @@ _OPERATIONS = st.lists(st.one_of(
     st.tuples(st.just("add"), st.sampled_from("abc"), st.integers(0, 3), st.booleans(),
               st.booleans()),
     st.tuples(st.just("clear")),
+    st.tuples(st.just("read")),  # the indexes are built when read: read between changes too
     st.tuples(st.just("shrink"), st.integers(1, 12))), max_size=80)
+
+
+def _agrees(store: ExecutionStore, kept: list[Execution]) -> None:
+    """Every way of reading the store gives what the plain list ``kept`` holds."""
+    assert len(store) == len(kept)
+    assert list(store.entries()) == [item for item in kept if item.index is not None]
+    assert store.latest() == (kept[-1] if kept else None)
+    for item in kept:
+        assert store.find(item._span_id) == item
+        if item.index is not None:
+            assert store.get(item.index) == item
+    for name in "abc":
+        assert list(store.by_name(name)) == [item for item in kept if item.name == name]
+    for trace in range(1, 5):
+        assert list(store.by_trace(trace)) == [i for i in kept if i._trace_id == trace]
+    assert sorted(store.trace_ids()) == sorted({f"{i._trace_id:032x}" for i in kept})
+    for parent in {item._parent_id for item in kept} - {None}:
+        assert list(store.children(parent)) == [
+            item for item in kept if item._parent_id == parent]
 
 
 @settings(max_examples=150, deadline=None)
@@ -285,25 +305,14 @@ def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
             elif operation[0] == "clear":
                 store.clear()
                 kept.clear()
+            elif operation[0] == "read":
+                _agrees(store, kept)
             else:
                 max_spans = operation[1]
                 store.max_spans = max_spans
             del kept[:max(len(kept) - max_spans, 0)]
             assert list(store.executions()) == kept
-        assert len(store) == len(kept)
-        assert list(store.entries()) == [item for item in kept if item.index is not None]
-        assert store.latest() == (kept[-1] if kept else None)
-        for item in kept:
-            assert store.find(item._span_id) == item
-            if item.index is not None:
-                assert store.get(item.index) == item
-        for name in "abc":
-            assert list(store.by_name(name)) == [item for item in kept if item.name == name]
-        for trace in range(1, 5):
-            assert list(store.by_trace(trace)) == [i for i in kept if i._trace_id == trace]
-        for parent in {item._parent_id for item in kept} - {None}:
-            assert list(store.children(parent)) == [
-                item for item in kept if item._parent_id == parent]
+        _agrees(store, kept)
         assert len(store._chunks) <= max_spans // 4 + 1  # evicted chunks are released
 
 
