@@ -7,7 +7,6 @@ attributes, which is also what a record loaded from a file answers with.
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -38,8 +37,8 @@ _EMPTY: tuple[Any, ...] = ()
 
 Row = tuple[Any, ...]
 """An execution as a store keeps it: an exact tuple of plain values (name, trace id, span id,
-parent id, start ns, end ns, attributes as a flat tuple of keys and values, events, links,
-status code, status description, scope, service, index). The garbage collector stops
+parent id, start ns, end ns, attributes as one flat tuple of the keys then the values, events,
+links, status code, status description, scope, service, index). The garbage collector stops
 tracking such a tuple once it has seen that it holds nothing it tracks (a dict would keep it
 tracked), so a million kept executions cost a collection almost nothing; ``Execution``
 objects are made from rows when a view reads them."""
@@ -47,7 +46,6 @@ ROW_SPAN_ID = 2
 ROW_PARENT_ID = 3
 ROW_INDEX = 13
 _CODES = {code.value: code for code in StatusCode}
-_flat = itertools.chain.from_iterable
 
 
 def running_span_id(span: ReadableSpan) -> int | None:
@@ -89,7 +87,7 @@ def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row
     if parent is not None:
         parent = parent[1] if _IDS_BY_INDEX and type(parent) is SpanContext else parent.span_id
     return (name, trace_id, span_id, parent, start_ns or 0, end_ns,
-            tuple(_flat(attributes.items())),
+            (*attributes, *attributes.values()),
             tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
             code, description, scope_name, None,
             number() if number is not None and in_registry(attributes) else None)
@@ -187,8 +185,8 @@ class Execution:
         (self.name, self._trace_id, self._span_id, self._parent_id, self.start_ns, self.end_ns,
          flat, self.events, self.links, code, self.status_description, self.scope,
          self.service, self.index) = row
-        pairs = iter(flat)
-        self.attributes = dict(zip(pairs, pairs, strict=True))
+        half = len(flat) // 2
+        self.attributes = dict(zip(flat[:half], flat[half:], strict=True))
         self._status_code = _CODES[code]
         self._outcome = outcome
         return self
@@ -197,7 +195,7 @@ class Execution:
     def row(self) -> Row:
         """This execution as a store row (see ``span_row``)."""
         return (self.name, self._trace_id, self._span_id, self._parent_id, self.start_ns,
-                self.end_ns, tuple(_flat(self.attributes.items())), tuple(self.events),
+                self.end_ns, (*self.attributes, *self.attributes.values()), tuple(self.events),
                 tuple(self.links),
                 self._status_code.value, self.status_description, self.scope, self.service,
                 self.index)
