@@ -95,7 +95,8 @@ class ExecutionStore:
     sequence number; rows are kept in tuples of ``CHUNK`` (the newest in a short list), so the
     collector, which stops tracking rows and then those tuples, walks one entry per chunk at
     most; every index maps a key to sequence numbers (an int, or an ``array`` of them, which
-    holds no references).
+    holds no references). The indexes by span, name, trace and parent are brought up to date
+    when one is read, so recording a span costs one append and the registry number.
 
     Args:
         max_spans: How many finished executions to keep.
