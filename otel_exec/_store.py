@@ -47,6 +47,9 @@ DEFAULT_MAX_KEPT_VALUES = DEFAULT_MAX_SPANS
 DEFAULT_MAX_KEPT_BYTES = 64 * 1024 * 1024
 CHUNK = 1024
 """Rows per chunk of a store (see ``ExecutionStore``)."""
+MOST_UNINDEXED = 16_384
+"""Rows at most waiting to be indexed: a store that keeps more indexes the older ones as it
+records, so a first read never catches up more than this (about 40 ms here)."""
 
 Listener = Callable[[Execution], None]
 
@@ -191,6 +194,8 @@ class ExecutionStore:
             self._keep(row[ROW_SPAN_ID], outcome)
         while self._next - self._first > self._max_spans:
             self._evict_oldest()
+        if self._next - self._indexed > MOST_UNINDEXED:
+            self._index(self._next - MOST_UNINDEXED)
         return self._listeners
 
     def _number(self) -> int:
@@ -234,20 +239,24 @@ class ExecutionStore:
             _pop_front(self._by_trace, oldest[1])
             if oldest[ROW_PARENT_ID] is not None:
                 _pop_front(self._by_parent, oldest[ROW_PARENT_ID])
+        else:  # never indexed: the indexes start after it
+            self._indexed = seq + 1
         self._evicted += 1
 
-    def _index(self) -> None:
-        """Add the rows recorded since the last read to the indexes by span, name, trace and
-        parent (under the lock). They are built when read, not when a span is recorded: most
-        rows are evicted before anything looks them up, and recording stays cheap."""
-        for seq in range(max(self._indexed, self._first), self._next):
+    def _index(self, end: int | None = None) -> None:
+        """Add the rows recorded since the last read (up to ``end``) to the indexes by span,
+        name, trace and parent (under the lock). They are built when read, not when a span is
+        recorded: most rows are evicted before anything looks them up, and recording stays
+        cheap (but for ``MOST_UNINDEXED``)."""
+        end = self._next if end is None else end
+        for seq in range(self._indexed, end):
             row = self._row(seq)
             self._by_span[row[ROW_SPAN_ID]] = seq
             _push(self._by_name, row[0], seq)
             _push(self._by_trace, row[1], seq)
             if row[ROW_PARENT_ID] is not None:
                 _push(self._by_parent, row[ROW_PARENT_ID], seq)
-        self._indexed = self._next
+        self._indexed = end
 
     def _row(self, seq: int) -> Row:
         tail_start = self._next - len(self._tail)
@@ -280,7 +289,7 @@ class ExecutionStore:
                           self._by_span, self._by_name, self._by_trace, self._by_parent):
                 index.clear()
             self._tail = [None] * len(self._tail)  # keeps the next chunk aligned
-            self._first = self._next
+            self._first = self._indexed = self._next
             self._kept_bytes = 0
 
     # reading (snapshots, never live containers) ---------------------------------------------

@@ -279,18 +279,20 @@ def _agrees(store: ExecutionStore, kept: list[Execution]) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(_OPERATIONS, st.integers(1, 12))
+@given(_OPERATIONS, st.integers(1, 12), st.integers(1, 20))
 @example([("add", "a", 0, True, False)] * 6 + [("clear",)]  # clear with rows in the newest
-         + [("add", "b", 1, True, True)] * 11, 12)    # chunk, then past two boundaries
+         + [("add", "b", 1, True, True)] * 11, 12, 20)  # chunk, then past two boundaries
 def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
-                                              max_spans: int) -> None:
+                                              max_spans: int, most_unindexed: int) -> None:
     """Chunks of 4 rows, so that every boundary (a chunk filled, a chunk evicted, eviction in
-    the newest rows, clear between chunks) is crossed."""
+    the newest rows, clear between chunks) is crossed; at most ``most_unindexed`` rows wait
+    to be indexed, fewer than are kept or more."""
     store = ExecutionStore(max_spans=max_spans)
     kept: list[Execution] = []  # the model: what the store must hold, oldest first
     next_index, span_id = 0, 0
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_store, "CHUNK", 4)
+        patch.setattr(_store, "MOST_UNINDEXED", most_unindexed)
         for operation in operations:
             if operation[0] == "add":
                 _, name, trace, registered, child = operation
@@ -312,6 +314,7 @@ def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
                 store.max_spans = max_spans
             del kept[:max(len(kept) - max_spans, 0)]
             assert list(store.executions()) == kept
+            assert store._next - store._indexed <= most_unindexed  # a first read's bound
         _agrees(store, kept)
         assert len(store._chunks) <= max_spans // 4 + 1  # evicted chunks are released
 
