@@ -49,7 +49,7 @@ CHUNK = 1024
 """Rows per chunk of a store (see ``ExecutionStore``)."""
 MOST_UNINDEXED = 16_384
 """Rows at most waiting to be indexed: a store that keeps more indexes the older ones as it
-records, so a first read never catches up more than this (about 40 ms here)."""
+records, so a first read never catches up more than this (about 25 ms here)."""
 
 Listener = Callable[[Execution], None]
 
@@ -99,7 +99,7 @@ class ExecutionStore:
     collector, which stops tracking rows and then those tuples, walks one entry per chunk at
     most; every index maps a key to sequence numbers (an int, or an ``array`` of them, which
     holds no references). The indexes by span, name, trace and parent are brought up to date
-    when one is read, so recording a span costs one append and the registry number.
+    when one of them is read, so recording a span does not pay for them.
 
     Args:
         max_spans: How many finished executions to keep.
@@ -246,8 +246,8 @@ class ExecutionStore:
     def _index(self, end: int | None = None) -> None:
         """Add the rows recorded since the last read (up to ``end``) to the indexes by span,
         name, trace and parent (under the lock). They are built when read, not when a span is
-        recorded: most rows are evicted before anything looks them up, and recording stays
-        cheap (but for ``MOST_UNINDEXED``)."""
+        recorded: most rows are evicted before anything looks them up. A store keeping more
+        than ``MOST_UNINDEXED`` rows indexes its older ones as it records."""
         end = self._next if end is None else end
         for seq in range(self._indexed, end):
             row = self._row(seq)
