@@ -80,14 +80,9 @@ elif framework == "dataknobs_fsm":
 else:
     import time
     import bench_routilux
-    from routilux.core.flow import Flow
     from routilux.core.runtime import Runtime
 
-    flow = Flow("bench")
-    counter = bench_routilux.Count()
-    flow.add_routine(bench_routilux.Source(), "source")
-    flow.add_routine(counter, "count")
-    flow.connect("source", "out", "count", "in")
+    counter = bench_routilux.bench_flow("bench")
     runtime = Runtime()
 
     def jobs():

@@ -4,7 +4,10 @@ uninstrumented, instrumented, and the bare SDK span floor with the same processo
     .venv/bin/python bench/bench_fsm.py [--runs 200] [--rounds 7]
 
 Each transition makes two spans (the step and its arc), so the floor to compare with is two
-bare spans; the run span is spread over the transitions.
+bare spans; the run span is spread over the transitions. The bare span is timed twice: in a
+tight loop, and written by hand in each state's transform, an ``async`` one so that it runs on
+the FSM's event loop as the instrumentation's spans do (a sync transform runs on dataknobs'
+executor threads): the same work, more time between the FSM's own code.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ def bump(data: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return {**data, "n": data["n"] + 1}
 
 
+async def async_bump(data: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return {**data, "n": data["n"] + 1}
+
+
+TRANSFORMS = STATES - 2
 CONFIG = {
     "name": "linear",
     "states": [{"name": "s0", "is_start": True},
@@ -59,11 +67,25 @@ def main() -> None:
     otel_exec.configure(max_spans=10_000)
     loop = asyncio.new_event_loop()
     fsm = AsyncSimpleFSM(CONFIG, custom_functions={"bump": bump})
+    async_fsm = AsyncSimpleFSM(CONFIG, custom_functions={"bump": async_bump})
     tracer = trace.get_tracer("bench")
+
+    async def async_bump_in_span(data: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        with tracer.start_as_current_span("bump"):
+            return await async_bump(data, context)
+
+    async_fsm_with_spans = AsyncSimpleFSM(CONFIG, custom_functions={"bump": async_bump_in_span})
     transitions = STATES - 1
+    spans_per_run = 2 * transitions + 1
 
     def run_fsm() -> None:
         loop.run_until_complete(fsm.process({"n": 0}))
+
+    def run_async_fsm() -> None:
+        loop.run_until_complete(async_fsm.process({"n": 0}))
+
+    def run_async_fsm_with_spans() -> None:
+        loop.run_until_complete(async_fsm_with_spans.process({"n": 0}))
 
     def bare_spans() -> None:
         for _ in range(transitions * 2):
@@ -73,18 +95,28 @@ def main() -> None:
     per_run = per_call_us({
         "FSM run, uninstrumented": run_fsm,
         "FSM run, instrumented": run_fsm,
+        "FSM run, async transforms": run_async_fsm,
+        "FSM run, async transforms, each in a bare SDK span": run_async_fsm_with_spans,
         f"{transitions * 2} bare SDK spans (current)": bare_spans,
     }, calls=options.runs, rounds=options.rounds, around={"FSM run, instrumented": instrumented})
     timings = {f"{name} / transition": value / transitions for name, value in per_run.items()}
     added = (per_run["FSM run, instrumented"] - per_run["FSM run, uninstrumented"]) / transitions
     span = per_run[f"{transitions * 2} bare SDK spans (current)"] / (transitions * 2)
+    in_transform = (per_run["FSM run, async transforms, each in a bare SDK span"]
+                    - per_run["FSM run, async transforms"]) / TRANSFORMS
     timings["added by instrumentation / transition"] = added
+    timings["added by instrumentation / span made"] = added * transitions / spans_per_run
     timings["one bare SDK span"] = span
+    timings["one bare SDK span in a transform"] = in_transform
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
           f"{options.runs} runs of {transitions} transitions, median, CPU µs")
     report("dataknobs-fsm state transition", timings, {
         "added / one bare SDK span": ("added by instrumentation / transition",
                                       "one bare SDK span"),
+        "added per span made / one bare SDK span": ("added by instrumentation / span made",
+                                                    "one bare SDK span"),
+        "added per span made / one in a transform": ("added by instrumentation / span made",
+                                                     "one bare SDK span in a transform"),
     })
     loop.close()
 

@@ -13,7 +13,9 @@ code costs more time than the same number of instructions in a bare span's tight
 
 Cases: the bare SDK span (``start_as_current_span``, the embedded default processor, as in
 ``bench_core.py``), ``@traced``, a falyx ``Action`` and a 10-state dataknobs-fsm run, each
-uninstrumented and instrumented. Ratios: instructions added per unit / one bare SDK span.
+uninstrumented and instrumented, and the Action in a bare span written by hand: the same
+instructions as the bare span in its tight loop, which ``bench_falyx.py`` times at 1.5-2x as
+long. Ratios: instructions added per unit / one bare SDK span.
 """
 
 from __future__ import annotations
@@ -68,12 +70,22 @@ def _workload(case: str) -> tuple[Callable[[int], None], int]:
     if framework == "falyx":
         from bench_falyx import step
         from falyx.action import Action
+        from opentelemetry import trace
 
         action = Action("step", step, args=(1,))
+        tracer = trace.get_tracer("bench")
 
         async def actions(n: int) -> None:
             for _ in range(n):
                 await action()
+
+        async def actions_in_bare_spans(n: int) -> None:
+            for _ in range(n):
+                with tracer.start_as_current_span("step"):
+                    await action()
+
+        if state == "in_bare_spans":
+            return lambda n: loop.run_until_complete(actions_in_bare_spans(n)), WARM_UP
 
         return lambda n: loop.run_until_complete(actions(n)), WARM_UP
     from bench_fsm import CONFIG, bump
@@ -137,6 +149,7 @@ def main() -> None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     cases = {"span": options.units, "traced": options.units,
              "falyx:plain": options.units, "falyx:instrumented": options.units,
+             "falyx:in_bare_spans": options.units,
              "dataknobs_fsm:plain": options.units // FSM_SPANS_PER_RUN,
              "dataknobs_fsm:instrumented": options.units // FSM_SPANS_PER_RUN}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -148,6 +161,9 @@ def main() -> None:
     rows = {
         "one bare SDK span": span,
         "@traced call": counts["traced"],
+        "a bare SDK span around a falyx Action": {
+            name: counts["falyx:in_bare_spans"][name] - counts["falyx:plain"][name]
+            for name in span},
         "falyx Action, added by instrumentation": {
             name: counts["falyx:instrumented"][name] - counts["falyx:plain"][name]
             for name in span},
