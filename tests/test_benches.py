@@ -1,0 +1,35 @@
+"""The benchmarks still run: each one at a tiny size, in a process of its own, prints its
+figures (nothing is asserted on time). Left out: ``bench_export.py`` (needs the backends) and
+``bench_instructions.py`` (needs valgrind, minutes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+RUNS = {
+    "bench_core.py": (["--calls", "20", "--rounds", "1"], "ratio @traced / bare SDK span"),
+    "bench_falyx.py": (["--calls", "2", "--rounds", "1"],
+                       "added / one bare SDK span around an Action"),
+    "bench_fsm.py": (["--runs", "2", "--rounds", "1"], "added per span made / one in a transform"),
+    "bench_routilux.py": (["--jobs", "1", "--rounds", "1"],
+                          "added / one bare SDK span in a routine"),
+    "bench_gc.py": (["--executions", "2000"], "first read"),
+    "bench_load.py": (["--spans", "500", "--rounds", "1"], "x the floor"),
+    "bench_view.py": (["--spans", "300"], "first paint"),
+    "bench_calls.py": ([], "routilux (routine execution)"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_bench_runs_and_reports(script: str) -> None:
+    arguments, expected = RUNS[script]
+    done = subprocess.run([sys.executable, str(BENCH / script), *arguments],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout, done.stdout[-2000:]
