@@ -334,25 +334,30 @@ def _small(value: object, depth: int) -> bool:
         return len(value) <= 64  # type: ignore[arg-type]
     if not depth:
         return False
-    if kind is tuple or kind is list:
+    if kind is dict:
         if len(value) > 8:  # type: ignore[arg-type]
             return False
-        for item in value:  # type: ignore[attr-defined]
-            item_kind = type(item)
-            if item_kind is str:  # the common items checked inline, not by a call each
-                if len(item) > 64:
-                    return False
-            elif item_kind is int:
-                if not -(1 << 64) < item < (1 << 64):
-                    return False
-            elif item_kind not in _PRIMITIVES and not _small(item, depth - 1):
+        for key in value:  # type: ignore[attr-defined]
+            if type(key) is not str or len(key) > 64:
                 return False
-        return True
-    if kind is dict:
-        return len(value) <= 8 and all(  # type: ignore[arg-type]
-            type(key) is str and len(key) <= 64 and _small(item, 0)
-            for key, item in value.items())  # type: ignore[attr-defined]
-    return False
+        items, depth = value.values(), 1  # type: ignore[attr-defined]
+    elif kind is tuple or kind is list:
+        if len(value) > 8:  # type: ignore[arg-type]
+            return False
+        items = value
+    else:
+        return False
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str:  # the common items checked inline, not by a call each
+            if len(item) > 64:
+                return False
+        elif item_kind is int:
+            if not -(1 << 64) < item < (1 << 64):
+                return False
+        elif item_kind not in _PRIMITIVES and not _small(item, depth - 1):
+            return False
+    return True
 
 
 def visible(text: str) -> str:
