@@ -36,7 +36,7 @@ def bump(data: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 async def async_bump(data: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return {**data, "n": data["n"] + 1}
+    return bump(data, context)
 
 
 TRANSFORMS = STATES - 2

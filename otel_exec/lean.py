@@ -231,7 +231,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
     span._instrumentation_info = template.info
     span._instrumentation_scope = template.scope
     span._parent = parent
-    span._start_time = None
+    span._start_time = None  # its place in the SDK's order; the clock is read last
     span._end_time = None
     span._attributes = _bounded_attributes(template.attributes_class, attributes, most,
                                            longest, immutable=False)
