@@ -151,20 +151,28 @@ class ExecutionStore:
         """
         span_id = running_span_id(span)
         if span_id is not None:
-            with self._lock:
+            lock = self._lock
+            lock.acquire()  # not ``with``: half the instructions, in every on_start
+            try:
                 running = self._running
                 running[span_id] = span
                 if len(running) > self._max_spans:
                     del running[next(iter(running))]
+            finally:
+                lock.release()
 
     def record(self, span: ReadableSpan) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
         runs in every ``on_end``)."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             row = span_row(span, self._number)  # numbered in insertion order
             live = self._running.pop(row[ROW_SPAN_ID], None)
             outcome = outcome_of(live) if live is not None else None
             listeners = self._insert(row, outcome)
+        finally:
+            lock.release()
         if listeners:
             _notify(listeners, Execution.from_row(row, outcome))
 

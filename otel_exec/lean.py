@@ -315,35 +315,44 @@ def _bounded_attributes(attributes_class: type[Any], attributes: Mapping[str, At
 def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
     """Write plain attributes into a running SDK span as ``span.set_attributes`` would; False
     (nothing written) when the span or a value is not one this path knows."""
-    if type(span) not in _span_classes:
+    if type(span) not in _span_classes or not _fit(span._attributes, attributes):
         return False
-    bounded = span._attributes
-    values = bounded._dict
-    most = bounded.maxlen
-    if most is not None and len(values) + len(attributes) > most:
-        return False
-    if not _plain(attributes, bounded.max_value_len):
-        return False
-    with span._lock:
-        if span._end_time is not None or bounded._immutable:
+    lock = span._lock
+    lock.acquire()  # not ``with``: half the instructions
+    try:
+        if span._end_time is not None or span._attributes._immutable:
             return False
-        for key, value in attributes.items():
-            values.pop(key, None)  # a key set again moves to the end, as in the SDK
-            values[key] = value
+        _write(span._attributes._dict, attributes)
+    finally:
+        lock.release()
     return True
 
 
-def end_span(span: Any, end_time: int | None = None) -> bool:
-    """End a running SDK span as ``span.end(end_time)`` would, handing ``on_end`` the same
-    ``ReadableSpan`` made without its constructor; False (nothing done) when the span is not
-    one this path knows, or not running (then ``span.end`` says why)."""
+def end_span(span: Any, end_time: int | None = None,
+             attributes: Mapping[str, AttributeValue] | None = None) -> bool:
+    """End a running SDK span as ``span.set_attributes(attributes)`` (if any) then
+    ``span.end(end_time)`` would, under one hold of the span's lock, handing ``on_end`` the
+    same ``ReadableSpan`` made without its constructor; False (nothing done) when the span is
+    not one this path knows, or not running (then ``span.end`` says why)."""
     if type(span) not in _span_classes:
         return False
-    with span._lock:
+    bounded = span._attributes
+    if attributes and not _fit(bounded, attributes):
+        if span._end_time is not None:
+            return False
+        span.set_attributes(attributes)  # the SDK converts, cuts or drops what it must
+        attributes = None
+    lock = span._lock
+    lock.acquire()
+    try:
         if span._start_time is None or span._end_time is not None:
             return False
+        if attributes:
+            _write(bounded._dict, attributes)
         span._end_time = _time_ns() if end_time is None else end_time
-        span._attributes._immutable = True
+        bounded._immutable = True
+    finally:
+        lock.release()
     if span._record_end_metrics:
         span._record_end_metrics()
     processor = span._span_processor
@@ -357,13 +366,28 @@ def end_span(span: Any, end_time: int | None = None) -> bool:
     readable._parent = span._parent
     readable._start_time = span._start_time
     readable._end_time = span._end_time
-    readable._attributes = span._attributes
+    readable._attributes = bounded
     readable._events = span._events
     readable._links = span._links
     readable._resource = span._resource
     readable._status = span._status
     processor.on_end(readable)
     return True
+
+
+def _fit(bounded: Any, attributes: Mapping[str, AttributeValue]) -> bool:
+    """Whether ``attributes`` can be written as they are into a span's ``BoundedAttributes``:
+    plain, within its length limit, and room for them all."""
+    most = bounded.maxlen
+    return ((most is None or len(bounded._dict) + len(attributes) <= most)
+            and _plain(attributes, bounded.max_value_len))
+
+
+def _write(values: dict[str, Any], attributes: Mapping[str, AttributeValue]) -> None:
+    """Set each attribute; a key set again moves to the end, as in the SDK."""
+    for key, value in attributes.items():
+        values.pop(key, None)
+        values[key] = value
 
 
 def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | None) -> bool:

@@ -271,6 +271,7 @@ class ExecutionSpan:
             return
         self.finished = True
         span = self.span
+        final: dict[str, AttributeValue] = {}
         try:
             if name is not None and name != getattr(span, "name", name):
                 span.update_name(name)
@@ -278,30 +279,34 @@ class ExecutionSpan:
                 self._args, self._kwargs = args, kwargs
                 attributes = {**value_attributes(args, kwargs), **(attributes or {})}
             if span.is_recording():
-                self._describe(span, result, exception, status, attributes, description)
+                self._describe(span, final, result, exception, status, attributes, description)
             else:
                 _count_unrecorded()
         except Exception:
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
-            if not (lean.enabled and lean.end_span(span, end_time)):
+            if not (lean.enabled and lean.end_span(span, end_time, final)):
+                if final:
+                    span.set_attributes(final)
                 span.end(end_time)
         except Exception:
             _logger.warning("otel_exec: could not end span %r", self.span, exc_info=True)
 
-    def _describe(self, span: Span, result: Any, exception: BaseException | None,
-                  status: ExecStatus | None, attributes: Mapping[str, AttributeValue] | None,
+    def _describe(self, span: Span, final: dict[str, AttributeValue], result: Any,
+                  exception: BaseException | None, status: ExecStatus | None,
+                  attributes: Mapping[str, AttributeValue] | None,
                   description: str | None) -> None:
-        """The verdict first (so whatever fails after it, the span still says failed), then
-        the exception event and the result text, each bounded and scrubbed."""
+        """Fill ``final`` (the attributes the span ends with) with the verdict first (so
+        whatever fails after it, the span still says failed), then the result text and
+        ``attributes``; add the exception event; each text bounded and scrubbed."""
         values = policy()
         message = ""
         if status is None and exception is None:  # the common case, without enum lookups
-            final: dict[str, AttributeValue] = {semconv.EXEC_STATUS: _COMPLETED}
+            final[semconv.EXEC_STATUS] = _COMPLETED
             failed = False
         else:
             verdict = status_for(exception) if status is None else status
-            final = {semconv.EXEC_STATUS: verdict._value_}
+            final[semconv.EXEC_STATUS] = verdict._value_
             failed = verdict in semconv.ERROR_STATUSES
             if failed and exception is not None:
                 final[semconv.ERROR_TYPE] = exception_type(exception)
@@ -316,7 +321,6 @@ class ExecutionSpan:
             final[semconv.EXEC_RESULT] = values.text(result)  # never raises
         if attributes:
             final.update(attributes)
-        _set_attributes(span, final)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
         if failed and exception is not None:
             _add_event(span, semconv.EXCEPTION_EVENT, {
