@@ -254,6 +254,9 @@ def test_a_span_ends_once(store: Any) -> None:
     assert span is not None
     assert lean.end_span(span) is True
     assert lean.end_span(span) is False  # span.end() then warns, as the SDK does
+    assert lean.end_span(span, None, {"late": "x"}) is False  # nothing written either
+    assert lean.end_span(span, None, {"late": ["x"]}) is False  # nor by the SDK's path
+    assert "late" not in span.attributes  # type: ignore[attr-defined]
     assert lean.set_attributes(span, {"c": "d"}) is False
     lean.add_event(span, "late", None)  # the SDK's _add_event refuses an ended span
     assert not list(span.events)  # type: ignore[attr-defined]

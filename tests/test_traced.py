@@ -60,6 +60,21 @@ def test_the_exception_passes_through_unchanged_and_is_recorded(store: Execution
     assert [event.name for event in execution.events] == ["exception"]
 
 
+def test_the_verdict_is_kept_when_our_bookkeeping_after_it_fails(
+        store: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("hand-off failed")
+
+    monkeypatch.setattr("otel_exec.spans.attach_outcome", broken)
+    with pytest.raises(ValueError, match="kept"):
+        explode("kept")
+    (execution,) = store.executions()
+    assert execution.status is ExecStatus.FAILED  # written at the end all the same
+    assert execution.error_type == "ValueError"
+    assert execution._status_code is StatusCode.ERROR
+    assert execution.end_ns is not None
+
+
 def test_signature_and_nature_are_kept() -> None:
     async def coroutine(x: int, *, y: str = "") -> int:
         return x
