@@ -52,15 +52,24 @@ class Job:
         self.lock = threading.Lock()
 
     def task_made(self) -> None:
-        with self.lock:
+        """One more task in flight. A settle already scheduled is left to run: it finds the
+        task in flight and does nothing (cheaper than cancelling it for every task)."""
+        lock = self.lock
+        lock.acquire()  # not ``with``: half the instructions, twice per task
+        try:
             self.in_flight += 1
-        _settler.cancel(self)
+        finally:
+            lock.release()
 
     def task_done(self) -> None:
-        with self.lock:
+        lock = self.lock
+        lock.acquire()
+        try:
             self.in_flight -= 1
             if self.in_flight > 0 or self.ended:
                 return
+        finally:
+            lock.release()
         _settler.schedule(self, options["quiet_period"])
 
     def settle(self) -> None:
