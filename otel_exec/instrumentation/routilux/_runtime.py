@@ -115,11 +115,9 @@ def _task_made(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], outcome
 
 def _emission(emitter: RoutineCall, task: Any) -> None:
     event = task.event
-    targets = [str(getattr(getattr(slot, "routine", None), "name", None) or slot.name)
-               for slot in getattr(event, "connected_slots", ())]
     emitter.execution.add_event(semconv.ROUTILUX_EMIT_EVENT, {
         semconv.ROUTILUX_EVENT: str(event.name),
-        semconv.ROUTILUX_TARGET_SLOTS: len(targets),
+        semconv.ROUTILUX_TARGET_SLOTS: len(getattr(event, "connected_slots", ())),
         semconv.EXEC_ARGS: text(task.event_data.get("data"))})
 
 
