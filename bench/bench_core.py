@@ -75,7 +75,7 @@ def bench_calls(calls: int, rounds: int) -> None:
         "ratio with the SDK start / bare SDK span": (
             "@traced call, SDK start_span (lean start off)",
             "bare SDK span (current, as users write it)"),
-    })
+    }, timings.rounds)
 
 
 def bench_on_end(calls: int, rounds: int) -> None:

@@ -42,6 +42,19 @@ def instrumented() -> Iterator[None]:
         otel_exec.uninstrument("falyx")
 
 
+def table(batches: dict[str, float]) -> dict[str, float]:
+    """Per call µs of each case (timed in batches) and the differences the ratios use."""
+    timings = {name: value / BATCH for name, value in batches.items()}
+    plain = timings["falyx Action, uninstrumented"]
+    timings["one bare SDK span (difference)"] = (
+        timings["bare SDK span (current) around it"] - timings["bare coroutine"])
+    timings["one bare SDK span around an Action (difference)"] = (
+        timings["falyx Action in a bare SDK span"] - plain)
+    timings["added by instrumentation (difference)"] = (
+        timings["falyx Action, instrumented"] - plain)
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="batches of 50 calls per round")
@@ -79,23 +92,15 @@ def main() -> None:
         "falyx Action, instrumented": lambda: loop.run_until_complete(actions()),
     }, calls=options.calls, rounds=options.rounds,
         around={"falyx Action, instrumented": instrumented})
-    timings = {name: value / BATCH for name, value in batches.items()}
-    span = timings["bare SDK span (current) around it"] - timings["bare coroutine"]
-    plain = timings["falyx Action, uninstrumented"]
-    added = timings["falyx Action, instrumented"] - plain
-    timings["one bare SDK span (difference)"] = span
-    timings["one bare SDK span around an Action (difference)"] = (
-        timings["falyx Action in a bare SDK span"] - plain)
-    timings["added by instrumentation (difference)"] = added
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
           f"{options.calls * BATCH:,} calls, median, CPU µs per call")
-    report("falyx Action call", timings, {
+    report("falyx Action call", table(batches), {
         "added / one bare SDK span": ("added by instrumentation (difference)",
                                       "one bare SDK span (difference)"),
         "added / one bare SDK span around an Action": (
             "added by instrumentation (difference)",
             "one bare SDK span around an Action (difference)"),
-    })
+    }, [table(one) for one in batches.rounds])
     loop.close()
 
 

@@ -40,6 +40,8 @@ async def async_bump(data: dict[str, Any], context: Any = None) -> dict[str, Any
 
 
 TRANSFORMS = STATES - 2
+TRANSITIONS = STATES - 1
+SPANS_PER_RUN = 1 + STATES + TRANSITIONS  # the run, a step per state, an arc per transition
 CONFIG = {
     "name": "linear",
     "states": [{"name": "s0", "is_start": True},
@@ -59,6 +61,20 @@ def instrumented() -> Iterator[None]:
         otel_exec.uninstrument("dataknobs_fsm")
 
 
+def table(per_run: dict[str, float]) -> dict[str, float]:
+    """Per transition µs of each case (timed per run) and the differences the ratios use."""
+    timings = {f"{name} / transition": value / TRANSITIONS for name, value in per_run.items()}
+    added = (per_run["FSM run, instrumented"] - per_run["FSM run, uninstrumented"]) / TRANSITIONS
+    timings["added by instrumentation / transition"] = added
+    timings["added by instrumentation / span made"] = added * TRANSITIONS / SPANS_PER_RUN
+    timings["one bare SDK span"] = (per_run[f"{TRANSITIONS * 2} bare SDK spans (current)"]
+                                    / (TRANSITIONS * 2))
+    timings["one bare SDK span in a transform"] = (
+        per_run["FSM run, async transforms, each in a bare SDK span"]
+        - per_run["FSM run, async transforms"]) / TRANSFORMS
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -75,8 +91,6 @@ def main() -> None:
             return await async_bump(data, context)
 
     async_fsm_with_spans = AsyncSimpleFSM(CONFIG, custom_functions={"bump": async_bump_in_span})
-    transitions = STATES - 1
-    spans_per_run = 1 + STATES + transitions
 
     def run_fsm() -> None:
         loop.run_until_complete(fsm.process({"n": 0}))
@@ -88,7 +102,7 @@ def main() -> None:
         loop.run_until_complete(async_fsm_with_spans.process({"n": 0}))
 
     def bare_spans() -> None:
-        for _ in range(transitions * 2):
+        for _ in range(TRANSITIONS * 2):
             with tracer.start_as_current_span("step"):
                 pass
 
@@ -97,27 +111,18 @@ def main() -> None:
         "FSM run, instrumented": run_fsm,
         "FSM run, async transforms": run_async_fsm,
         "FSM run, async transforms, each in a bare SDK span": run_async_fsm_with_spans,
-        f"{transitions * 2} bare SDK spans (current)": bare_spans,
+        f"{TRANSITIONS * 2} bare SDK spans (current)": bare_spans,
     }, calls=options.runs, rounds=options.rounds, around={"FSM run, instrumented": instrumented})
-    timings = {f"{name} / transition": value / transitions for name, value in per_run.items()}
-    added = (per_run["FSM run, instrumented"] - per_run["FSM run, uninstrumented"]) / transitions
-    span = per_run[f"{transitions * 2} bare SDK spans (current)"] / (transitions * 2)
-    in_transform = (per_run["FSM run, async transforms, each in a bare SDK span"]
-                    - per_run["FSM run, async transforms"]) / TRANSFORMS
-    timings["added by instrumentation / transition"] = added
-    timings["added by instrumentation / span made"] = added * transitions / spans_per_run
-    timings["one bare SDK span"] = span
-    timings["one bare SDK span in a transform"] = in_transform
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
-          f"{options.runs} runs of {transitions} transitions, median, CPU µs")
-    report("dataknobs-fsm state transition", timings, {
+          f"{options.runs} runs of {TRANSITIONS} transitions, median, CPU µs")
+    report("dataknobs-fsm state transition", table(per_run), {
         "added / one bare SDK span": ("added by instrumentation / transition",
                                       "one bare SDK span"),
         "added per span made / one bare SDK span": ("added by instrumentation / span made",
                                                     "one bare SDK span"),
         "added per span made / one in a transform": ("added by instrumentation / span made",
                                                      "one bare SDK span in a transform"),
-    })
+    }, [table(one) for one in per_run.rounds])
     loop.close()
 
 

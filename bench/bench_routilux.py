@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import report
+from _timing import medians, report
 from opentelemetry import trace
 from routilux.core.flow import Flow
 from routilux.core.routine import Routine
@@ -108,6 +108,23 @@ def instrumented() -> Iterator[None]:
         otel_exec.uninstrument("routilux")
 
 
+def table(seconds: dict[str, float]) -> dict[str, float]:
+    """Per routine execution µs of each case (seconds per job; the bare span's per span) and
+    the differences the ratios use."""
+    per = ITEMS + 1
+    timings = {
+        "uninstrumented / routine execution": seconds["uninstrumented"] / per * 1e6,
+        "instrumented / routine execution": seconds["instrumented"] / per * 1e6,
+        "uninstrumented, a bare SDK span in each routine": seconds["with spans"] / per * 1e6,
+        "one bare SDK span": seconds["bare"] * 1e6,
+    }
+    plain = timings["uninstrumented / routine execution"]
+    timings["one bare SDK span in a routine"] = (
+        timings["uninstrumented, a bare SDK span in each routine"] - plain)
+    timings["added / routine execution"] = timings["instrumented / routine execution"] - plain
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
@@ -135,26 +152,14 @@ def main() -> None:
                 pass
         samples["bare"].append((time.perf_counter() - started) / options.jobs / (ITEMS + 1))
     runtime.shutdown(wait=True, timeout=5)
-    per = ITEMS + 1
-    timings = {
-        "uninstrumented / routine execution": sorted(samples["uninstrumented"])[
-            options.rounds // 2] / per * 1e6,
-        "instrumented / routine execution": sorted(samples["instrumented"])[
-            options.rounds // 2] / per * 1e6,
-        "uninstrumented, a bare SDK span in each routine": sorted(samples["with spans"])[
-            options.rounds // 2] / per * 1e6,
-        "one bare SDK span": sorted(samples["bare"])[options.rounds // 2] * 1e6,
-    }
-    plain = timings["uninstrumented / routine execution"]
-    timings["one bare SDK span in a routine"] = (
-        timings["uninstrumented, a bare SDK span in each routine"] - plain)
-    timings["added / routine execution"] = timings["instrumented / routine execution"] - plain
+    per_job = medians(samples)
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
-          f"{options.jobs} jobs of {per} routine executions, median, wall µs")
-    report("routilux routine execution", timings, {
+          f"{options.jobs} jobs of {ITEMS + 1} routine executions, median, wall µs")
+    report("routilux routine execution", table(per_job), {
         "added / one bare SDK span": ("added / routine execution", "one bare SDK span"),
         "added / one bare SDK span in a routine": ("added / routine execution",
-                                                   "one bare SDK span in a routine")})
+                                                   "one bare SDK span in a routine"),
+    }, [table(one) for one in per_job.rounds])
 
 
 if __name__ == "__main__":
