@@ -1,7 +1,9 @@
 """Side-by-side timing for the benchmarks: interleaved rounds, median per case, CPU µs per call.
 
 CPU time of the calling thread (time.thread_time), so a noisy neighbour stealing the shared
-vCPU does not land in one case and not the other.
+vCPU does not land in one case and not the other. A ratio is printed twice: of the medians, and
+paired (the median of each round's own ratio), which a drift of the machine's speed between
+rounds moves less.
 """
 
 from __future__ import annotations
