@@ -315,14 +315,17 @@ def _bounded_attributes(attributes_class: type[Any], attributes: Mapping[str, At
 def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
     """Write plain attributes into a running SDK span as ``span.set_attributes`` would; False
     (nothing written) when the span or a value is not one this path knows."""
-    if type(span) not in _span_classes or not _fit(span._attributes, attributes):
+    if type(span) not in _span_classes:
+        return False
+    bounded = span._attributes
+    if not _fit(bounded, attributes):
         return False
     lock = span._lock
     lock.acquire()  # not ``with``: half the instructions
     try:
-        if span._end_time is not None or span._attributes._immutable:
+        if span._end_time is not None or bounded._immutable:
             return False
-        _write(span._attributes._dict, attributes)
+        _write(bounded._dict, attributes)
     finally:
         lock.release()
     return True
