@@ -9,7 +9,7 @@ rotel's own "Received traces" log lines are the count of what arrived, so drops 
 not assumed. CPU: the producer times its calls and the flush that exports them, as the calling
 thread's CPU and the whole process's (user + system, every thread: the export thread's encoding
 and sending included), for @traced calls and for bare ``start_as_current_span`` spans, runs
-interleaved, median of the rounds.
+interleaved: the median of the rounds, and the median of each round's own ratio.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.integration.pipeline import start_rotel  # noqa: E402 - after the path is set
+from _timing import medians, report  # noqa: E402 - after the path is set
+
+from tests.integration.pipeline import start_rotel  # noqa: E402
 
 PRODUCER = """
 import sys, time
@@ -111,29 +113,32 @@ def throughput(spans: int) -> None:
 
 def cpu(spans: int, rounds: int) -> None:
     for protocol in ("http/protobuf", "grpc"):
-        samples: dict[str, list[tuple[float, float]]] = {"bare": [], "traced": []}
+        samples: dict[str, list[float]] = {name: [] for name in CPU_CASES}
         with tempfile.TemporaryDirectory() as folder:
             collector = start_rotel(Path(folder), None, verbosity="basic")
             try:
                 for _ in range(rounds):
-                    for mode, runs in samples.items():
+                    for mode in ("bare", "traced"):
                         done = subprocess.run(
                             [sys.executable, "-c", CPU_PRODUCER, mode, str(spans)],
                             env=_collector_env(collector, protocol), capture_output=True,
                             text=True, check=True)
-                        thread, process = map(float, done.stdout.split())
-                        runs.append((thread / spans * 1e6, process / spans * 1e6))
+                        thread, process = (float(s) / spans * 1e6 for s in done.stdout.split())
+                        label = CPU_LABELS[mode]
+                        samples[f"{label}, calling thread"].append(thread)
+                        samples[f"{label}, whole process"].append(process)
+                        samples[f"{label}, other threads (export)"].append(process - thread)
             finally:
                 collector.stop()
-        (bare_thread, bare_process), (traced_thread, traced_process) = (
-            (statistics.median(t for t, _ in samples[mode]),
-             statistics.median(p for _, p in samples[mode])) for mode in ("bare", "traced"))
-        print(f"  {protocol:14} CPU µs per call: calling thread bare {bare_thread:6.1f}, "
-              f"@traced {traced_thread:6.1f}; whole process bare {bare_process:6.1f}, "
-              f"@traced {traced_process:6.1f}; other threads (export) bare "
-              f"{bare_process - bare_thread:6.1f}, @traced {traced_process - traced_thread:6.1f}"
-              f"\n  {'':14} ratio whole process @traced / bare spans "
-              f"{traced_process / bare_process:5.2f}")
+        timings = medians(samples)
+        report(f"{protocol}: CPU µs per call, {rounds} interleaved rounds", timings,
+               {"ratio whole process @traced / bare spans":
+                    ("@traced, whole process", "bare spans, whole process")}, timings.rounds)
+
+
+CPU_LABELS = {"bare": "bare spans", "traced": "@traced"}
+CPU_CASES = tuple(f"{label}, {part}" for label in CPU_LABELS.values()
+                  for part in ("calling thread", "whole process", "other threads (export)"))
 
 
 def main() -> None:
