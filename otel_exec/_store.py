@@ -419,35 +419,43 @@ def _estimated_size(outcome: Outcome | None) -> int:
     items' for a container (a sample of 64, scaled). Cheap, and never raises."""
     if outcome is None:
         return 0
+    result, exception, kwargs = outcome.result, outcome.exception, outcome.kwargs
+    return ((32 if type(result) in _SMALL else _size(result))
+            + (32 if exception is None else _size(exception)) + _size(outcome.args)
+            + (64 if type(kwargs) is dict and not kwargs else _size(kwargs)))
+
+
+def _size(value: Any) -> int:
+    """``_estimated_size`` of one value; the common ones (a number, a few numbers as
+    arguments, nothing) costed inline, without a call per item."""
+    kind = type(value)
+    if kind in _SMALL:
+        return 32
+    if kind is tuple and len(value) <= _SAMPLE:
+        for item in value:
+            if type(item) not in _SMALL:
+                break
+        else:
+            return 40 + 40 * len(value)
+    if value is MISSING:
+        return 0
+    if kind is dict and not value:
+        return 64
     total = 0
-    values: tuple[Any, ...] = (outcome.result, outcome.exception, outcome.args, outcome.kwargs)
-    for value in values:
-        kind = type(value)
-        if kind in _SMALL:
-            total += 32  # a number or None: the common result, costed without a call
-            continue
-        if kind is tuple and len(value) <= _SAMPLE and _SMALL.issuperset(map(type, value)):
-            total += 40 + 40 * len(value)  # a few numbers as arguments: costed without a call
-            continue
-        if value is MISSING:
-            continue
-        if kind is dict and not value:
-            total += 64
-            continue
-        if isinstance(value, BaseException):
-            total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
-        try:
-            total += sys.getsizeof(value)
-            if kind in _CONTAINERS and value:
-                items = value.values() if kind is dict else value
-                if len(value) > _SAMPLE:
-                    items = list(itertools.islice(items, _SAMPLE))
-                if _SMALL.issuperset(map(type, items)):  # numbers: no call per item
-                    total += 32 * len(value)
-                else:
-                    total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
-        except Exception:
-            total += 64
+    if isinstance(value, BaseException):
+        total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
+    try:
+        total += sys.getsizeof(value)
+        if kind in _CONTAINERS and value:
+            items = value.values() if kind is dict else value
+            if len(value) > _SAMPLE:
+                items = list(itertools.islice(items, _SAMPLE))
+            if _SMALL.issuperset(map(type, items)):  # numbers: no call per item
+                total += 32 * len(value)
+            else:
+                total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
+    except Exception:
+        total += 64
     return total
 
 
