@@ -442,9 +442,9 @@ def _size(value: Any) -> int:
     if kind is dict and not value:
         return 64
     total = 0
-    if isinstance(value, BaseException):
-        total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
-    try:
+    try:  # isinstance reads ``__class__``, which a hostile value may make raise
+        if isinstance(value, BaseException):
+            total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
         total += sys.getsizeof(value)
         if kind in _CONTAINERS and value:
             items = value.values() if kind is dict else value

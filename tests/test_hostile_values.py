@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import tracemalloc
 import weakref
 from pathlib import Path
@@ -267,6 +268,31 @@ def test_real_objects_are_kept_within_a_byte_budget(store: ExecutionStore) -> No
         assert 1 <= len(kept) <= 5
     finally:
         store.max_kept_bytes = 64 * 1024 * 1024
+
+
+class RaisingClass:
+    """A value whose ``__class__`` raises: ``isinstance`` reads it."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("no class for you")
+
+
+def test_a_value_whose_class_raises_is_stored_with_its_real_objects(
+        store: ExecutionStore, caplog: pytest.LogCaptureFixture) -> None:
+    hostile = RaisingClass()
+
+    @otel_exec.traced
+    def passes(value: object) -> object:
+        return value
+
+    with caplog.at_level(logging.WARNING, logger="otel_exec"):
+        assert passes(hostile) is hostile
+    assert not caplog.records  # nothing of ours failed
+    [execution] = store.executions()
+    assert execution.result is hostile and execution.args == (hostile,)
+    assert execution.attributes[semconv.EXEC_RESULT].startswith("<")
+    assert execution.status is ExecStatus.COMPLETED
 
 
 def test_evicted_executions_are_released_at_once() -> None:
