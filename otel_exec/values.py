@@ -135,7 +135,7 @@ class _BoundedRepr(reprlib.Repr):
 
     def repr_instance(self, x: object, level: int) -> str:
         try:
-            text = repr(x)
+            text = str.__str__(repr(x))  # a plain str, whatever subclass __repr__ returned
         except Exception as exc:  # a user __repr__ that raises must not reach the user
             return f"<unrepresentable {type(x).__qualname__}: {type(exc).__name__}>"
         if len(text) > self.maxother:
@@ -236,8 +236,10 @@ class ValuePolicy:
                 return _int_text(value)  # type: ignore[arg-type]
             if kind in _PRIMITIVES:
                 return repr(value)
-            # the common case, a few short values, has a bounded builtin repr
-            text = repr(value) if _small(value, 2) else self._repr.repr(value)
+            # the common case, a few short values, has a bounded builtin repr; any other
+            # is read as a plain str (a user's __repr__ may return a subclass overriding
+            # str's methods)
+            text = repr(value) if _small(value, 2) else str.__str__(self._repr.repr(value))
         except Exception as exc:
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
         if self._only_built_in and len(text) <= self.max_length:
@@ -260,6 +262,7 @@ class ValuePolicy:
         return self._export(text, limit + 64)
 
     def _export(self, text: str, limit: int) -> str:
+        text = str.__str__(text)  # a message from a user's __str__ may be a str subclass
         if len(text) > limit:
             text = text[: limit - 3] + "..."
         text = self.redact(text)

@@ -10,6 +10,7 @@ import logging
 import tracemalloc
 import weakref
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from hypothesis import given, settings
@@ -293,6 +294,55 @@ def test_a_value_whose_class_raises_is_stored_with_its_real_objects(
     assert execution.result is hostile and execution.args == (hostile,)
     assert execution.attributes[semconv.EXEC_RESULT].startswith("<")
     assert execution.status is ExecStatus.COMPLETED
+
+
+class SlyStr(str):
+    """What a user's ``__repr__`` or ``__str__`` may return: a str whose methods raise."""
+
+    def _refuse(self, *args: object) -> NoReturn:
+        raise RuntimeError("sly")
+
+    lower = upper = __len__ = __getitem__ = __add__ = __format__ = __contains__ = _refuse
+
+
+class SlyRepr:
+    def __repr__(self) -> str:
+        return SlyStr("token=abc123")
+
+
+class SlyError(Exception):
+    def __str__(self) -> str:
+        return SlyStr("password=hunter2 was refused")
+
+
+def test_text_from_a_str_subclass_is_read_as_plain_text(
+        store: ExecutionStore, exported: InMemorySpanExporter,
+        caplog: pytest.LogCaptureFixture) -> None:
+    result = SlyRepr()
+
+    @otel_exec.traced
+    def returns() -> SlyRepr:
+        return result
+
+    @otel_exec.traced
+    def fails() -> None:
+        raise SlyError
+
+    with caplog.at_level(logging.WARNING, logger="otel_exec"):
+        assert returns() is result
+        with pytest.raises(SlyError):
+            fails()
+    assert not caplog.records  # nothing of ours failed
+    returned, failed = store.executions()
+    assert returned.result is result
+    assert returned.attributes[semconv.EXEC_RESULT] == "token=[REDACTED]"
+    assert failed.status is ExecStatus.FAILED
+    span = next(s for s in exported.get_finished_spans() if s.name.endswith("fails"))
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "SlyError: password=[REDACTED] was refused"
+    [event] = span.events
+    assert event.attributes is not None
+    assert event.attributes[semconv.EXCEPTION_MESSAGE] == "password=[REDACTED] was refused"
 
 
 def test_evicted_executions_are_released_at_once() -> None:
