@@ -420,9 +420,12 @@ def _estimated_size(outcome: Outcome | None) -> int:
     if outcome is None:
         return 0
     result, exception, kwargs = outcome.result, outcome.exception, outcome.kwargs
-    return ((32 if type(result) in _SMALL else _size(result))
-            + (32 if exception is None else _size(exception)) + _size(outcome.args)
-            + (64 if type(kwargs) is dict and not kwargs else _size(kwargs)))
+    try:
+        return ((32 if type(result) in _SMALL else _size(result))
+                + (32 if exception is None else _size(exception)) + _size(outcome.args)
+                + (64 if type(kwargs) is dict and not kwargs else _size(kwargs)))
+    except Exception:  # a hostile type (a metaclass whose __hash__ raises): a rough guess
+        return 256
 
 
 def _size(value: Any) -> int:

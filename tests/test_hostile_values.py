@@ -279,9 +279,21 @@ class RaisingClass:
         raise RuntimeError("no class for you")
 
 
+class RaisingHash(type):
+    """A metaclass whose classes cannot be hashed: ``type(value) in a_set`` raises."""
+
+    def __hash__(cls) -> int:
+        raise RuntimeError("no hash for you")
+
+
+class Unhashable(metaclass=RaisingHash):
+    pass
+
+
+@pytest.mark.parametrize("raising", ["__class__", "type"])
 def test_a_value_whose_class_raises_is_stored_with_its_real_objects(
-        store: ExecutionStore, caplog: pytest.LogCaptureFixture) -> None:
-    hostile = RaisingClass()
+        store: ExecutionStore, caplog: pytest.LogCaptureFixture, raising: str) -> None:
+    hostile = RaisingClass() if raising == "__class__" else Unhashable()
 
     @otel_exec.traced
     def passes(value: object) -> object:
