@@ -83,6 +83,12 @@ print(time.thread_time() - thread, process_cpu() - process)
 """
 
 
+CPU_LABELS = {"bare": "bare spans", "traced": "@traced"}
+CPU_CASES = tuple(f"{label}, {part}" for label in CPU_LABELS.values()
+                  for part in ("calling thread", "whole process", "other threads (export)"))
+"""The figures each CPU round gives per program (``CPU_PRODUCER``'s mode, labelled)."""
+
+
 def _collector_env(collector: object, protocol: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     return env | {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint(protocol),  # type: ignore[attr-defined]
@@ -136,11 +142,6 @@ def cpu(spans: int, rounds: int) -> None:
                     ("@traced, whole process", "bare spans, whole process")}, timings.rounds)
 
 
-CPU_LABELS = {"bare": "bare spans", "traced": "@traced"}
-CPU_CASES = tuple(f"{label}, {part}" for label in CPU_LABELS.values()
-                  for part in ("calling thread", "whole process", "other threads (export)"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000)
@@ -149,7 +150,6 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {options.spans:,} spans per run")
     print("throughput (@traced)")
     throughput(options.spans)
-    print(f"CPU, median of {options.rounds} interleaved rounds")
     cpu(options.spans, options.rounds)
 
 
