@@ -13,6 +13,10 @@ shapes cover every wrap point:
   outcome)`` reads what happened.
 - ``before(hook)``: ``hook(instance, args, kwargs)`` first, then the call (sync or async: the
   call's own return value, a coroutine included, is handed back as is).
+
+For a wrap point that only carries a value into the work it calls (which job a task belongs to,
+which routine is being activated), ``binding`` sets a context variable around the call from a
+plain function replacing the method, without a scope.
 """
 
 from __future__ import annotations
@@ -236,6 +240,45 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
 
         if inspect.iscoroutinefunction(original):
             inspect.markcoroutinefunction(replacement)
+        return replacement
+
+    return replace
+
+
+def binding(variable: ContextVar[Any], value: Callable[[tuple[Any, ...], dict[str, Any]], Any],
+            done: Callable[[Any], None] | None = None, *, always: bool = False,
+            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A plain function replacing a synchronous function or method (``Patch(replace=True)``):
+    ``variable`` is ``value(args, kwargs)`` while the call runs (``args`` as the call gave
+    them, a method's ``self`` first), then ``done(that value)`` runs, whatever the call did.
+
+    For a wrap point with nothing to make current but a context variable it is what ``around``
+    with a scope does, at about 15,000 instructions fewer per call (no wrapper call, bound
+    method, scope object or OpenTelemetry context to restore). ``value`` failing leaves the
+    call untouched; ``done`` failing is logged. ``always``: also while instrumentation is
+    suppressed (bookkeeping that must match what was counted earlier).
+    """
+
+    def replace(original: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(original):
+            raise TypeError(f"binding() needs a synchronous function, not {original!r}")
+
+        def replacement(*args: Any, **kwargs: Any) -> Any:
+            if not (always or instrumentation_enabled()):
+                return original(*args, **kwargs)
+            try:
+                bound = value(args, kwargs)
+            except Exception:
+                _failed(value)
+                return original(*args, **kwargs)
+            token = variable.set(bound)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                variable.reset(token)
+                if done is not None:
+                    contained(done, bound)
+
         return replacement
 
     return replace

@@ -93,3 +93,27 @@ def _routilux_outcome() -> list[int]:
 def test_routilux_results_survive_our_failures(store: ExecutionStore, broken: str) -> None:
     assert _routilux_outcome() == [0, 2, 4]
     assert_unchanged_by_instrumentation("routilux", _routilux_outcome, quiet_period=0.05)
+
+
+@pytest.mark.parametrize("broken_part", ["_runtime._wrap_logic_of", "_jobs.Job.task_done"])
+def test_routilux_results_survive_a_binding_of_ours_failing(
+        store: ExecutionStore, broken_part: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """What a binding carries into the call (the routine being activated) or does after it (a
+    task counted done) raising: the routines run as uninstrumented, and ours is logged."""
+    from otel_exec.instrumentation import routilux as routilux_instrumentation
+
+    module_name, _, attribute = broken_part.partition(".")
+    owner: Any = getattr(routilux_instrumentation, module_name)
+    for part in attribute.split(".")[:-1]:
+        owner = getattr(owner, part)
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"otel_exec bookkeeping broke in {broken_part}")
+
+    monkeypatch.setattr(owner, attribute.rpartition(".")[2], fail)
+    caplog.set_level(logging.WARNING, logger="otel_exec")
+    assert_unchanged_by_instrumentation("routilux", _routilux_outcome, quiet_period=0.05)
+    assert any(f"otel_exec bookkeeping broke in {broken_part}" in str(record.exc_info[1])
+               for record in caplog.records
+               if record.exc_info and record.name.startswith("otel_exec"))

@@ -8,13 +8,13 @@ from typing import Any
 
 from otel_exec import semconv
 from otel_exec.instrumentation._patching import Patch
-from otel_exec.instrumentation._wrappers import argument, around, before, observe
+from otel_exec.instrumentation._wrappers import argument, around, before, binding, observe
 from otel_exec.instrumentation.routilux._jobs import (
     CALL,
     DELIVERY,
     STATUSES,
     TASK,
-    Delivery,
+    Marker,
     Posting,
     RoutineCall,
     bind_job,
@@ -60,8 +60,9 @@ def _task_made(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], outcome
     setattr(task, TASK, task_made(job, str(event)))
 
 
-def _start_task(loop: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Delivery:
-    return Delivery(getattr(argument(args, kwargs, 0, "task"), TASK, None))
+def _task_marker(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Marker | None:
+    """``execute_task(task, flow)``: the marker its task was made with."""
+    return getattr(argument(args, kwargs, 0, "task"), TASK, None)
 
 
 def _start_handler(slot: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -138,8 +139,9 @@ PATCHES_011: tuple[Patch, ...] = (
     Patch("routilux.job_state", "JobState.wait_for_completion", observe(_waited, always=True),
           params=("flow", "job_state"), optional=True),
     Patch("routilux.flow.task", "SlotActivationTask.__post_init__", observe(_task_made)),
-    Patch("routilux.flow.event_loop", "execute_task", around(_start_task, delivered, always=True),
-          params=("task",)),
+    Patch("routilux.flow.event_loop", "execute_task",
+          binding(DELIVERY, _task_marker, delivered, always=True), params=("task",),
+          replace=True),
     Patch("routilux.slot", "Slot.call_handler", _wrap_handler, params=("data",)),
     Patch("routilux.slot", "Slot.receive", _wrap_handler, params=("data",)),
     Patch("routilux.event", "Event.emit", before(_emitting), optional=True),

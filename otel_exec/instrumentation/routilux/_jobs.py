@@ -178,21 +178,10 @@ def task_made(job: Job | None, event_name: str) -> Marker:
     return job, link
 
 
-class Delivery(ContextScope):
-    """A task being run, in whichever thread runs it: its marker is current, and its job
-    counts it done afterwards (even if running it failed)."""
-
-    __slots__ = ("marker",)
-
-    def __init__(self, marker: Marker | None) -> None:
-        self.marker = marker
-
-    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
-        return ((DELIVERY, self.marker),)
-
-
-def delivered(delivery: Delivery, raised: BaseException | None, result: Any) -> None:
-    job = delivery.marker[0] if delivery.marker is not None else None
+def delivered(marker: Marker | None) -> None:
+    """A task was run, in whichever thread ran it (even if running it failed): its job counts
+    it done. Its marker was ``DELIVERY`` while it ran."""
+    job = marker[0] if marker is not None else None
     if job is not None:
         job.task_done()
 

@@ -20,9 +20,9 @@ import wrapt
 from otel_exec import semconv
 from otel_exec.instrumentation._patching import Patch
 from otel_exec.instrumentation._wrappers import (
-    ContextScope,
     argument,
     around,
+    binding,
     observe,
     replacing,
 )
@@ -33,8 +33,8 @@ from otel_exec.instrumentation.routilux._jobs import (
     META,
     STATUSES,
     TASK,
-    Delivery,
     Job,
+    Marker,
     Posting,
     RoutineCall,
     bind_job,
@@ -52,7 +52,6 @@ from otel_exec.semconv import ExecStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from contextvars import ContextVar
 
 _routilux: dict[str, Any] = {}
 """The routilux 1.x functions the wrappers call, imported once by ``import_routilux`` (an
@@ -121,36 +120,26 @@ def _emission(emitter: RoutineCall, task: Any) -> None:
         semconv.EXEC_ARGS: text(task.event_data.get("data"))})
 
 
-def _start_task(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Delivery:
-    return Delivery(getattr(argument(args, kwargs, 0, "task"), TASK, None))
+def _task_marker(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Marker | None:
+    """``WorkerExecutor._execute_task(self, task)``: the marker its task was made with."""
+    return getattr(argument(args, kwargs, 1, "task"), TASK, None)
 
 
-def _start_event_delivery(runtime: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-                          ) -> Delivery:
-    event_data = argument(args, kwargs, 1, "event_data")
+def _event_marker(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Marker | None:
+    """``Runtime.handle_event_emit(self, event, event_data, ...)``: the marker its event data
+    carries (taken out: routilux hands the data on to the slots)."""
+    event_data = argument(args, kwargs, 2, "event_data")
     metadata = event_data.get("metadata") if isinstance(event_data, dict) else None
-    return Delivery(metadata.pop(META, None) if isinstance(metadata, dict) else None)
+    return metadata.pop(META, None) if isinstance(metadata, dict) else None
 
 
-class _Activation(ContextScope):
-    """routilux is activating a routine: its logic, wherever it is defined, makes the span."""
-
-    __slots__ = ("routine",)
-
-    def __init__(self, routine: Any) -> None:
-        self.routine = routine
-
-    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
-        return ((ACTIVATING, self.routine),)
-
-
-def _start_activation(runtime: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-                      ) -> _Activation | None:
-    routine: Any = argument(args, kwargs, 0, "routine")
-    if routine is None:
-        return None
-    _wrap_logic_of(routine)
-    return _Activation(routine)
+def _activating(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Runtime._check_routine_activation(self, routine, ...)``: the routine, its logic
+    wrapped (once), whose span that logic makes wherever it is defined."""
+    routine = argument(args, kwargs, 1, "routine")
+    if routine is not None:
+        _wrap_logic_of(routine)
+    return routine
 
 
 def _wrap_logic_of(routine: Any) -> None:
@@ -243,12 +232,13 @@ PATCHES: tuple[Patch, ...] = (
     Patch(f"{_CORE}.task", "EventRoutingTask.__post_init__",
           replacing(_task_made, after=True), replace=True),
     Patch(f"{_CORE}.executor", "WorkerExecutor._execute_task",
-          around(_start_task, delivered, always=True), params=("task",)),
+          binding(DELIVERY, _task_marker, delivered, always=True), params=("task",),
+          replace=True),
     Patch(f"{_CORE}.runtime", "Runtime.handle_event_emit",
-          around(_start_event_delivery, delivered, always=True),
-          params=("event", "event_data")),
+          binding(DELIVERY, _event_marker, delivered, always=True),
+          params=("event", "event_data"), replace=True),
     Patch(f"{_CORE}.runtime", "Runtime._check_routine_activation",
-          around(_start_activation, None), params=("routine", "worker_state")),
+          binding(ACTIVATING, _activating), params=("routine", "worker_state"), replace=True),
     Patch(f"{_CORE}.executor", "WorkerExecutor.pause",
           _worker_control(semconv.ROUTILUX_PAUSED_EVENT), optional=True),
     Patch(f"{_CORE}.executor", "WorkerExecutor.resume",
