@@ -57,6 +57,8 @@ SPAN_FIELDS = frozenset((
 _ATTRIBUTES_FIELDS = frozenset(("_dict", "maxlen", "dropped", "max_value_len", "_lock",
                                 "_immutable"))
 _LIST_FIELDS = frozenset(("dropped", "_dq", "_lock"))
+EVENT_FIELDS = ("_name", "_timestamp", "_attributes")
+"""The fields of an SDK span event, in the order its constructors set them."""
 
 _PLAIN = frozenset((str, bool, int, float))
 _NO_LIMIT = sys.maxsize
@@ -177,6 +179,8 @@ def _known(tracer: Any) -> _Template | None:
     if set(vars(readable)) != set(READABLE_FIELDS) or any(
             value is not vars(probe)[field] for field, value in vars(readable).items()):
         return None
+    if tuple(vars(sdk_trace.Event("probe", None, 1))) != EVENT_FIELDS:
+        return None
     global _sdk_event, _sdk_readable
     _sdk_event, _sdk_readable = sdk_trace.Event, type(readable)
     _span_classes.add(span_class)
@@ -271,16 +275,29 @@ def _bounded_links(template: _Template, links: Sequence[Link]) -> Any | None:
         context, attributes = link._context, link._attributes
         if type(context) is not SpanContext or not context[5]:  # not valid: the SDK decides
             return None
-        if attributes and ((most_attributes is not None and len(attributes) > most_attributes)
-                           or not _plain(attributes, longest)):
+        if attributes and not _bounded_as(attributes, template.attributes_class,
+                                          most_attributes, longest) and (
+                (most_attributes is not None and len(attributes) > most_attributes)
+                or not _plain(attributes, longest)):
             return None
     for link in links:  # as the SDK does: the link's attributes, bounded, frozen
-        link._attributes = _bounded_attributes(template.attributes_class,
-                                               link._attributes or _NO_ATTRIBUTES,
-                                               most_attributes, longest, immutable=True)
+        if not _bounded_as(link._attributes, template.attributes_class, most_attributes,
+                           longest):
+            link._attributes = _bounded_attributes(template.attributes_class,
+                                                   link._attributes or _NO_ATTRIBUTES,
+                                                   most_attributes, longest, immutable=True)
     listed = _empty_list(template.list_class, most)
     listed._dq.extend(links)
     return listed
+
+
+def _bounded_as(attributes: Any, attributes_class: type[Any], most: int | None,
+               longest: int | None) -> bool:
+    """Whether a link's attributes are already what bounding them again would make: frozen,
+    under the same limits, nothing dropped (a link shared by the spans of one emitter)."""
+    return (type(attributes) is attributes_class and attributes._immutable
+            and attributes.maxlen == most and attributes.max_value_len == longest
+            and not attributes.dropped)
 
 
 _LINK_LAYOUT = set(vars(Link(SpanContext(1, 1, False)))) == {"_context", "_attributes"}
@@ -394,8 +411,10 @@ def _write(values: dict[str, Any], attributes: Mapping[str, AttributeValue]) -> 
 
 
 def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | None) -> bool:
-    """Add an event to a running SDK span as ``span.add_event`` would; False (nothing added)
-    when the span or a value is not one this path knows."""
+    """Add an event to a running SDK span as ``span.add_event`` would (the SDK's ``Event``,
+    its fields set in the SDK's order, appended under the span's and the event list's locks);
+    False (nothing added) when the span, a value or the span's state is not one this path
+    knows (then ``span.add_event`` adds it, or says why not)."""
     if type(span) not in _span_classes:
         return False
     limits = span._limits
@@ -404,9 +423,28 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
     if (most is not None and len(attributes) > most) or not _plain(
             attributes, limits.max_attribute_length):
         return False
-    bounded = _bounded_attributes(type(span._attributes), attributes, most,
-                                  limits.max_attribute_length, immutable=True)
-    span._add_event(_sdk_event(name, bounded))  # the SDK's: only while the span runs
+    event = _new(_sdk_event)
+    event._name = name
+    event._timestamp = _time_ns()
+    event._attributes = _bounded_attributes(type(span._attributes), attributes, most,
+                                            limits.max_attribute_length, immutable=True)
+    lock = span._lock
+    lock.acquire()  # not ``with``: half the instructions
+    try:
+        if span._end_time is not None:
+            return False
+        events = span._events
+        events_lock = events._lock
+        events_lock.acquire()
+        try:
+            queue = events._dq
+            if queue.maxlen is not None and len(queue) == queue.maxlen:
+                events.dropped += 1
+            queue.append(event)
+        finally:
+            events_lock.release()
+    finally:
+        lock.release()
     return True
 
 

@@ -84,7 +84,9 @@ def _workload() -> None:
         linked.add_event("listed", {"targets": ["a", "b"]})  # not plain: the SDK's add_event
         linked.add_event("bare")
         linked.finish(exception=ValueError("linked failed"))  # the exception event too
-        for links in ([Link(emitter), Link(emitter, {"n": 1, "ok": True})],  # the lean links
+        shared = Link(emitter, {"routilux.event": "out"})  # one emitter's, for two spans
+        for links in ([shared], [shared],
+                      [Link(emitter), Link(emitter, {"n": 1, "ok": True})],  # the lean links
                       [Link(SpanContext(0, 0, False), {"why": "kept"}),  # invalid, kept
                        Link(SpanContext(0, 0, False))],  # invalid, dropped
                       [Link(emitter, {"targets": ["a", "b"]})],  # not plain
@@ -129,12 +131,12 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     limits = SpanLimits(max_span_attribute_length=16_384)
     fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON),
                                                    span_limits=limits))
-    assert sorted(taken) == ["inner", "inner", "inner", "linked", *["links"] * 4, "outer",
+    assert sorted(taken) == ["inner", "inner", "inner", "linked", *["links"] * 6, "outer",
                              "step", "step", "step"]
     assert "block" not in taken  # it has a list value
     monkeypatch.setattr(lean, "enabled", False)
     plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
-    assert len(fast) == len(plain) == 13
+    assert len(fast) == len(plain) == 15
     assert {type(span) for span in fast} == {type(span) for span in plain} == {ReadableSpan}
     linked = next(span for span in fast if span.name == "linked")
     assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
@@ -142,7 +144,7 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     assert [dict(link.attributes or {}) for link in linked.links] == [{"routilux.event": "out"}]
     for finished in (fast, plain):  # every link's attributes bounded and frozen, either way
         links = [link for span in finished for link in span.links]
-        assert len(links) == 6
+        assert len(links) == 8
         assert {type(link.attributes) for link in links} == {BoundedAttributes}
         with pytest.raises(TypeError):
             links[0].attributes["later"] = 1  # type: ignore[index]
@@ -167,7 +169,7 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
         assert [(span.name, ids.get(span.parent.span_id) if span.parent else None)
                 for span in finished] == [("inner", "outer")] * 3 + [("block", "outer")] + [
                                         ("step", "outer")] * 3 + [("linked", "outer")] + [
-                                        ("links", "outer")] * 4 + [("outer", None)]
+                                        ("links", "outer")] * 6 + [("outer", None)]
         assert len({span.context.trace_id for span in finished}) == 1
         linked = next(span for span in finished if span.name == "linked")
         assert ids[linked.links[0].context.span_id] == "outer"
@@ -180,7 +182,7 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
 def test_other_setups_take_the_sdk_start(store: Any, taken: list[str],
                                          provider: TracerProvider) -> None:
     finished, _ = _exported(provider)
-    assert len(finished) == 13 and taken == []
+    assert len(finished) == 15 and taken == []
     assert {span.name for span in finished} == {"inner", "outer", "block", "step", "linked",
                                                 "links"}
 
@@ -189,7 +191,7 @@ def test_another_sdk_version_takes_the_sdk_start(store: Any, taken: list[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "SDK_VERSIONS", ("0.9.",))
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 13 and taken == []
+    assert len(finished) == 15 and taken == []
 
 
 def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
@@ -197,7 +199,7 @@ def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
     monkeypatch.setattr(lean, "SPAN_FIELDS", lean.SPAN_FIELDS | {"_a_new_field"})
     monkeypatch.setattr(lean, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 13 and taken == []
+    assert len(finished) == 15 and taken == []
     span = TracerProvider().get_tracer("z").start_span("s")
     assert lean.set_attributes(span, {"a": "b"}) is False
     span.set_attributes({"a": "b"})
@@ -222,7 +224,7 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean, "_same_layout", lambda context, expected: False)
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 13 and taken == []
+    assert len(finished) == 15 and taken == []
 
 
 def test_another_readable_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
@@ -230,7 +232,7 @@ def test_another_readable_span_layout_takes_the_sdk_path(store: Any, taken: list
     monkeypatch.setattr(lean, "READABLE_FIELDS", (*lean.READABLE_FIELDS, "_a_new_field"))
     monkeypatch.setattr(lean, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
-    assert len(finished) == 13 and taken == []
+    assert len(finished) == 15 and taken == []
 
 
 def test_another_link_layout_takes_the_sdks_links(store: Any, taken: list[str],
@@ -243,7 +245,7 @@ def test_another_link_layout_takes_the_sdks_links(store: Any, taken: list[str],
     monkeypatch.setattr(lean, "_bounded_links", lambda *a: built.append(real(*a)) or built[-1])
     sdk_links, _ = _exported(TracerProvider(span_limits=limits))
     assert built and all(links is None for links in built)  # the SDK's _new_links made them
-    assert taken.count("links") == 8  # the spans themselves still took the lean start
+    assert taken.count("links") == 12  # the spans themselves still took the lean start
     assert _masked(lean_links) == _masked(sdk_links)
 
 
@@ -260,3 +262,24 @@ def test_a_span_ends_once(store: Any) -> None:
     assert lean.set_attributes(span, {"c": "d"}) is False
     lean.add_event(span, "late", None)  # the SDK's _add_event refuses an ended span
     assert not list(span.events)  # type: ignore[attr-defined]
+
+
+def test_another_event_layout_takes_the_sdk_path(store: Any, taken: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean, "EVENT_FIELDS", (*lean.EVENT_FIELDS, "_a_new_field"))
+    monkeypatch.setattr(lean, "_span_classes", set())
+    finished, _ = _exported(TracerProvider())
+    assert len(finished) == 15 and taken == []
+    linked = next(span for span in finished if span.name == "linked")
+    assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
+                                                       "exception"]
+
+
+def test_an_event_on_an_ended_span_is_the_sdks_to_refuse(store: Any) -> None:
+    tracer = TracerProvider().get_tracer("ended")
+    span = lean.start_span(tracer, "s", None, {"a": "b"})
+    assert span is not None
+    assert lean.add_event(span, "while running", {"n": 1}) is True
+    assert lean.end_span(span) is True
+    assert lean.add_event(span, "too late", {"n": 2}) is False  # span.add_event then warns
+    assert [event.name for event in span.events] == ["while running"]  # type: ignore[attr-defined]

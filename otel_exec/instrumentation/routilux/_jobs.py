@@ -171,8 +171,10 @@ def task_made(job: Job | None, event_name: str) -> Marker:
     emitter = CALL.get()
     link = None
     if emitter is not None:
-        link = Link(emitter.execution.span.get_span_context(),
-                    {semconv.ROUTILUX_EVENT: event_name})
+        link = emitter.links.get(event_name)
+        if link is None:  # one per emitter and event, shared by the tasks (links are frozen)
+            link = emitter.links[event_name] = Link(emitter.execution.span.get_span_context(),
+                                                    {semconv.ROUTILUX_EVENT: event_name})
     if job is not None:
         job.task_made()
     return job, link
@@ -190,11 +192,12 @@ class RoutineCall(ContextScope):
     """One routine execution (1.x logic run, 0.11 handler call): its span, current while it
     runs, and the error routilux recorded for it (0.11 swallows handler errors)."""
 
-    __slots__ = ("error", "execution", "flow", "job", "routine", "routine_id")
+    __slots__ = ("error", "execution", "flow", "job", "links", "routine", "routine_id")
 
     def __init__(self, execution: ExecutionSpan, routine: Any, routine_id: str, flow: Any,
                  job: Job | None) -> None:
         self.execution = execution
+        self.links: dict[str, Link] = {}
         self.routine = routine
         self.routine_id = routine_id
         self.flow = flow
