@@ -12,10 +12,12 @@ first-level instruction-cache misses and mispredicted branches are why a unit of
 code costs more time than the same number of instructions in a bare span's tight loop.
 
 Cases: the bare SDK span (``start_as_current_span``, the embedded default processor, as in
-``bench_core.py``), ``@traced``, a falyx ``Action`` and a 10-state dataknobs-fsm run, each
-uninstrumented and instrumented, and the Action in a bare span written by hand: the same
+``bench_core.py``), ``@traced``, a falyx ``Action``, a 10-state dataknobs-fsm run and a
+routilux job of 51 routine executions (``bench_routilux.py``'s, a hundredth of ``units`` jobs),
+each uninstrumented and instrumented, and the Action in a bare span written by hand: the same
 instructions as the bare span in its tight loop, which ``bench_falyx.py`` times at 1.5-2x as
-long. Ratios: instructions added per unit / one bare SDK span.
+long. Ratios: instructions added per unit / one bare SDK span. routilux's idle threads poll
+(its worker's queue every 0.1 s), which moves its count by about 0.3 % between runs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 WARM_UP = 12_000  # spans: past the store's 10,000, so eviction is part of the steady state
 FSM_SPANS_PER_RUN = 20  # a run of 9 transitions: the run, 10 steps, 9 arcs
+ROUTILUX_EXECUTIONS_PER_JOB = 51  # bench_routilux's job: a source emitting 50 items, one each
 
 
 def _workload(case: str) -> tuple[Callable[[int], None], int]:
@@ -67,6 +70,18 @@ def _workload(case: str) -> tuple[Callable[[int], None], int]:
     framework, _, state = case.partition(":")
     if state == "instrumented":
         otel_exec.instrument(framework)
+    if framework == "routilux":
+        from bench_routilux import bench_flow, one_job
+        from routilux.core.runtime import Runtime
+
+        runtime = Runtime()
+        counter = bench_flow("bench")
+
+        def jobs(n: int) -> None:
+            for _ in range(n):
+                one_job(runtime, counter)
+
+        return jobs, WARM_UP // ROUTILUX_EXECUTIONS_PER_JOB
     if framework == "falyx":
         from bench_falyx import step
         from falyx.action import Action
@@ -151,7 +166,9 @@ def main() -> None:
              "falyx:plain": options.units, "falyx:instrumented": options.units,
              "falyx:in_bare_spans": options.units,
              "dataknobs_fsm:plain": options.units // FSM_SPANS_PER_RUN,
-             "dataknobs_fsm:instrumented": options.units // FSM_SPANS_PER_RUN}
+             "dataknobs_fsm:instrumented": options.units // FSM_SPANS_PER_RUN,
+             "routilux:plain": options.units // 100,
+             "routilux:instrumented": options.units // 100}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         futures = {case: pool.submit(per_unit, case, units, options.cache)
                    for case, units in cases.items()}
@@ -169,6 +186,9 @@ def main() -> None:
             for name in span},
         "dataknobs-fsm, added per span it makes": {
             name: (fsm[name] - fsm_plain[name]) / FSM_SPANS_PER_RUN for name in span},
+        "routilux, added per routine execution": {
+            name: (counts["routilux:instrumented"][name] - counts["routilux:plain"][name])
+            / ROUTILUX_EXECUTIONS_PER_JOB for name in span},
     }
     print(f"Python {sys.version.split()[0]}, per unit ({options.units:,} and "
           f"{2 * options.units:,} units counted, the difference taken), collector off")
