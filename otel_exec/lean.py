@@ -269,23 +269,23 @@ def _bounded_links(template: _Template, links: Sequence[Link]) -> Any | None:
     most_attributes, longest = limits.max_link_attributes, limits.max_attribute_length
     if not _LINK_LAYOUT or (most is not None and len(links) > most):
         return None
+    unbounded = []  # links whose attributes this span bounds (not one already bounded alike)
     for link in links:
         if type(link) is not Link:
             return None
         context, attributes = link._context, link._attributes
         if type(context) is not SpanContext or not context[5]:  # not valid: the SDK decides
             return None
-        if attributes and not _bounded_as(attributes, template.attributes_class,
-                                          most_attributes, longest) and (
-                (most_attributes is not None and len(attributes) > most_attributes)
-                or not _plain(attributes, longest)):
+        if _bounded_as(attributes, template.attributes_class, most_attributes, longest):
+            continue
+        if attributes and ((most_attributes is not None and len(attributes) > most_attributes)
+                           or not _plain(attributes, longest)):
             return None
-    for link in links:  # as the SDK does: the link's attributes, bounded, frozen
-        if not _bounded_as(link._attributes, template.attributes_class, most_attributes,
-                           longest):
-            link._attributes = _bounded_attributes(template.attributes_class,
-                                                   link._attributes or _NO_ATTRIBUTES,
-                                                   most_attributes, longest, immutable=True)
+        unbounded.append(link)
+    for link in unbounded:  # as the SDK does: the link's attributes, bounded, frozen
+        link._attributes = _bounded_attributes(template.attributes_class,
+                                               link._attributes or _NO_ATTRIBUTES,
+                                               most_attributes, longest, immutable=True)
     listed = _empty_list(template.list_class, most)
     listed._dq.extend(links)
     return listed

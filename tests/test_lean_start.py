@@ -227,12 +227,16 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
     assert len(finished) == 15 and taken == []
 
 
-def test_another_readable_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, "READABLE_FIELDS", (*lean.READABLE_FIELDS, "_a_new_field"))
+@pytest.mark.parametrize("fields", ["READABLE_FIELDS", "EVENT_FIELDS"])
+def test_another_readable_span_or_event_layout_takes_the_sdk_path(
+        store: Any, taken: list[str], fields: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean, fields, (*getattr(lean, fields), "_a_new_field"))
     monkeypatch.setattr(lean, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
     assert len(finished) == 15 and taken == []
+    linked = next(span for span in finished if span.name == "linked")
+    assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
+                                                       "exception"]
 
 
 def test_another_link_layout_takes_the_sdks_links(store: Any, taken: list[str],
@@ -262,17 +266,6 @@ def test_a_span_ends_once(store: Any) -> None:
     assert lean.set_attributes(span, {"c": "d"}) is False
     lean.add_event(span, "late", None)  # the SDK's _add_event refuses an ended span
     assert not list(span.events)  # type: ignore[attr-defined]
-
-
-def test_another_event_layout_takes_the_sdk_path(store: Any, taken: list[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, "EVENT_FIELDS", (*lean.EVENT_FIELDS, "_a_new_field"))
-    monkeypatch.setattr(lean, "_span_classes", set())
-    finished, _ = _exported(TracerProvider())
-    assert len(finished) == 15 and taken == []
-    linked = next(span for span in finished if span.name == "linked")
-    assert [event.name for event in linked.events] == ["emitted", "listed", "bare",
-                                                       "exception"]
 
 
 def test_an_event_on_an_ended_span_is_the_sdks_to_refuse(store: Any) -> None:
