@@ -196,9 +196,16 @@ def _same_layout(context: SpanContext, expected: tuple[Any, ...]) -> bool:
 
 def start_span(tracer: Any, name: str, context: Context | None,
                attributes: Mapping[str, AttributeValue],
-               links: Sequence[Link] | None = None) -> Span | None:
+               links: Sequence[Link] | None = None, *,
+               unchecked: Mapping[str, AttributeValue] | None = None,
+               own_length: int | None = None) -> Span | None:
     """The span ``tracer.start_span(name, context, attributes=attributes, links=links)``
-    would start, or None when this path does not apply to it (then call ``start_span``)."""
+    would start, or None when this path does not apply to it (then call ``start_span``).
+
+    ``unchecked`` and ``own_length``: all attributes but ``unchecked`` are otel_exec's own,
+    ``str`` keys and values no longer than ``own_length``, so only ``unchecked`` is checked
+    (unless the limit is shorter); by default every attribute is.
+    """
     template = _template(tracer)
     if (template is None or template.resource is not tracer.resource
             or template.limits is not tracer._span_limits):
@@ -206,7 +213,8 @@ def start_span(tracer: Any, name: str, context: Context | None,
     most, longest = template.attributes
     if most is not None and len(attributes) > most:
         return None
-    if not _plain(attributes, longest):
+    checked = _to_check(attributes, longest, unchecked, own_length)
+    if checked and not _plain(checked, longest):
         return None  # the SDK would drop, convert or cut a value
     holder: Any = (current() if context is None else context).get(_SPAN_KEY)
     parent: Any = (None if holder is None  # no span in the context: a root
@@ -349,15 +357,18 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
 
 
 def end_span(span: Any, end_time: int | None = None,
-             attributes: Mapping[str, AttributeValue] | None = None) -> bool:
+             attributes: Mapping[str, AttributeValue] | None = None, *,
+             unchecked: Mapping[str, AttributeValue] | None = None,
+             own_length: int | None = None) -> bool:
     """End a running SDK span as ``span.set_attributes(attributes)`` (if any) then
     ``span.end(end_time)`` would, under one hold of the span's lock, handing ``on_end`` the
     same ``ReadableSpan`` made without its constructor; False (nothing done) when the span is
-    not one this path knows, or not running (then ``span.end`` says why)."""
+    not one this path knows, or not running (then ``span.end`` says why). ``unchecked`` and
+    ``own_length`` as in ``start_span``."""
     if type(span) not in _span_classes:
         return False
     bounded = span._attributes
-    if attributes and not _fit(bounded, attributes):
+    if attributes and not _fit(bounded, attributes, unchecked, own_length):
         if span._end_time is not None:
             return False
         span.set_attributes(attributes)  # the SDK converts, cuts or drops what it must
@@ -395,16 +406,35 @@ def end_span(span: Any, end_time: int | None = None,
     return True
 
 
-def _fit(bounded: Any, attributes: Mapping[str, AttributeValue]) -> bool:
+def _fit(bounded: Any, attributes: Mapping[str, AttributeValue],
+         unchecked: Mapping[str, AttributeValue] | None = None,
+         own_length: int | None = None) -> bool:
     """Whether ``attributes`` can be written as they are into a span's ``BoundedAttributes``:
-    plain, within its length limit, and room for them all."""
-    most = bounded.maxlen
-    return ((most is None or len(bounded._dict) + len(attributes) <= most)
-            and _plain(attributes, bounded.max_value_len))
+    plain (``unchecked`` and ``own_length`` as in ``start_span``), within its length limit,
+    and room for them all."""
+    most, longest = bounded.maxlen, bounded.max_value_len
+    if most is not None and len(bounded._dict) + len(attributes) > most:
+        return False
+    checked = _to_check(attributes, longest, unchecked, own_length)
+    return not checked or _plain(checked, longest)
+
+
+def _to_check(attributes: Mapping[str, AttributeValue], longest: int | None,
+              unchecked: Mapping[str, AttributeValue] | None,
+              own_length: int | None) -> Mapping[str, AttributeValue]:
+    """The attributes ``_plain`` must look at: ``unchecked`` when the others are otel_exec's
+    own and within the length limit, else all of them."""
+    if unchecked is None or own_length is None or (longest is not None
+                                                    and own_length > longest):
+        return attributes
+    return unchecked
 
 
 def _write(values: dict[str, Any], attributes: Mapping[str, AttributeValue]) -> None:
     """Set each attribute; a key set again moves to the end, as in the SDK."""
+    if values.keys().isdisjoint(attributes):
+        values.update(attributes)
+        return
     for key, value in attributes.items():
         values.pop(key, None)
         values[key] = value

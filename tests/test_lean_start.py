@@ -42,8 +42,8 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     real = lean.start_span
 
     def counting(tracer: Any, name: str, context: Any, attributes: Any,
-                 links: Any = None) -> Any:
-        span = real(tracer, name, context, attributes, links)
+                 links: Any = None, **checks: Any) -> Any:
+        span = real(tracer, name, context, attributes, links, **checks)
         if span is not None:
             made.append(name)
         return span
@@ -71,14 +71,16 @@ def _workload() -> None:
                                                  "app.tags": ["a", "b"]}, batch=7):
             pass
         tracer = spans.get_tracer("test")
-        for final in ({"app.note": "x" * 20_000},  # past the length limit: the SDK cuts it
-                      {f"app.k{n}": n for n in range(130)},  # past the count: the SDK drops
-                      {"app.rows": 4, "app.ok": True}):
+        for result, final in (
+                (2, {"app.note": "x" * 20_000}),  # past a length limit: the SDK cuts it
+                (2, {f"app.k{n}": n for n in range(130)}),  # past the count: the SDK drops
+                ("z" * 40, {"app.rows": 4, "app.ok": True})):  # its text past a short limit
             execution = spans.ExecutionSpan(tracer, "step", kind="step", framework="test",
                                             args=(1,), attributes={"app.rows": 3})
-            execution.finish(2, args=(1, 2), attributes=final)  # exec.args set again
+            execution.finish(result, args=(1, 2), attributes=final)  # exec.args set again
         emitter = trace_api.get_current_span().get_span_context()
-        linked = spans.ExecutionSpan(tracer, "linked", kind="routine", framework="test",
+        linked = spans.ExecutionSpan(tracer, "linked", kind="routine.with.links",  # long
+                                     framework="test",
                                      links=[Link(emitter, {"routilux.event": "out"})])
         linked.add_event("emitted", {"event": "out", "n": 3, "ok": True})
         linked.add_event("listed", {"targets": ["a", "b"]})  # not plain: the SDK's add_event
@@ -126,13 +128,15 @@ def _masked(finished: list[ReadableSpan]) -> bytes:
     return bytes(request.SerializeToString())
 
 
+@pytest.mark.parametrize("longest", [None, 16_384, 16], ids=[
+    "no length limit", "a length limit", "a limit shorter than otel_exec's own texts"])
 def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    limits = SpanLimits(max_span_attribute_length=16_384)
+                                   monkeypatch: pytest.MonkeyPatch, longest: int | None) -> None:
+    limits = SpanLimits(max_span_attribute_length=longest)
     fast, fast_at_start = _exported(TracerProvider(sampler=RecordLocally(DEFAULT_ON),
                                                    span_limits=limits))
-    assert sorted(taken) == ["inner", "inner", "inner", "linked", *["links"] * 6, "outer",
-                             "step", "step", "step"]
+    long = [] if longest == 16 else ["inner", "inner", "inner", "linked", "outer"]
+    assert sorted(taken) == sorted([*long, *["links"] * 6, "step", "step", "step"])
     assert "block" not in taken  # it has a list value
     monkeypatch.setattr(lean, "enabled", False)
     plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
@@ -151,7 +155,9 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     assert [[dict(link.attributes or {}) for link in span.links] for span in fast] == [
         [dict(link.attributes or {}) for link in span.links] for span in plain]
     notes = [span.attributes["app.note"] for span in fast if "app.note" in span.attributes]
-    assert [len(note) for note in notes] == [16_384]
+    assert [len(note) for note in notes] == [longest or 20_000]
+    results = [span.attributes.get("exec.result", "") for span in fast if span.name == "step"]
+    assert [len(str(result)) for result in results] == [1, 0, min(42, longest or 42)]
     last = dict([span for span in fast if span.name == "step"][-1].attributes or {})
     assert list(last)[-4:] == ["exec.result", "exec.args", "app.rows", "app.ok"]  # moved
     assert last["exec.args"] == "(1, 2)" and last["app.rows"] == 4
