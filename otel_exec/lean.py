@@ -32,6 +32,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
@@ -39,9 +40,8 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from otel_exec._context import current
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
-    from opentelemetry.context import Context
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
@@ -476,6 +476,25 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
     finally:
         lock.release()
     return True
+
+
+def _in_context(span: Span, context: Context) -> Context:
+    """``set_span_in_context(span, context)`` without its two calls."""
+    return Context({**context, _SPAN_KEY: span})
+
+
+def _same_context() -> bool:
+    """Whether ``set_span_in_context`` makes what ``_in_context`` makes: a ``Context`` of the
+    given one's items, the span under ``_SPAN_KEY`` (a key already there keeps its place)."""
+    given = Context({"k": 1, _SPAN_KEY: None, "z": 2})
+    made = trace_api.set_span_in_context(trace_api.INVALID_SPAN, given)
+    return type(made) is Context and made == _in_context(trace_api.INVALID_SPAN, given) and (
+        list(made) == ["k", _SPAN_KEY, "z"])
+
+
+in_context: Callable[[Span, Context], Context] = (
+    _in_context if _same_context() else trace_api.set_span_in_context)
+"""``set_span_in_context``: the span in a copy of the context."""
 
 
 def _plain(attributes: Mapping[str, AttributeValue], longest: int | None) -> bool:

@@ -211,8 +211,8 @@ class ExecutionSpan:
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
             start_time=start_time)
-        self.context = trace_api.set_span_in_context(
-            self.span, _context.current() if parent is None else parent)
+        self.context = lean.in_context(self.span,
+                                       _context.current() if parent is None else parent)
 
     @property
     def recording(self) -> bool:

@@ -329,27 +329,23 @@ def _small(value: object, depth: int) -> bool:
     """Whether ``value`` is a few primitives or short strings, nested at most ``depth`` deep
     (mapping values one level at most, so a secret nested under a key is redacted whole)."""
     kind = type(value)
-    if kind in _PRIMITIVES:
-        return True
-    if kind is int:
-        return -(1 << 64) < value < (1 << 64)  # type: ignore[operator]
-    if kind is str:
-        return len(value) <= 64  # type: ignore[arg-type]
-    if not depth:
-        return False
-    if kind is dict:
-        if len(value) > 8:  # type: ignore[arg-type]
+    if kind is tuple or kind is list:  # the arguments: first
+        if not depth or len(value) > 8:  # type: ignore[arg-type]
+            return False
+        items: Any = value
+    elif kind is dict:
+        if not depth or len(value) > 8:  # type: ignore[arg-type]
             return False
         for key in value:  # type: ignore[attr-defined]
             if type(key) is not str or len(key) > 64:
                 return False
         items, depth = value.values(), 1  # type: ignore[attr-defined]
-    elif kind is tuple or kind is list:
-        if len(value) > 8:  # type: ignore[arg-type]
-            return False
-        items = value
+    elif kind is str:
+        return len(value) <= 64  # type: ignore[arg-type]
+    elif kind is int:
+        return -(1 << 64) < value < (1 << 64)  # type: ignore[operator]
     else:
-        return False
+        return kind in _PRIMITIVES
     for item in items:
         item_kind = type(item)
         if item_kind is str:  # the common items checked inline, not by a call each

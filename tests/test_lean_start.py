@@ -233,6 +233,21 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
     assert len(finished) == 15 and taken == []
 
 
+def test_a_span_is_put_in_a_context_as_the_api_puts_it(monkeypatch: pytest.MonkeyPatch,
+                                                      ) -> None:
+    assert lean.in_context is lean._in_context  # this API's set_span_in_context, checked
+    given = Context({"k": 1})
+    span = trace_api.NonRecordingSpan(SpanContext(1, 2, is_remote=False))
+    assert lean.in_context(span, given) == trace_api.set_span_in_context(span, given)
+    assert trace_api.get_current_span(lean.in_context(span, given)) is span
+
+    def elsewhere(span: Any, context: Context | None = None) -> Context:
+        return Context({**(context or {}), "another key": span})
+
+    monkeypatch.setattr(trace_api, "set_span_in_context", elsewhere)
+    assert lean._same_context() is False  # then in_context is the API's function
+
+
 @pytest.mark.parametrize("fields", ["READABLE_FIELDS", "EVENT_FIELDS"])
 def test_another_readable_span_or_event_layout_takes_the_sdk_path(
         store: Any, taken: list[str], fields: str, monkeypatch: pytest.MonkeyPatch) -> None:
