@@ -32,7 +32,6 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
-from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
@@ -40,8 +39,9 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from otel_exec._context import current
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
+    from opentelemetry.context import Context
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
@@ -196,16 +196,9 @@ def _same_layout(context: SpanContext, expected: tuple[Any, ...]) -> bool:
 
 def start_span(tracer: Any, name: str, context: Context | None,
                attributes: Mapping[str, AttributeValue],
-               links: Sequence[Link] | None = None, *,
-               unchecked: Mapping[str, AttributeValue] | None = None,
-               own_length: int | None = None) -> Span | None:
+               links: Sequence[Link] | None = None) -> Span | None:
     """The span ``tracer.start_span(name, context, attributes=attributes, links=links)``
-    would start, or None when this path does not apply to it (then call ``start_span``).
-
-    ``unchecked`` and ``own_length``: all attributes but ``unchecked`` are otel_exec's own,
-    ``str`` keys and values no longer than ``own_length``, so only ``unchecked`` is checked
-    (unless the limit is shorter); by default every attribute is.
-    """
+    would start, or None when this path does not apply to it (then call ``start_span``)."""
     template = _template(tracer)
     if (template is None or template.resource is not tracer.resource
             or template.limits is not tracer._span_limits):
@@ -213,8 +206,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
     most, longest = template.attributes
     if most is not None and len(attributes) > most:
         return None
-    checked = _to_check(attributes, longest, unchecked, own_length)
-    if checked and not _plain(checked, longest):
+    if not _plain(attributes, longest):
         return None  # the SDK would drop, convert or cut a value
     holder: Any = (current() if context is None else context).get(_SPAN_KEY)
     parent: Any = (None if holder is None  # no span in the context: a root
@@ -357,18 +349,15 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
 
 
 def end_span(span: Any, end_time: int | None = None,
-             attributes: Mapping[str, AttributeValue] | None = None, *,
-             unchecked: Mapping[str, AttributeValue] | None = None,
-             own_length: int | None = None) -> bool:
+             attributes: Mapping[str, AttributeValue] | None = None) -> bool:
     """End a running SDK span as ``span.set_attributes(attributes)`` (if any) then
     ``span.end(end_time)`` would, under one hold of the span's lock, handing ``on_end`` the
     same ``ReadableSpan`` made without its constructor; False (nothing done) when the span is
-    not one this path knows, or not running (then ``span.end`` says why). ``unchecked`` and
-    ``own_length`` as in ``start_span``."""
+    not one this path knows, or not running (then ``span.end`` says why)."""
     if type(span) not in _span_classes:
         return False
     bounded = span._attributes
-    if attributes and not _fit(bounded, attributes, unchecked, own_length):
+    if attributes and not _fit(bounded, attributes):
         if span._end_time is not None:
             return False
         span.set_attributes(attributes)  # the SDK converts, cuts or drops what it must
@@ -406,28 +395,12 @@ def end_span(span: Any, end_time: int | None = None,
     return True
 
 
-def _fit(bounded: Any, attributes: Mapping[str, AttributeValue],
-         unchecked: Mapping[str, AttributeValue] | None = None,
-         own_length: int | None = None) -> bool:
+def _fit(bounded: Any, attributes: Mapping[str, AttributeValue]) -> bool:
     """Whether ``attributes`` can be written as they are into a span's ``BoundedAttributes``:
-    plain (``unchecked`` and ``own_length`` as in ``start_span``), within its length limit,
-    and room for them all."""
-    most, longest = bounded.maxlen, bounded.max_value_len
-    if most is not None and len(bounded._dict) + len(attributes) > most:
-        return False
-    checked = _to_check(attributes, longest, unchecked, own_length)
-    return not checked or _plain(checked, longest)
-
-
-def _to_check(attributes: Mapping[str, AttributeValue], longest: int | None,
-              unchecked: Mapping[str, AttributeValue] | None,
-              own_length: int | None) -> Mapping[str, AttributeValue]:
-    """The attributes ``_plain`` must look at: ``unchecked`` when the others are otel_exec's
-    own and within the length limit, else all of them."""
-    if unchecked is None or own_length is None or (longest is not None
-                                                    and own_length > longest):
-        return attributes
-    return unchecked
+    plain, within its length limit, and room for them all."""
+    most = bounded.maxlen
+    return ((most is None or len(bounded._dict) + len(attributes) <= most)
+            and _plain(attributes, bounded.max_value_len))
 
 
 def _write(values: dict[str, Any], attributes: Mapping[str, AttributeValue]) -> None:
@@ -476,25 +449,6 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
     finally:
         lock.release()
     return True
-
-
-def _in_context(span: Span, context: Context) -> Context:
-    """``set_span_in_context(span, context)`` without its two calls."""
-    return Context({**context, _SPAN_KEY: span})
-
-
-def _same_context() -> bool:
-    """Whether ``set_span_in_context`` makes what ``_in_context`` makes: a ``Context`` of the
-    given one's items, the span under ``_SPAN_KEY`` (a key already there keeps its place)."""
-    given = Context({"k": 1, _SPAN_KEY: None, "z": 2})
-    made = trace_api.set_span_in_context(trace_api.INVALID_SPAN, given)
-    return type(made) is Context and made == _in_context(trace_api.INVALID_SPAN, given) and (
-        list(made) == ["k", _SPAN_KEY, "z"])
-
-
-in_context: Callable[[Span, Context], Context] = (
-    _in_context if _same_context() else trace_api.set_span_in_context)
-"""``set_span_in_context``: the span in a copy of the context."""
 
 
 def _plain(attributes: Mapping[str, AttributeValue], longest: int | None) -> bool:

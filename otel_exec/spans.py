@@ -167,7 +167,6 @@ def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
 
 
 _COMPLETED: str = ExecStatus.COMPLETED.value
-_NO_ATTRIBUTES: Mapping[str, AttributeValue] = {}
 
 
 class _Redacted:
@@ -204,15 +203,12 @@ class ExecutionSpan:
         }
         span = None
         if lean.enabled and start_time is None:
-            span = lean.start_span(
-                tracer, name, parent, start_attributes, links,
-                unchecked=attributes or _NO_ATTRIBUTES, own_length=len(kind) + len(framework)
-                if type(kind) is str and type(framework) is str else None)
+            span = lean.start_span(tracer, name, parent, start_attributes, links)
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
             start_time=start_time)
-        self.context = lean.in_context(self.span,
-                                       _context.current() if parent is None else parent)
+        self.context = trace_api.set_span_in_context(
+            self.span, _context.current() if parent is None else parent)
 
     @property
     def recording(self) -> bool:
@@ -276,25 +272,20 @@ class ExecutionSpan:
         self.finished = True
         span = self.span
         final: dict[str, AttributeValue] = {}
-        own_length: int | None = None  # the longest of otel_exec's own values, once described
         try:
             if name is not None and name != getattr(span, "name", name):
                 span.update_name(name)
-            texts = _NO_ATTRIBUTES
             if args is not MISSING or kwargs is not MISSING:
                 self._args, self._kwargs = args, kwargs
-                texts = value_attributes(args, kwargs)
+                attributes = {**value_attributes(args, kwargs), **(attributes or {})}
             if span.is_recording():
-                own_length = self._describe(span, final, result, exception, status, texts,
-                                            attributes, description)
+                self._describe(span, final, result, exception, status, attributes, description)
             else:
                 _count_unrecorded()
         except Exception:
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
-            if not (lean.enabled and lean.end_span(span, end_time, final,
-                                                   unchecked=attributes or _NO_ATTRIBUTES,
-                                                   own_length=own_length)):
+            if not (lean.enabled and lean.end_span(span, end_time, final)):
                 if final:
                     span.set_attributes(final)
                 span.end(end_time)
@@ -303,14 +294,11 @@ class ExecutionSpan:
 
     def _describe(self, span: Span, final: dict[str, AttributeValue], result: Any,
                   exception: BaseException | None, status: ExecStatus | None,
-                  texts: Mapping[str, AttributeValue],
                   attributes: Mapping[str, AttributeValue] | None,
-                  description: str | None) -> int:
+                  description: str | None) -> None:
         """Fill ``final`` (the attributes the span ends with) with the verdict first (so
-        whatever fails after it, the span still says failed), then the result text, the
-        arguments' ``texts`` and ``attributes``; add the exception event; each text bounded
-        and scrubbed. Returns the length of the longest ``str`` otel_exec wrote itself (all
-        but ``attributes``)."""
+        whatever fails after it, the span still says failed), then the result text and
+        ``attributes``; add the exception event; each text bounded and scrubbed."""
         values = policy()
         message = ""
         if status is None and exception is None:  # the common case, without enum lookups
@@ -331,8 +319,6 @@ class ExecutionSpan:
                                        values.message(description or verdict.value)))
         if result is not MISSING and values.capture:
             final[semconv.EXEC_RESULT] = values.text(result)  # never raises
-        final.update(texts)
-        own_length: int = max(map(len, final.values()))  # type: ignore[arg-type]
         if attributes:
             final.update(attributes)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
@@ -341,7 +327,6 @@ class ExecutionSpan:
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
-        return own_length
 
 
 def _set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
