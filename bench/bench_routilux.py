@@ -4,10 +4,10 @@ N downstream executions, uninstrumented and instrumented, and the bare SDK span 
     .venv/bin/python bench/bench_routilux.py [--jobs 20] [--rounds 5]
 
 routilux runs routines on its worker pool and event-loop threads, so this measures wall time
-from ``Runtime.post`` (every job of a flow posted to the same worker) until the last routine has
-run (not until the job span ends: that waits
-the quiet period on purpose). The bare span is timed twice: in a tight loop, and written by hand
-in each routine's logic (uninstrumented), where it does the same work between routilux's own.
+from ``Runtime.post`` (every job of a flow posted to the same worker) until the last routine
+has run (not until the job span ends: that waits the quiet period on purpose). The bare span
+is timed twice: in a tight loop, and written by hand in each routine's logic
+(uninstrumented), where it does the same work between routilux's own.
 """
 
 from __future__ import annotations

@@ -329,17 +329,15 @@ def _small(value: object, depth: int) -> bool:
     """Whether ``value`` is a few primitives or short strings, nested at most ``depth`` deep
     (mapping values one level at most, so a secret nested under a key is redacted whole)."""
     kind = type(value)
-    if kind is tuple or kind is list:  # the arguments: first
+    if kind is tuple or kind is list or kind is dict:  # containers first: the arguments
         if not depth or len(value) > 8:  # type: ignore[arg-type]
             return False
         items: Any = value
-    elif kind is dict:
-        if not depth or len(value) > 8:  # type: ignore[arg-type]
-            return False
-        for key in value:  # type: ignore[attr-defined]
-            if type(key) is not str or len(key) > 64:
-                return False
-        items, depth = value.values(), 1  # type: ignore[attr-defined]
+        if kind is dict:
+            for key in value:  # type: ignore[attr-defined]
+                if type(key) is not str or len(key) > 64:
+                    return False
+            items, depth = value.values(), 1  # type: ignore[attr-defined]
     elif kind is str:
         return len(value) <= 64  # type: ignore[arg-type]
     elif kind is int:
