@@ -73,10 +73,10 @@ _time_ns = time.time_ns
 class _Template:
     """What every span of one tracer shares, taken from a probe span the SDK built."""
 
-    __slots__ = ("attributes", "attributes_class", "events", "info", "kind", "limits",
-                 "links", "list_class", "processor", "random_ids", "record_exception",
-                 "resource", "sampled", "sampler", "scope", "span_class", "status",
-                 "status_on_exception", "trace_config")
+    __slots__ = ("attributes", "attributes_class", "end_metrics", "events", "info", "kind",
+                 "limits", "links", "list_class", "processor", "random_ids",
+                 "record_exception", "resource", "sampled", "sampler", "scope", "span_class",
+                 "status", "status_on_exception", "trace_config")
 
     def __init__(self, tracer: Any, probe: Any, sampled: Any, random_ids: bool) -> None:
         self.span_class = type(probe)
@@ -98,6 +98,10 @@ class _Template:
         self.limits = tracer._span_limits
         self.sampled = sampled
         self.random_ids = random_ids
+        self.end_metrics: Any = (_no_metrics if type(tracer._tracer_metrics) is _NoMetrics
+                                 else None)
+        """What the SDK's metrics-off tracer hands every span to call at its end (a function
+        doing nothing), None when the tracer records span metrics (asked per span)."""
 
 
 _span_classes: set[type] = set()
@@ -110,6 +114,10 @@ READABLE_FIELDS = ("_name", "_context", "_kind", "_instrumentation_info",
                    "_instrumentation_scope", "_parent", "_start_time", "_end_time",
                    "_attributes", "_events", "_links", "_resource", "_status")
 """The fields of that ``ReadableSpan``: the span's own, as the SDK versions above copy them."""
+_NoMetrics: Any = None
+"""The SDK's tracer metrics class for span metrics turned off (found by the first probe)."""
+_no_metrics: Any = None
+"""What its ``start_span`` returns for a span to call at its end: a function doing nothing."""
 _TEMPLATE = "_otel_exec_lean"
 """Where a tracer keeps its template (or None: the lean path does not apply to it)."""
 
@@ -131,7 +139,7 @@ def _template(tracer: Any) -> _Template | None:
 def _known(tracer: Any) -> _Template | None:
     try:
         from opentelemetry.sdk import trace as sdk_trace
-        from opentelemetry.sdk.trace import id_generator, sampling
+        from opentelemetry.sdk.trace import _tracer_metrics, id_generator, sampling
         from opentelemetry.sdk.version import __version__
     except ImportError:
         return None
@@ -149,7 +157,7 @@ def _known(tracer: Any) -> _Template | None:
     span_class = getattr(sdk_trace, "_Span", None)
     if not (default and span_class is not None
             and type(tracer.id_generator) is id_generator.RandomIdGenerator
-            and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_is_enabled")):
+            and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_tracer_config")):
         return None
     try:  # a span the SDK builds (never started: no processor sees it)
         probe: Any = span_class(
@@ -181,8 +189,13 @@ def _known(tracer: Any) -> _Template | None:
         return None
     if tuple(vars(sdk_trace.Event("probe", None, 1))) != EVENT_FIELDS:
         return None
-    global _sdk_event, _sdk_readable
+    global _sdk_event, _sdk_readable, _NoMetrics, _no_metrics
     _sdk_event, _sdk_readable = sdk_trace.Event, type(readable)
+    no_metrics = getattr(_tracer_metrics, "NoOpTracerMetrics", None)
+    noop = getattr(_tracer_metrics, "noop", None)
+    if no_metrics is not None and noop is not None and no_metrics().start_span(
+            None, sampling.Decision.RECORD_AND_SAMPLE) is noop:
+        _NoMetrics, _no_metrics = no_metrics, noop
     _span_classes.add(span_class)
     return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE,
                      tracer.id_generator.is_trace_id_random())
@@ -212,7 +225,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
     parent: Any = (None if holder is None  # no span in the context: a root
                    else holder._context if type(holder) in _span_classes
                    else trace_api.get_current_span(context).get_span_context())
-    if not tracer._is_enabled():
+    if not tracer._tracer_config.is_enabled:  # what the SDK's ``_is_enabled()`` reads
         return None
     ids = tracer.id_generator
     # a SpanContext is (trace id, span id, is remote, flags, state, is valid): checked by _known
@@ -253,7 +266,8 @@ def start_span(tracer: Any, name: str, context: Context | None,
     if span._links is None:  # links the SDK bounds itself (it reads the span's _limits)
         span._links = span._new_links(links)
     span._lock = _Lock()
-    span._record_end_metrics = tracer._tracer_metrics.start_span(parent, template.sampled)
+    span._record_end_metrics = (template.end_metrics if template.end_metrics is not None
+                                else tracer._tracer_metrics.start_span(parent, template.sampled))
     span._start_time = _time_ns()
     tracer.span_processor.on_start(span, parent_context=context)
     started: Span = span
@@ -373,8 +387,9 @@ def end_span(span: Any, end_time: int | None = None,
         bounded._immutable = True
     finally:
         lock.release()
-    if span._record_end_metrics:
-        span._record_end_metrics()
+    record_end_metrics = span._record_end_metrics
+    if record_end_metrics and record_end_metrics is not _no_metrics:
+        record_end_metrics()
     processor = span._span_processor
     processor._on_ending(span)
     readable = _new(_sdk_readable)  # READABLE_FIELDS, one by one in the SDK's order

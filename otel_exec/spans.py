@@ -22,7 +22,7 @@ from opentelemetry.trace import Status, StatusCode
 from otel_exec import _context, lean, semconv
 from otel_exec.execution import MISSING, Outcome, attach_outcome
 from otel_exec.semconv import ExecStatus
-from otel_exec.values import policy
+from otel_exec.values import ValuePolicy, policy
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -152,18 +152,27 @@ def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
                      sensitive_positions: Collection[int] = ()) -> dict[str, AttributeValue]:
     """``exec.args`` / ``exec.kwargs`` as bounded, scrubbed text; empty ones and all of them
     when capture is off are left out."""
-    values = policy()
-    if not values.capture:
-        return {}
     attributes: dict[str, AttributeValue] = {}
+    _write_value_texts(attributes, policy(), args, kwargs, sensitive_positions)
+    return attributes
+
+
+def _write_value_texts(attributes: dict[str, AttributeValue], values: ValuePolicy, args: Any,
+                       kwargs: Any, sensitive_positions: Collection[int] = ()) -> None:
+    """``value_attributes`` written into ``attributes`` (a span's final ones, without a dict
+    of their own)."""
+    if not values.capture:
+        return
     if args is not MISSING and args != ():
         if sensitive_positions and isinstance(args, tuple):
             args = tuple(REDACTED_VALUE if i in sensitive_positions else a
                          for i, a in enumerate(args))
         attributes[semconv.EXEC_ARGS] = values.text(args)
-    if kwargs is not MISSING and kwargs != {}:
+    if kwargs is not MISSING and kwargs != _NO_KWARGS:
         attributes[semconv.EXEC_KWARGS] = values.text(kwargs)
-    return attributes
+
+
+_NO_KWARGS: dict[str, Any] = {}
 
 
 _COMPLETED: str = ExecStatus.COMPLETED.value
@@ -275,11 +284,12 @@ class ExecutionSpan:
         try:
             if name is not None and name != getattr(span, "name", name):
                 span.update_name(name)
-            if args is not MISSING or kwargs is not MISSING:
+            texts = args is not MISSING or kwargs is not MISSING
+            if texts:
                 self._args, self._kwargs = args, kwargs
-                attributes = {**value_attributes(args, kwargs), **(attributes or {})}
             if span.is_recording():
-                self._describe(span, final, result, exception, status, attributes, description)
+                self._describe(span, final, result, exception, status, attributes, description,
+                               texts)
             else:
                 _count_unrecorded()
         except Exception:
@@ -295,10 +305,11 @@ class ExecutionSpan:
     def _describe(self, span: Span, final: dict[str, AttributeValue], result: Any,
                   exception: BaseException | None, status: ExecStatus | None,
                   attributes: Mapping[str, AttributeValue] | None,
-                  description: str | None) -> None:
+                  description: str | None, texts: bool) -> None:
         """Fill ``final`` (the attributes the span ends with) with the verdict first (so
-        whatever fails after it, the span still says failed), then the result text and
-        ``attributes``; add the exception event; each text bounded and scrubbed."""
+        whatever fails after it, the span still says failed), then the result text, the
+        arguments' texts (``texts``: given to ``finish``) and ``attributes``; add the
+        exception event; each text bounded and scrubbed."""
         values = policy()
         message = ""
         if status is None and exception is None:  # the common case, without enum lookups
@@ -319,6 +330,8 @@ class ExecutionSpan:
                                        values.message(description or verdict.value)))
         if result is not MISSING and values.capture:
             final[semconv.EXEC_RESULT] = values.text(result)  # never raises
+        if texts:
+            _write_value_texts(final, values, self._args, self._kwargs)
         if attributes:
             final.update(attributes)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))

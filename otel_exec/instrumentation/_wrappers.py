@@ -29,7 +29,7 @@ from otel_exec._context import attach, current, instrumentation_enabled
 from otel_exec.execution import MISSING
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
     from contextvars import ContextVar, Token
 
     from opentelemetry.context import Context
@@ -60,8 +60,8 @@ class ContextScope:
         return ()
 
     def activate(self) -> None:
-        self._tokens: tuple[tuple[ContextVar[Any], Token[Any]], ...] = tuple([
-            (variable, variable.set(value)) for variable, value in self.bindings()])
+        self._tokens: Sequence[tuple[ContextVar[Any], Token[Any]]] = [
+            (variable, variable.set(value)) for variable, value in self.bindings()]
         execution: ExecutionSpan | None = getattr(self, "execution", None)
         if execution is not None:
             execution.activate()

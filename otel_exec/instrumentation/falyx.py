@@ -126,7 +126,9 @@ def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     if active is not None and active.instance is instance:
         return None  # super().__call__ inside a traced __call__
     kind, constant = _kind(instance)
-    contained(_count_retries, instance)
+    table = getattr(getattr(instance, "hooks", None), "_hooks", None)
+    if type(table) is not dict or table.get(_falyx["ON_ERROR"]):  # error hooks, or unknown
+        contained(_count_retries, instance)
     execution = ExecutionSpan(
         get_tracer(_SCOPE),
         str(getattr(instance, "name", None) or getattr(instance, "description", "")),
@@ -199,12 +201,13 @@ def _is_flow_signal(exc: BaseException | None) -> bool:
 
 def _recorded(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
               outcome: Any) -> None:
-    """falyx recorded a run (after its own registry did): the verdict of the traced call."""
+    """falyx recorded a run (after its own registry did): the verdict of the traced call
+    (even where instrumentation was suppressed inside it), else a span of its own."""
     context = argument(args, kwargs, 0, "context")
     active = _ACTIVE.get()
     if active is not None and active.instance is context.action:
         active.context = context
-    else:  # recorded outside a traced __call__: keep it, as a span of its own
+    elif instrumentation_enabled():  # recorded outside a traced __call__: keep it
         record_finished(get_tracer(_SCOPE), str(context.name),
                         kind=_kind(context.action)[0] if context.action else "record",
                         framework=semconv.FRAMEWORK_FALYX, duration=context.duration,
@@ -379,7 +382,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
     Patch("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
     Patch("falyx.command", "Command.__call__", _wrap_call),
-    Patch("falyx.execution_registry", "ExecutionRegistry.record", observe(_recorded),
+    Patch("falyx.execution_registry", "ExecutionRegistry.record", observe(_recorded, always=True),
           params=("context",)),
     Patch("falyx.action.chained_action", "ChainedAction._rollback",
           around_async(_start_rollback, end_span), params=("rollback_stack",),
