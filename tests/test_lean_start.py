@@ -284,3 +284,57 @@ def test_an_event_on_an_ended_span_is_the_sdks_to_refuse(store: Any) -> None:
     assert lean.end_span(span) is True
     assert lean.add_event(span, "too late", {"n": 2}) is False  # span.add_event then warns
     assert [event.name for event in span.events] == ["while running"]  # type: ignore[attr-defined]
+
+
+def _span_metrics(provider_options: dict[str, Any]) -> dict[str, list[tuple[Any, Any]]]:
+    """The SDK's own span metrics (started, live) after one lean span and one SDK span."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    provider = TracerProvider(meter_provider=MeterProvider(metric_readers=[reader]),
+                              **provider_options)
+    tracer = provider.get_tracer("metrics")
+    lean_span = lean.start_span(tracer, "lean", None, {"a": "b"})
+    assert lean_span is not None  # the lean path applies to a tracer recording span metrics
+    sdk_span = tracer.start_span("sdk")
+    assert lean.end_span(lean_span) is True
+    sdk_span.end()
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {metric.name: sorted((dict(point.attributes or {}).items().__repr__(), point.value)
+                                for point in metric.data.data_points)
+            for resource in data.resource_metrics for scope in resource.scope_metrics
+            for metric in scope.metrics}
+
+
+def test_span_metrics_as_the_sdk_records_them(store: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    metrics = _span_metrics({})
+    started = metrics.get("otel.sdk.span.started")
+    assert started and sum(value for _, value in started) == 2  # the lean span and the SDK's
+    assert [value for _, value in metrics["otel.sdk.span.live"]] == [0]  # both ended
+    monkeypatch.delenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED")
+    tracer = TracerProvider().get_tracer("quiet")
+    span = lean.start_span(tracer, "s", None, {})
+    assert span is not None and span._record_end_metrics is lean._no_metrics  # type: ignore[attr-defined]
+    assert lean._no_metrics is not None and lean.end_span(span) is True
+
+
+def test_a_disabled_tracer_takes_the_sdk_start(store: Any) -> None:
+    from opentelemetry.sdk.trace import (
+        _default_tracer_configurator,
+        _disable_tracer_configurator,
+    )
+
+    provider = TracerProvider(_tracer_configurator=lambda scope: (
+        _disable_tracer_configurator if scope.name == "off"
+        else _default_tracer_configurator)(scope))
+    off, on = provider.get_tracer("off"), provider.get_tracer("on")
+    assert lean._template(off) is not None  # the layout is known: only the flag says no
+    assert lean.start_span(off, "s", None, {"a": "b"}) is None
+    assert not off.start_span("s").is_recording()  # what the SDK then makes
+    span = lean.start_span(on, "s", None, {"a": "b"})
+    assert span is not None and span.is_recording()
+    span.end()

@@ -284,6 +284,27 @@ def test_suppressed_runs_make_no_spans_and_falyx_still_records(
     assert len(falyx_store) == 0
 
 
+def test_a_run_recorded_under_suppression_keeps_its_verdict(
+        falyx_store: ExecutionStore) -> None:
+    """A teardown hook that leaves instrumentation suppressed (falyx records after its
+    teardown hooks): the traced call still ends with falyx's verdict, and nothing leaks out."""
+    from opentelemetry import context as context_api
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
+
+    def suppress(context: ExecutionContext) -> None:
+        context_api.attach(context_api.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+
+    action = Action("muffled", workload.flaky(5, "muffled"))
+    action.hooks.register(HookType.ON_TEARDOWN, suppress)
+    with pytest.raises(TimeoutError):
+        asyncio.run(action())
+    muffled = one(falyx_store, "muffled")
+    (recorded,) = FalyxRegistry.get_all()
+    assert muffled.status is ExecStatus.FAILED
+    assert muffled.attributes[semconv.FALYX_INDEX] == recorded.index
+    assert semconv.EXEC_RECORDED not in muffled.attributes
+
+
 def test_uninstrument_restores_falyx_exactly(store: ExecutionStore) -> None:
     def originals() -> list[object]:
         owners = []
