@@ -212,7 +212,9 @@ def start_span(tracer: Any, name: str, context: Context | None,
                links: Sequence[Link] | None = None) -> Span | None:
     """The span ``tracer.start_span(name, context, attributes=attributes, links=links)``
     would start, or None when this path does not apply to it (then call ``start_span``)."""
-    template = _template(tracer)
+    template: Any = getattr(tracer, _TEMPLATE, False)
+    if template is False:  # not looked at yet
+        template = _template(tracer)
     if (template is None or template.resource is not tracer.resource
             or template.limits is not tracer._span_limits):
         return None

@@ -49,9 +49,9 @@ class Patch:
             position; checked against the target's signature before anything is patched.
         optional: Whether the instrumentation still makes sense without it (skipped with a
             warning when missing, instead of refusing to instrument).
-        replace: ``wrapper(original)`` makes the replacing function itself (for a method
-            called several times per execution whose wrapper mostly passes the call through:
-            no wrapper call, no bound method per call).
+        replace: ``wrapper(original)`` makes the replacing function itself, called with
+            ``self`` (the class, for a classmethod) first: no wrapper call, no bound method
+            per call, for the wrap points on an execution's hot path.
     """
 
     module: str
@@ -85,9 +85,10 @@ def check(patch: Patch) -> str | None:
     if target is None:
         return f"{patch.target} is missing"
     function = getattr(target, "__func__", target)  # classmethod / staticmethod
-    if not inspect.isfunction(function) or (patch.replace and function is not target):
-        return (f"{patch.target} is not a plain function of its "
-                f"{'class' if patch.replace else 'class or module'}")
+    if not inspect.isfunction(function) or (patch.replace
+                                            and isinstance(target, staticmethod)):
+        return (f"{patch.target} is not a plain function "
+                f"{'or classmethod of its class' if patch.replace else 'of its class or module'}")
     if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
         return f"{patch.target} is a generator function"
     if not patch.params:

@@ -45,7 +45,7 @@ from otel_exec.instrumentation._wrappers import (
     around_async,
     contained,
     end_span,
-    observe,
+    replacing,
 )
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import (
@@ -125,7 +125,7 @@ def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     active = _ACTIVE.get()
     if active is not None and active.instance is instance:
         return None  # super().__call__ inside a traced __call__
-    kind, constant = _kind(instance)
+    kind, constant = _kinds.get(type(instance)) or _kind(instance)
     table = getattr(getattr(instance, "hooks", None), "_hooks", None)
     if type(table) is not dict or table.get(_falyx["ON_ERROR"]):  # error hooks, or unknown
         contained(_count_retries, instance)
@@ -382,8 +382,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
     Patch("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
     Patch("falyx.command", "Command.__call__", _wrap_call),
-    Patch("falyx.execution_registry", "ExecutionRegistry.record", observe(_recorded, always=True),
-          params=("context",)),
+    Patch("falyx.execution_registry", "ExecutionRegistry.record",
+          replacing(_recorded, after=True, always=True), params=("context",), replace=True),
     Patch("falyx.action.chained_action", "ChainedAction._rollback",
           around_async(_start_rollback, end_span), params=("rollback_stack",),
           optional=True),

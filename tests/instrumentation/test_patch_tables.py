@@ -42,6 +42,17 @@ def test_a_changed_signature_is_caught() -> None:
     assert "the wrapper expects (ctx, ...)" in str(check(patch))
 
 
+def test_a_replacing_function_stands_in_for_a_function_or_classmethod_only() -> None:
+    from otel_exec.instrumentation._patching import Patch
+
+    def patch(attribute: str, module: str = "falyx.bottom_bar") -> Patch:
+        return Patch(module, attribute, lambda original: original, replace=True)
+
+    assert check(patch("ExecutionRegistry.record", "falyx.execution_registry")) is None
+    assert check(patch("BottomBar.add_static")) is None
+    assert "not a plain function or classmethod" in str(check(patch("BottomBar.default_render")))
+
+
 def test_a_missing_essential_target_leaves_falyx_uninstrumented(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delattr(ExecutionRegistry, "record")  # a release renamed it
