@@ -222,8 +222,9 @@ def observe(hook: Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None], *
 def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = False,
               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``before(hook)`` (or ``observe(hook)`` when ``after``) as a plain function replacing the
-    method (``Patch(replace=True)``), for a method called several times per execution: the
-    hook is called from the replacement itself, without a wrapper call or a bound method."""
+    method or classmethod (``Patch(replace=True)``), for a wrap point on an execution's hot
+    path: the hook is called from the replacement itself, without a wrapper call or a bound
+    method."""
 
     def replace(original: Callable[..., Any]) -> Callable[..., Any]:
         if after:
