@@ -233,8 +233,7 @@ class ValuePolicy:
         try:
             kind = type(value)
             if kind is int:
-                return repr(value) if _INT_LOW < value < _INT_HIGH else (  # type: ignore[operator]
-                    _int_text(value))  # type: ignore[arg-type]
+                return _int_text(value)  # type: ignore[arg-type]
             if kind in _PRIMITIVES:
                 return repr(value)
             # the common case, a few short values, has a bounded builtin repr; any other
