@@ -126,8 +126,12 @@ def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     if active is not None and active.instance is instance:
         return None  # super().__call__ inside a traced __call__
     kind, constant = _kinds.get(type(instance)) or _kind(instance)
-    table = getattr(getattr(instance, "hooks", None), "_hooks", None)
-    if type(table) is not dict or table.get(_falyx["ON_ERROR"]):  # error hooks, or unknown
+    try:  # a look at the hooks without a call: most actions have no ON_ERROR hook
+        table = instance.hooks._hooks
+        errors = type(table) is not dict or table.get(_falyx["ON_ERROR"])
+    except Exception:
+        errors = True  # hooks of another shape: _count_retries says what is wrong with them
+    if errors:
         contained(_count_retries, instance)
     execution = ExecutionSpan(
         get_tracer(_SCOPE),

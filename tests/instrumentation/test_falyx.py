@@ -305,6 +305,31 @@ def test_a_run_recorded_under_suppression_keeps_its_verdict(
     assert semconv.EXEC_RECORDED not in muffled.attributes
 
 
+def test_hooks_that_cannot_be_read_still_leave_a_span(
+        falyx_store: ExecutionStore, caplog: pytest.LogCaptureFixture) -> None:
+    """An action whose hook manager raises when looked at (not falyx's layout): the action's
+    result and its span are as usual, and what failed is logged."""
+
+    class Unreadable(HookManager):
+        @property
+        def _hooks(self) -> Any:
+            raise RuntimeError("no hooks to see")
+
+        @_hooks.setter
+        def _hooks(self, value: Any) -> None:
+            self._real = value
+
+        async def trigger(self, hook_type: HookType, context: ExecutionContext) -> None:
+            return None
+
+    action = Action("odd hooks", workload.fetch)
+    action.hooks = Unreadable()
+    assert asyncio.run(action()) == [1, 2, 3]
+    odd = one(falyx_store, "odd hooks")
+    assert odd.status is ExecStatus.COMPLETED and odd.result == [1, 2, 3]
+    assert "_count_retries failed" in caplog.text
+
+
 def test_uninstrument_restores_falyx_exactly(store: ExecutionStore) -> None:
     def originals() -> list[object]:
         owners = []
