@@ -287,7 +287,7 @@ def test_suppressed_runs_make_no_spans_and_falyx_still_records(
 def test_a_run_recorded_under_suppression_keeps_its_verdict(
         falyx_store: ExecutionStore) -> None:
     """A teardown hook that leaves instrumentation suppressed (falyx records after its
-    teardown hooks): the traced call still ends with falyx's verdict, and nothing leaks out."""
+    teardown hooks): the traced call still ends with falyx's verdict."""
     from opentelemetry import context as context_api
     from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
 
