@@ -9,6 +9,8 @@ shapes cover every wrap point:
 - ``around(start, finish)`` / ``around_async``: ``start`` returns a scope (anything with
   ``activate``/``deactivate``, usually an ``ExecutionSpan``) or None to stay out of the way; the
   scope is current while the framework's call runs; ``finish(scope, exception, result)`` after.
+  ``around_async`` makes the coroutine function replacing the method itself
+  (``Patch(replace=True)``): one coroutine and no wrapper call per execution.
 - ``observe(hook)``: the framework's call first, untouched; then ``hook(instance, args, kwargs,
   outcome)`` reads what happened.
 - ``before(hook)``: ``hook(instance, args, kwargs)`` first, then the call (sync or async: the
@@ -23,9 +25,9 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from otel_exec._context import attach, current, instrumentation_enabled
+from otel_exec._context import VARIABLE, attach, current, instrumentation_enabled
 from otel_exec.execution import MISSING
 
 if TYPE_CHECKING:
@@ -48,31 +50,42 @@ class Scope(Protocol):
     def deactivate(self) -> None: ...
 
 
+SELF: Any = object()
+"""In ``ContextScope.bindings``: the value is the scope itself."""
+
+
 class ContextScope:
     """A scope that sets context variables while it is current (``bindings``, none by
-    default), and makes its span current too when it has one (``execution``); ``deactivate``
-    resets them whatever happens."""
+    default), its span's OpenTelemetry context among them when it has one (``execution``);
+    ``deactivate`` resets them whatever happens.
+
+    The span's context is set in the default runtime context's ``ContextVar`` with the rest,
+    without a call to the span (``ExecutionSpan.activate`` for any other runtime context)."""
 
     __slots__ = ("_tokens",)
 
-    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
-        """The (variable, value) pairs current while this scope is."""
-        return ()
+    bindings: ClassVar[tuple[tuple[ContextVar[Any], Any], ...]] = ()
+    """The (variable, value) pairs set while this scope is current; ``SELF`` for the scope."""
 
     def activate(self) -> None:
-        self._tokens: Sequence[tuple[ContextVar[Any], Token[Any]]] = [
-            (variable, variable.set(value)) for variable, value in self.bindings()]
+        tokens = [(variable, variable.set(self if value is SELF else value))
+                  for variable, value in self.bindings]
+        self._tokens: Sequence[tuple[ContextVar[Any], Token[Any]]] = tokens
         execution: ExecutionSpan | None = getattr(self, "execution", None)
         if execution is not None:
-            execution.activate()
+            if VARIABLE is None:
+                execution.activate()
+            else:
+                tokens.append((VARIABLE, VARIABLE.set(execution.context)))
 
     def deactivate(self) -> None:
+        tokens, self._tokens = getattr(self, "_tokens", ()), ()
         try:
-            execution: ExecutionSpan | None = getattr(self, "execution", None)
-            if execution is not None:
-                execution.deactivate()
+            if VARIABLE is None:
+                execution: ExecutionSpan | None = getattr(self, "execution", None)
+                if execution is not None:
+                    execution.deactivate()
         finally:
-            tokens, self._tokens = getattr(self, "_tokens", ()), ()
             for variable, token in reversed(tokens):
                 variable.reset(token)
 
@@ -136,25 +149,28 @@ def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
 
 def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None],
                  finish: Callable[[Any, BaseException | None, Any], None],
-                 ) -> Callable[..., Awaitable[Any]]:
-    """``around`` for a coroutine method: the scope is current while it is awaited."""
+                 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """``around`` for a coroutine method, as the coroutine function replacing it
+    (``Patch(replace=True)``): the scope is current while the method is awaited."""
 
-    async def wrapper(wrapped: Callable[..., Awaitable[Any]], instance: Any,
-                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not instrumentation_enabled():
-            return await wrapped(*args, **kwargs)
-        entered = _enter(start, instance, args, kwargs)
-        if entered is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _exit(entered, finish, exc, MISSING)
-            raise
-        _exit(entered, finish, None, result)
-        return result
+    def replace(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not instrumentation_enabled():
+                return await original(self, *args, **kwargs)
+            entered = _enter(start, self, args, kwargs)
+            if entered is None:
+                return await original(self, *args, **kwargs)
+            try:
+                result = await original(self, *args, **kwargs)
+            except BaseException as exc:
+                _exit(entered, finish, exc, MISSING)
+                raise
+            _exit(entered, finish, None, result)
+            return result
 
-    return wrapper
+        return replacement
+
+    return replace
 
 
 def _enter(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None],

@@ -437,15 +437,18 @@ _ENGINE = "dataknobs_fsm.execution.async_engine"
 _BASE_ENGINE = "dataknobs_fsm.execution.base_engine"
 
 PATCHES: tuple[Patch, ...] = (
-    Patch(_ENGINE, "AsyncExecutionEngine.execute", _wrap_run, params=("context",)),
+    Patch(_ENGINE, "AsyncExecutionEngine.execute", _wrap_run, params=("context",),
+          replace=True),
     Patch(_ENGINE, "AsyncExecutionEngine._enter_and_execute_child", _wrap_run,
-          params=("child_context",)),
+          params=("child_context",), replace=True),
     Patch("dataknobs_fsm.execution.context", "ExecutionContext.set_state",
           replacing(_state_set, after=True), params=("state_name",), replace=True),
     Patch(_ENGINE, "AsyncExecutionEngine._establish_state",
-          around_async(_start_state_work, _state_work_done), params=("context",)),
+          around_async(_start_state_work, _state_work_done), params=("context",),
+          replace=True),
     Patch(_ENGINE, "AsyncExecutionEngine._execute_transition",
-          around_async(_start_transition, _finish_transition), params=("arc", "context")),
+          around_async(_start_transition, _finish_transition), params=("arc", "context"),
+          replace=True),
     Patch(_ENGINE, "AsyncExecutionEngine._fire_hooks", replacing(_hooks_fired),
           params=("hooks",), optional=True, replace=True),
     Patch(_BASE_ENGINE, "BaseExecutionEngine.handle_transform_error",
@@ -456,13 +459,13 @@ PATCHES: tuple[Patch, ...] = (
     Patch("dataknobs_fsm.resources.manager", "ResourceManager.acquire",
           around(_start_acquire, end_span), params=("name", "owner_id"), optional=True),
     Patch("dataknobs_fsm.execution.async_batch", "AsyncBatchExecutor.execute_batch",
-          around_async(_start_group, _finish_group), optional=True),
+          around_async(_start_group, _finish_group), optional=True, replace=True),
     Patch("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor.execute_stream",
-          around_async(_start_group, _finish_group), optional=True),
+          around_async(_start_group, _finish_group), optional=True, replace=True),
     Patch("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor._process_chunk",
           around_async(_start_chunk, _finish_chunk),
           params=("items", "chunk_num", "context_template", "max_transitions", "progress"),
-          optional=True),
+          optional=True, replace=True),
 )
 
 

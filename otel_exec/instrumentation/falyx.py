@@ -40,6 +40,7 @@ from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch, check
 from otel_exec.instrumentation._wrappers import (
+    SELF,
     ContextScope,
     argument,
     around_async,
@@ -63,10 +64,14 @@ _SCOPE = "otel_exec.falyx"
 _logger = logging.getLogger(__name__)
 
 
+_ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)
+
+
 class _Call(ContextScope):
     """One traced falyx ``__call__``: its span, current while it runs, and what falyx said."""
 
     __slots__ = ("args", "attempts", "context", "execution", "instance", "kwargs", "recovered")
+    bindings = ((_ACTIVE, SELF),)
 
     def __init__(self, instance: object, execution: ExecutionSpan, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> None:
@@ -78,11 +83,7 @@ class _Call(ContextScope):
         self.attempts = 0
         self.recovered = False
 
-    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
-        return ((_ACTIVE, self),)
 
-
-_ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=None)
 _falyx: dict[str, Any] = {}
 _kinds: dict[type, tuple[str, dict[str, str]]] = {}
 
@@ -104,7 +105,18 @@ def _kind(instance: object) -> tuple[str, dict[str, str]]:
     return known
 
 
-def _start_attributes(instance: Any, kind: str, constant: dict[str, str]) -> dict[str, Any]:
+def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    active = _ACTIVE.get()
+    if active is not None and active.instance is instance:
+        return None  # super().__call__ inside a traced __call__
+    kind, constant = _kinds.get(type(instance)) or _kind(instance)
+    try:  # a look at the hooks without a call: most actions have no ON_ERROR hook
+        table = instance.hooks._hooks
+        errors = type(table) is not dict or table.get(_falyx["ON_ERROR"])
+    except Exception:
+        errors = True  # hooks of another shape: _count_retries says what is wrong with them
+    if errors:
+        contained(_count_retries, instance)
     attributes: dict[str, Any] = dict(constant)
     if kind == "command":
         attributes[semconv.FALYX_COMMAND_KEY] = str(instance.key)
@@ -118,26 +130,10 @@ def _start_attributes(instance: Any, kind: str, constant: dict[str, str]) -> dic
         attributes[semconv.FALYX_RETRY_MAX] = int(policy.max_retries)
     if getattr(instance, "ignore_in_history", False):
         attributes[semconv.EXEC_IGNORE_IN_HISTORY] = True
-    return attributes
-
-
-def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
-    active = _ACTIVE.get()
-    if active is not None and active.instance is instance:
-        return None  # super().__call__ inside a traced __call__
-    kind, constant = _kinds.get(type(instance)) or _kind(instance)
-    try:  # a look at the hooks without a call: most actions have no ON_ERROR hook
-        table = instance.hooks._hooks
-        errors = type(table) is not dict or table.get(_falyx["ON_ERROR"])
-    except Exception:
-        errors = True  # hooks of another shape: _count_retries says what is wrong with them
-    if errors:
-        contained(_count_retries, instance)
     execution = ExecutionSpan(
         get_tracer(_SCOPE),
         str(getattr(instance, "name", None) or getattr(instance, "description", "")),
-        kind=kind, framework=semconv.FRAMEWORK_FALYX,
-        attributes=_start_attributes(instance, kind, constant))
+        kind=kind, framework=semconv.FRAMEWORK_FALYX, attributes=attributes)
     return _Call(instance, execution, args, kwargs)
 
 
@@ -207,7 +203,7 @@ def _recorded(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
               outcome: Any) -> None:
     """falyx recorded a run (after its own registry did): the verdict of the traced call
     (even where instrumentation was suppressed inside it), else a span of its own."""
-    context = argument(args, kwargs, 0, "context")
+    context = args[0] if args else kwargs["context"]  # argument(), without its call
     active = _ACTIVE.get()
     if active is not None and active.instance is context.action:
         active.context = context
@@ -383,14 +379,14 @@ _wrap_call = around_async(_start_call, _finish_call)
 
 #: Both directions are driven by these tables.
 PATCHES: tuple[Patch, ...] = (
-    Patch("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
-    Patch("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
-    Patch("falyx.command", "Command.__call__", _wrap_call),
+    Patch("falyx.action.base_action", "BaseAction.__call__", _wrap_call, replace=True),
+    Patch("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call, replace=True),
+    Patch("falyx.command", "Command.__call__", _wrap_call, replace=True),
     Patch("falyx.execution_registry", "ExecutionRegistry.record",
           replacing(_recorded, after=True, always=True), params=("context",), replace=True),
     Patch("falyx.action.chained_action", "ChainedAction._rollback",
           around_async(_start_rollback, end_span), params=("rollback_stack",),
-          optional=True),
+          optional=True, replace=True),
 )
 _TRIGGER = Patch("falyx.hook_manager", "HookManager.trigger", _counting_trigger,
                  params=("hook_type", "context"))

@@ -15,7 +15,7 @@ from opentelemetry.trace import Link
 
 from otel_exec import semconv
 from otel_exec.execution import MISSING
-from otel_exec.instrumentation._wrappers import ContextScope, contained
+from otel_exec.instrumentation._wrappers import SELF, ContextScope, contained
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, get_tracer
 from otel_exec.values import policy
@@ -188,11 +188,16 @@ def delivered(marker: Marker | None) -> None:
         job.task_done()
 
 
+ACTIVATING: ContextVar[Any] = ContextVar("otel_exec_routilux_activating", default=None)
+"""The routine whose logic routilux 1.x is about to run (set around its activation)."""
+
+
 class RoutineCall(ContextScope):
     """One routine execution (1.x logic run, 0.11 handler call): its span, current while it
     runs, and the error routilux recorded for it (0.11 swallows handler errors)."""
 
     __slots__ = ("error", "execution", "flow", "job", "links", "routine", "routine_id")
+    bindings = ((CALL, SELF), (ACTIVATING, None))
 
     def __init__(self, execution: ExecutionSpan, routine: Any, routine_id: str, flow: Any,
                  job: Job | None) -> None:
@@ -203,13 +208,6 @@ class RoutineCall(ContextScope):
         self.flow = flow
         self.job = job
         self.error: BaseException | None = None
-
-    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
-        return ((CALL, self), (ACTIVATING, None))
-
-
-ACTIVATING: ContextVar[Any] = ContextVar("otel_exec_routilux_activating", default=None)
-"""The routine whose logic routilux 1.x is about to run (set around its activation)."""
 
 
 def start_routine(routine: Any, routine_id: str, flow: Any, job: Job | None,
@@ -276,6 +274,7 @@ class Posting(ContextScope):
     """
 
     __slots__ = ("entry_inline", "execution", "flow", "job")
+    bindings = ((_POSTING, SELF),)
 
     def __init__(self, flow: str, entry: Any, data: Any, entry_inline: bool) -> None:
         self.execution = tracer_span(f"job {flow}", kind=semconv.KIND_JOB,
@@ -285,9 +284,6 @@ class Posting(ContextScope):
         self.flow = flow
         self.entry_inline = entry_inline
         self.job: Job | None = None
-
-    def bindings(self) -> tuple[tuple[ContextVar[Any], Any], ...]:
-        return ((_POSTING, self),)
 
 
 def posted(posting: Posting, raised: BaseException | None, result: Any) -> None:
