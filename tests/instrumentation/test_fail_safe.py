@@ -17,24 +17,32 @@ from routilux.core.runtime import Runtime
 
 import otel_exec
 from otel_exec import ExecutionStore
+from otel_exec.instrumentation._wrappers import ContextScope
 from otel_exec.spans import ExecutionSpan
 from tests.instrumentation import falyx_workload, fsm_workload, routilux_workload
 
-BOOKKEEPING = ["__init__", "activate", "deactivate", "add_event", "set_attributes", "finish"]
+BOOKKEEPING = [
+    *(f"ExecutionSpan.{name}" for name in ("__init__", "activate", "deactivate", "add_event",
+                                            "set_attributes", "finish")),
+    "ContextScope.activate", "ContextScope.deactivate",  # a scope sets its span's context
+]
 
 
 @pytest.fixture(params=BOOKKEEPING)
 def broken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
            caplog: pytest.LogCaptureFixture) -> Iterator[str]:
-    """One method of the span helper raises whenever an instrumentation calls it."""
-    name: str = request.param
+    """One method of the span helper, or of the scope that makes a span current, raises
+    whenever an instrumentation calls it."""
+    target: str = request.param
+    owner, _, name = target.partition(".")
 
     def fail(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError(f"otel_exec bookkeeping broke in {name}")
+        raise RuntimeError(f"otel_exec bookkeeping broke in {target}")
 
     caplog.set_level(logging.CRITICAL, logger="otel_exec")
-    monkeypatch.setattr(ExecutionSpan, name, fail)
-    yield name
+    monkeypatch.setattr({"ExecutionSpan": ExecutionSpan, "ContextScope": ContextScope}[owner],
+                        name, fail)
+    yield target
 
 
 def _falyx_outcomes() -> tuple[list[str], list[tuple[str, str]]]:

@@ -30,6 +30,7 @@ from otel_exec.execution import Execution
 from otel_exec.instrumentation import _patching
 from otel_exec.instrumentation.falyx import PATCHES, PROCESS_PATCHES, FalyxInstrumentor
 from otel_exec.semconv import ExecStatus
+from tests.conftest import run_python
 from tests.instrumentation import falyx_workload as workload
 
 
@@ -465,3 +466,47 @@ def test_rollback_and_foreign_spans_take_no_registry_index(falyx_store: Executio
     console = Console(record=True, width=200)
     otel_exec.summary(result_index=last.index - offset, console=console)
     assert "No execution found" not in console.export_text()
+
+
+def test_the_tree_is_the_same_under_another_runtime_context() -> None:
+    """With a runtime context other than the default one (what ``OTEL_PYTHON_CONTEXT`` may
+    name), a scope makes its span current through the API: nesting, the caller's context
+    afterwards and falyx's results are as on the default one."""
+    code = """
+import asyncio, json
+from opentelemetry import context as context_api, trace
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+class Runtime(ContextVarsRuntimeContext):
+    pass
+
+context_api._RUNTIME_CONTEXT = Runtime()  # before otel_exec reads which one is in use
+import otel_exec
+from otel_exec.instrumentation import _wrappers
+from falyx.action import Action, ActionGroup, ChainedAction
+
+async def step(n):
+    return n
+
+store = otel_exec.configure()
+otel_exec.instrument("falyx")
+inner = ChainedAction("inner", [Action("c", step, args=(3,))])
+root = ChainedAction("root", [Action("a", step, args=(1,)),
+                              ActionGroup("group", [Action("b", step, args=(2,)), inner])])
+result = asyncio.run(root())
+by_id = {e.span_id: e.name for e in store.executions()}
+print(json.dumps({
+    "fallback": _wrappers.VARIABLE is None,
+    "result": repr(result),
+    "after": trace.get_current_span().get_span_context().is_valid,
+    "parents": sorted([e.name, by_id.get(e.parent_span_id)] for e in store.executions()),
+}))
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout.strip().splitlines()[-1])
+    assert shown["fallback"] is True
+    assert shown["result"] == "[('b', 2), ('inner', 3)]"  # what falyx returns uninstrumented
+    assert shown["after"] is False
+    assert shown["parents"] == [["a", "root"], ["b", "group"], ["c", "inner"],
+                                ["group", "root"], ["inner", "group"], ["root", None]]
