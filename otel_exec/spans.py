@@ -148,19 +148,12 @@ def status_for(exc: BaseException | None) -> ExecStatus:
     return ExecStatus.FAILED
 
 
-def value_attributes(args: Any = MISSING, kwargs: Any = MISSING,
-                     sensitive_positions: Collection[int] = ()) -> dict[str, AttributeValue]:
-    """``exec.args`` / ``exec.kwargs`` as bounded, scrubbed text; empty ones and all of them
-    when capture is off are left out."""
-    attributes: dict[str, AttributeValue] = {}
-    _write_value_texts(attributes, policy(), args, kwargs, sensitive_positions)
-    return attributes
-
-
-def _write_value_texts(attributes: dict[str, AttributeValue], values: ValuePolicy, args: Any,
-                       kwargs: Any, sensitive_positions: Collection[int] = ()) -> None:
-    """``value_attributes`` written into ``attributes`` (a span's final ones, without a dict
-    of their own)."""
+def write_value_texts(attributes: dict[str, AttributeValue], values: ValuePolicy,
+                      args: Any = MISSING, kwargs: Any = MISSING,
+                      sensitive_positions: Collection[int] = ()) -> None:
+    """Write ``exec.args`` / ``exec.kwargs`` into ``attributes`` as bounded text scrubbed
+    under ``values`` (the policy in force); empty ones, and all of them when capture is off,
+    are left out."""
     if not values.capture:
         return
     if args is not MISSING and args != ():
@@ -331,7 +324,7 @@ class ExecutionSpan:
         if result is not MISSING and values.capture:
             final[semconv.EXEC_RESULT] = values.text(result)  # never raises
         if texts:
-            _write_value_texts(final, values, self._args, self._kwargs)
+            write_value_texts(final, values, self._args, self._kwargs)
         if attributes:
             final.update(attributes)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))

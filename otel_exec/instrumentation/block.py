@@ -24,7 +24,8 @@ from otel_exec import semconv
 from otel_exec._context import current, instrumentation_enabled
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._wrappers import contained, leave
-from otel_exec.spans import ExecutionSpan, get_tracer, value_attributes
+from otel_exec.spans import ExecutionSpan, get_tracer, write_value_texts
+from otel_exec.values import policy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -70,10 +71,10 @@ class span:
         return self
 
     def _start(self) -> ExecutionSpan:
+        attributes = dict(self._attributes or {})
+        write_value_texts(attributes, policy(), kwargs=self._values)
         return ExecutionSpan(get_tracer(_SCOPE), self._name, kind=self._kind,
-                             framework=self._framework,
-                             attributes={**(self._attributes or {}),
-                                         **value_attributes(kwargs=self._values)},
+                             framework=self._framework, attributes=attributes,
                              kwargs=self._values)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -24,10 +24,10 @@ import logging
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from otel_exec import semconv
-from otel_exec._context import instrumentation_enabled
+from otel_exec._context import attach, detach, instrumentation_enabled
 from otel_exec.execution import MISSING
 from otel_exec.semconv import ExecStatus
-from otel_exec.spans import ExecutionSpan, get_tracer, value_attributes
+from otel_exec.spans import ExecutionSpan, get_tracer, write_value_texts
 from otel_exec.values import ValuePolicy, policy
 
 if TYPE_CHECKING:
@@ -107,27 +107,25 @@ class _Plan:
         self.parameters = _positional_parameters(func)
         self._sensitive: tuple[ValuePolicy, frozenset[int]] | None = None
 
-    @property
-    def sensitive_positions(self) -> frozenset[int]:
-        """Positions of the parameters whose names say secret, under the policy in force now
-        (so ``configure(sensitive_keys=...)`` applies to functions decorated before it)."""
-        values = policy()
-        known = self._sensitive
-        if known is None or known[0] is not values:
-            known = self._sensitive = (values, frozenset(
-                position for position, name in enumerate(self.parameters)
-                if values.is_sensitive(name)))
-        return known[1]
+    def _sensitive_positions(self, values: ValuePolicy) -> frozenset[int]:
+        """Positions of the parameters whose names say secret under ``values``."""
+        return frozenset(position for position, name in enumerate(self.parameters)
+                         if values.is_sensitive(name))
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan:
-        if self.capture_args:
-            return ExecutionSpan(get_tracer(_SCOPE), self.name, kind=self.kind,
-                                 framework=self.framework, attributes={
-                                     **self.attributes,
-                                     **value_attributes(args, kwargs, self.sensitive_positions)},
-                                 args=args, kwargs=kwargs)
-        return ExecutionSpan(get_tracer(_SCOPE), self.name, kind=self.kind,
-                             framework=self.framework, attributes=self.attributes)
+        tracer = get_tracer(_SCOPE)
+        if not self.capture_args:
+            return ExecutionSpan(tracer, self.name, kind=self.kind, framework=self.framework,
+                                 attributes=self.attributes)
+        values = policy()
+        known = self._sensitive
+        if known is None or known[0] is not values:  # under the policy in force now, so
+            # configure(sensitive_keys=...) applies to functions decorated before it
+            known = self._sensitive = (values, self._sensitive_positions(values))
+        attributes = dict(self.attributes)
+        write_value_texts(attributes, values, args, kwargs, known[1])
+        return ExecutionSpan(tracer, self.name, kind=self.kind, framework=self.framework,
+                             attributes=attributes, args=args, kwargs=kwargs)
 
     def result(self, value: Any) -> Any:
         return value if self.capture_result else MISSING
@@ -170,14 +168,14 @@ def _function_wrapper(func: Callable[..., Any], plan: _Plan) -> Callable[..., An
         execution = plan.begin(args, kwargs)
         if execution is None:
             return func(*args, **kwargs)
-        execution.activate()
+        token = attach(execution.context)  # current while it runs, as activate() makes it
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            execution.deactivate()
+            detach(token)
             execution.finish(exception=exc)
             raise
-        execution.deactivate()
+        detach(token)
         execution.finish(plan.result(result))
         return result
 
@@ -189,14 +187,14 @@ def _coroutine_wrapper(func: Callable[..., Any], plan: _Plan) -> Callable[..., A
         execution = plan.begin(args, kwargs)
         if execution is None:
             return await func(*args, **kwargs)
-        execution.activate()
+        token = attach(execution.context)  # current while it runs, as activate() makes it
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            execution.deactivate()
+            detach(token)
             execution.finish(exception=exc)
             raise
-        execution.deactivate()
+        detach(token)
         execution.finish(plan.result(result))
         return result
 
