@@ -112,21 +112,6 @@ class _Plan:
         return frozenset(position for position, name in enumerate(self.parameters)
                          if values.is_sensitive(name))
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan:
-        tracer = get_tracer(_SCOPE)
-        if not self.capture_args:
-            return ExecutionSpan(tracer, self.name, kind=self.kind, framework=self.framework,
-                                 attributes=self.attributes)
-        values = policy()
-        known = self._sensitive
-        if known is None or known[0] is not values:  # under the policy in force now, so
-            # configure(sensitive_keys=...) applies to functions decorated before it
-            known = self._sensitive = (values, self._sensitive_positions(values))
-        attributes = dict(self.attributes)
-        write_value_texts(attributes, values, args, kwargs, known[1])
-        return ExecutionSpan(tracer, self.name, kind=self.kind, framework=self.framework,
-                             attributes=attributes, args=args, kwargs=kwargs)
-
     def result(self, value: Any) -> Any:
         return value if self.capture_result else MISSING
 
@@ -135,7 +120,19 @@ class _Plan:
         if not instrumentation_enabled():
             return None
         try:
-            return self.start(args, kwargs)
+            tracer = get_tracer(_SCOPE)
+            if not self.capture_args:
+                return ExecutionSpan(tracer, self.name, kind=self.kind,
+                                     framework=self.framework, attributes=self.attributes)
+            values = policy()
+            known = self._sensitive
+            if known is None or known[0] is not values:  # under the policy in force now, so
+                # configure(sensitive_keys=...) applies to functions decorated before it
+                known = self._sensitive = (values, self._sensitive_positions(values))
+            attributes = dict(self.attributes)
+            write_value_texts(attributes, values, args, kwargs, known[1])
+            return ExecutionSpan(tracer, self.name, kind=self.kind, framework=self.framework,
+                                 attributes=attributes, args=args, kwargs=kwargs)
         except Exception:
             _logger.warning("otel_exec: could not start a span for %s", self.name, exc_info=True)
             return None
