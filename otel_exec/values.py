@@ -54,11 +54,30 @@ _LOOSE_NAMES = ("pass", "pwd", "secret", "auth", "credential", "key", "session",
                 "csrf", "xsrf", "jwt", "ssn", "card", "cvv", "security", "token")
 """Words one of which every default sensitive name contains: a cheap first look at text."""
 
-_SHAPE_MARKERS = ("://|-----|bearer|basic|eyj|akia|asia|agpa|aida|aroa|anpa|anva|aipa"
-                  "|ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|xoxa-|xoxb-|xoxp-|xoxo-|xoxs-|xoxr-"
-                  "|_live_|_test_|aiza")
-"""What every built-in secret shape but a bare AWS secret key contains (in lower case): plain
-words, so the first look at a text is one fast scan."""
+def any_of(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words`` (literal text), shaped as a trie:
+    ``a(?:uth|kia)|b(?:asic|earer)`` instead of ``auth|akia|basic|bearer``. Python's ``re``
+    tries every alternative of a flat one at every position of the text (about 50 ns per
+    character for the first look's 44 words); the trie shares their prefixes, 2-3.5 times
+    faster on the same texts."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+    return _trie_pattern(trie) or "(?!)"
+
+
+def _trie_pattern(node: dict[str, Any]) -> str:
+    branches = [re.escape(char) + _trie_pattern(rest)
+                for char, rest in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    if "" in node:  # a word ends here and longer ones go on: what follows is optional
+        return f"(?:{'|'.join(branches)})?"
+    return branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+
 _RUN_OF_40 = re.compile(r"[A-Za-z0-9/+]{40}")
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -76,6 +95,38 @@ SECRET_SHAPES: tuple[str, ...] = (
     r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)",
 )
 """Shapes of secrets redacted wherever they appear."""
+_SHAPE_MARKERS: tuple[tuple[str, ...], ...] = (
+    ("bearer",), ("basic",), ("eyj",), ("://",),
+    ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"),
+    (),  # a bare AWS secret key: a run of 40 (_RUN_OF_40)
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"),
+    ("_live_", "_test_"), ("aiza",), ("-----",),
+)
+"""For each of ``SECRET_SHAPES``, in order: words one of which the lower-cased text holds
+wherever the shape matches, so the first look at a text is one fast scan and only the shapes
+whose words it holds are searched for."""
+_MARKERS = tuple(marker for markers in _SHAPE_MARKERS for marker in markers)
+_AWS_SECRET = _SHAPE_MARKERS.index(())
+_shape_sets: dict[tuple[int, ...], re.Pattern[str]] = {}
+
+
+def _built_in_shapes(text: str, lowered: str) -> re.Pattern[str] | None:
+    """The built-in shapes that may match ``text`` (those whose words ``lowered`` holds, the
+    bare AWS key where there is a run of 40), as one pattern: what the pattern of them all
+    finds and replaces there, the same, for the others cannot match. None: no shape can."""
+    chosen = tuple(i for i, markers in enumerate(_SHAPE_MARKERS)
+                   if any(marker in lowered for marker in markers)
+                   or (i == _AWS_SECRET and len(text) >= 40 and _RUN_OF_40.search(text)))
+    if not chosen:
+        return None
+    pattern = _shape_sets.get(chosen)
+    if pattern is None:  # at most 2 ** 11 sets, a few in practice
+        pattern = _shape_sets[chosen] = re.compile(
+            "|".join(f"(?:{SECRET_SHAPES[i]})" for i in chosen), re.DOTALL)
+    return pattern
+
+
 
 _PAIR = (r"""(?P<b>b?)(?P<q>['"]?)(?P<key>[\w.\-]*(?:{words})[\w.\-]*)(?P=q)"""
          r"""\s*(?:(?P<eq>=)|(?P<sep>[:,]))\s*"""
@@ -189,6 +240,8 @@ class ValuePolicy:
     _names: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _first_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _words: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _pair_look: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _pair_look_folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _shapes: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
@@ -199,17 +252,23 @@ class ValuePolicy:
             if getattr(self, name) < 16:
                 raise ValueError(f"{name} must be at least 16 characters.")
         names = "|".join(f"(?:{pattern})" for pattern in self.sensitive_keys) or "(?!)"
-        extra = [re.escape(p) for p in self.sensitive_keys
+        extra = [p for p in self.sensitive_keys
                  if p not in DEFAULT_SENSITIVE_KEYS and re.fullmatch(r"\w+", p)]
-        words = "|".join((*_LOOSE_NAMES, *extra))
+        loose = (*_LOOSE_NAMES, *(p.lower() for p in extra))
+        words = "|".join(map(re.escape, loose))
+        look = any_of(loose)
         if any(p not in DEFAULT_SENSITIVE_KEYS and not re.fullmatch(r"\w+", p)
                for p in self.sensitive_keys):
-            words = ""  # a custom pattern: look at every name
+            words = look = ""  # a custom pattern: look at every name
         shapes = "|".join(f"(?:{pattern})" for pattern in (*SECRET_SHAPES, *self.secret_patterns))
         object.__setattr__(self, "_names", re.compile(names, re.IGNORECASE))
-        object.__setattr__(self, "_words", re.compile(words.lower() or "."))
+        object.__setattr__(self, "_words", re.compile(look or "."))
         object.__setattr__(self, "_first_look", re.compile(
-            f"{words.lower() or '.'}|{_SHAPE_MARKERS}"))
+            any_of((*loose, *_MARKERS)) if look else f".|{any_of(_MARKERS)}"))
+        after = r"""[\w.\-]*['"]?\s*[=:,]"""  # what follows a pair's word: see _PAIR
+        object.__setattr__(self, "_pair_look", re.compile(f"(?:{look}){after}") if look else None)
+        object.__setattr__(self, "_pair_look_folded", re.compile(
+            f"(?:{look}){after}", re.IGNORECASE) if look else None)
         object.__setattr__(self, "_pairs", re.compile(_PAIR.format(words=words), re.IGNORECASE))
         object.__setattr__(self, "_shapes", re.compile(shapes, re.DOTALL))
         object.__setattr__(self, "_repr", _BoundedRepr(self))
@@ -277,7 +336,10 @@ class ValuePolicy:
         """``text`` with sensitive ``name=value`` pairs and secret shapes redacted.
 
         Cheap looks first (a sensitive word in the lower-cased text; a marker or a long run of
-        token characters), so the common short value costs well under a microsecond."""
+        token characters), so the common short value costs well under a microsecond; then only
+        what those looks say may be there: the pairs where a sensitive word is followed by a
+        separator, the shapes whose words the text holds. The same text as redacting every
+        pair and shape (the way of a policy with patterns of its own) comes out (tested)."""
         if self.secret_patterns:
             return self._shapes.sub(_redact_shape, self._redact_pairs(text))
         if not _LETTER.search(text):
@@ -286,9 +348,20 @@ class ValuePolicy:
         if not self._first_look.search(lowered) and (len(text) < 40
                                                      or not _RUN_OF_40.search(text)):
             return text
-        if self._words.search(lowered):
+        if self._words.search(lowered) and self._may_pair(text, lowered):
             text = self._redact_pairs(text)
-        return self._shapes.sub(_redact_shape, text)
+        shapes = _built_in_shapes(text, lowered)
+        return text if shapes is None else shapes.sub(_redact_shape, text)
+
+    def _may_pair(self, text: str, lowered: str) -> bool:
+        """Whether a sensitive word in ``text`` is followed by what a pair needs after it (any
+        pair ``_PAIR`` finds is): in the lower-cased text where lowering keeps every character
+        in place (ASCII), else in ``text`` folding case as ``_PAIR`` does."""
+        if self._pair_look is None or self._pair_look_folded is None:
+            return True  # a sensitive name of the user's own pattern: look at every pair
+        if text.isascii():
+            return self._pair_look.search(lowered) is not None
+        return self._pair_look_folded.search(text) is not None
 
     def _redact_pairs(self, text: str) -> str:
         """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
@@ -310,12 +383,14 @@ class ValuePolicy:
 
 
 def _redact_shape(match: re.Match[str]) -> str:
-    scheme = match["scheme"] or match["basic"]
+    groups = match.groupdict()  # a pattern of some of the shapes lacks the others' groups
+    scheme = groups.get("scheme") or groups.get("basic")
     if scheme:
         return f"{scheme}{REDACTED}"
-    if match["url"]:
-        return f"{match['url']}{REDACTED}@"
-    aws = match["aws"]
+    url = groups.get("url")
+    if url:
+        return f"{url}{REDACTED}@"
+    aws = groups.get("aws")
     if aws and not (any(c.isdigit() for c in aws) and any(c.isupper() for c in aws)
                     and any(c.islower() for c in aws) and ("/" in aws or "+" in aws)):
         return match[0]  # 40 characters of base64 that do not look like a secret key

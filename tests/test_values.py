@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_exec.values import REDACTED, ValuePolicy
+from otel_exec.values import (
+    _LOOSE_NAMES,
+    _MARKERS,
+    DEFAULT_SENSITIVE_KEYS,
+    REDACTED,
+    ValuePolicy,
+    any_of,
+)
 
 policy = ValuePolicy(max_length=64)
 
@@ -87,3 +96,64 @@ def test_the_short_way_gives_the_full_way_s_text(value: object) -> None:
     """A text within the bound under the built-in policy is only redacted; a policy with a
     scrub hook (here one that changes nothing) takes the full way: both give the same text."""
     assert policy.text(value) == ValuePolicy(max_length=64, scrub=str).text(value)
+
+
+_WORDS = st.lists(st.text(alphabet="abk_-:/", min_size=1, max_size=6), min_size=1, max_size=12)
+
+
+@given(_WORDS, st.text(alphabet="abk_-:/x\n", max_size=40))
+def test_any_of_finds_a_word_exactly_when_the_text_holds_one(words: list[str],
+                                                             text: str) -> None:
+    """The trie-shaped pattern matches the same texts as looking for each word (words that
+    are prefixes of others, repeats and regex characters included)."""
+    found = re.search(any_of(words), text)
+    assert (found is not None) == any(word in text for word in words)
+    if found is not None:
+        assert found.group() in words
+
+
+@given(st.text(max_size=120) | st.sampled_from([
+    "Bearer abc.def", "https://u:p@host", "xoxb-1234567890", "github_pat_x", "-----BEGIN",
+    "my_api_KEY=1", "SessionID", "sk_live_abc", "aizasy"]))
+def test_the_first_look_sees_what_looking_for_each_word_sees(text: str) -> None:
+    """The first look at a text (one trie-shaped pattern) agrees with a search for each
+    sensitive word and secret marker, for the built-in policy and one with a word of its own."""
+    for values, words in ((policy, _LOOSE_NAMES),
+                          (ValuePolicy(sensitive_keys=(*DEFAULT_SENSITIVE_KEYS, "PinCode")),
+                           (*_LOOSE_NAMES, "pincode"))):
+        lowered = text.lower()
+        assert (values._first_look.search(lowered) is not None) == any(
+            word in lowered for word in (*words, *_MARKERS))
+        assert (values._words.search(lowered) is not None) == any(
+            word in lowered for word in words)
+
+
+_PIECES = st.sampled_from([
+    "Bearer ", "basic ", "Basic dXNlcjpwYXNz", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+    "https://", "user:pw@", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "ghp_" + "a" * 36, "github_pat_" + "b" * 22, "xoxb-1234567890-abc", "sk_live_0123456789ab",
+    "AIza" + "c" * 35, "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+    "password", "api_key", "Token", "session", "tokenizer", "max_tokens", "=", ": ", ", ", "'",
+    '"', "b'", " ", "\n", "x" * 40, "İ", "K", "ſ", "ﬃ", "value", "42", "(", ")", "{", "}"])
+
+
+_NAMES = st.sampled_from(["password", "api_key", "Token", "SESSION_ID", "privateKey", "user",
+                          "tokenizer", "max_tokens", "x-auth-token", "İd_token", "passwordİ",
+                          "pin"])
+_PAIRS = st.tuples(st.sampled_from(["", "'", '"', "b'"]), _NAMES, st.sampled_from(["", "'", '"']),
+                   st.sampled_from(["=", ": ", ":", ", ", " = ", "\t:"]),
+                   st.sampled_from(["hunter2", "'s3cr3t'", '"v"', "42", "", "Bearer abc123"])
+                   ).map("".join)
+
+
+@settings(max_examples=500)
+@given(st.lists(_PIECES | _PAIRS | st.text(max_size=6), max_size=14).map("".join))
+def test_redacting_only_what_the_looks_find_gives_the_full_way_s_text(text: str) -> None:
+    """The built-in policy's redaction (pairs only after a sensitive word and a separator,
+    only the shapes whose words the text holds) gives what redacting every pair and every
+    shape gives: the way of a policy with a pattern of its own that never matches."""
+    full = ValuePolicy(secret_patterns=("(?!)",))
+    assert policy.redact(text) == full.redact(text)
+    custom = ValuePolicy(sensitive_keys=(*DEFAULT_SENSITIVE_KEYS, "PinCode"))
+    full_custom = ValuePolicy(sensitive_keys=custom.sensitive_keys, secret_patterns=("(?!)",))
+    assert custom.redact(text) == full_custom.redact(text)
