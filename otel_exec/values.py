@@ -348,27 +348,43 @@ class ValuePolicy:
         if not self._first_look.search(lowered) and (len(text) < 40
                                                      or not _RUN_OF_40.search(text)):
             return text
-        if self._words.search(lowered) and self._may_pair(text, lowered):
-            text = self._redact_pairs(text)
+        if self._words.search(lowered):
+            text = self._redact_pairs(text, *self._pair_look_in(text, lowered))
         shapes = _built_in_shapes(text, lowered)
         return text if shapes is None else shapes.sub(_redact_shape, text)
 
-    def _may_pair(self, text: str, lowered: str) -> bool:
-        """Whether a sensitive word in ``text`` is followed by what a pair needs after it (any
-        pair ``_PAIR`` finds is): in the lower-cased text where lowering keeps every character
-        in place (ASCII), else in ``text`` folding case as ``_PAIR`` does."""
+    def _pair_look_in(self, text: str, lowered: str) -> tuple[re.Pattern[str] | None, str]:
+        """What finds, in which text, the sensitive words followed by what a pair needs after
+        them (each pair ``_PAIR`` finds holds one): the lower-cased text where lowering keeps
+        every character in place (ASCII), else ``text`` folding case as ``_PAIR`` does. None
+        for a policy with a name pattern of the user's own: every pair is looked at."""
         if self._pair_look is None or self._pair_look_folded is None:
-            return True  # a sensitive name of the user's own pattern: look at every pair
+            return None, text
         if text.isascii():
-            return self._pair_look.search(lowered) is not None
-        return self._pair_look_folded.search(text) is not None
+            return self._pair_look, lowered
+        return self._pair_look_folded, text
 
-    def _redact_pairs(self, text: str) -> str:
+    def _redact_pairs(self, text: str, look: re.Pattern[str] | None = None,
+                      looked: str = "") -> str:
         """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
-        not sensitive consumes only its name, so a pair inside its value is still seen."""
+        not sensitive consumes only its name, so a pair inside its value is still seen.
+
+        ``look`` (see ``_pair_look_in``) makes it search only near where a pair may be: from
+        the start of the key around the next place ``look`` finds in ``looked`` (a pair found
+        from anywhere before it would start there, its word being that place or a later one),
+        and no further once ``look`` finds nothing."""
         pieces: list[str] = []
         position = 0
-        while (match := self._pairs.search(text, position)) is not None:
+        while True:
+            start = position
+            if look is not None:
+                hit = look.search(looked, position)
+                if hit is None:
+                    break
+                start = max(position, _key_start(text, hit.start()) - 2)  # b' before a key
+            match = self._pairs.search(text, start)
+            if match is None:
+                break
             value_start = match.start("value")
             if (match["sep"] == "," and not match["q"]) or not self.is_sensitive(match["key"]):
                 pieces.append(text[position:value_start])
@@ -380,6 +396,13 @@ class ValuePolicy:
             position = match.end()
         pieces.append(text[position:])
         return "".join(pieces)
+
+
+def _key_start(text: str, index: int) -> int:
+    """Where the run of key characters (``[\\w.\\-]`` in ``_PAIR``) holding ``index`` starts."""
+    while index and (text[index - 1].isalnum() or text[index - 1] in "_.-"):
+        index -= 1
+    return index
 
 
 def _redact_shape(match: re.Match[str]) -> str:
