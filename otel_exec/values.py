@@ -108,32 +108,46 @@ wherever the shape matches, so the first look at a text is one fast scan and onl
 whose words it holds are searched for."""
 _MARKERS = tuple(marker for markers in _SHAPE_MARKERS for marker in markers)
 _AWS_SECRET = _SHAPE_MARKERS.index(())
-_shape_sets: dict[tuple[int, ...], re.Pattern[str]] = {}
+_shape_sets: dict[tuple[tuple[int, ...], tuple[str, ...]], re.Pattern[str]] = {}
+_MOST_SHAPE_SETS = 256
 
 
-def _built_in_shapes(text: str, lowered: str) -> re.Pattern[str] | None:
-    """The built-in shapes that may match ``text`` (those whose words ``lowered`` holds, the
-    bare AWS key where there is a run of 40), as one pattern: what the pattern of them all
-    finds and replaces there, the same, for the others cannot match. None: no shape can."""
+def _shapes_in(text: str, lowered: str, extra: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The shapes that may match ``text`` as one pattern: the built-in ones whose words
+    ``lowered`` holds (the bare AWS key where there is a run of 40) and the ``extra`` patterns
+    (a policy's own). What the pattern of every shape finds and replaces there, this one does
+    too, for the others cannot match. None: no shape can."""
     chosen = tuple(i for i, markers in enumerate(_SHAPE_MARKERS)
                    if any(marker in lowered for marker in markers)
                    or (i == _AWS_SECRET and len(text) >= 40 and _RUN_OF_40.search(text)))
-    if not chosen:
+    if not chosen and not extra:
         return None
-    pattern = _shape_sets.get(chosen)
-    if pattern is None:  # at most 2 ** 11 sets, a few in practice
-        pattern = _shape_sets[chosen] = re.compile(
-            "|".join(f"(?:{SECRET_SHAPES[i]})" for i in chosen), re.DOTALL)
+    key = (chosen, extra)
+    pattern = _shape_sets.get(key)
+    if pattern is None:  # at most 2 ** 11 sets of built-in shapes per policy, a few in practice
+        if len(_shape_sets) >= _MOST_SHAPE_SETS:
+            _shape_sets.clear()
+        pattern = _shape_sets[key] = re.compile("|".join(
+            f"(?:{shape})" for shape in (*(SECRET_SHAPES[i] for i in chosen), *extra)),
+            re.DOTALL)
     return pattern
 
 
 
-_PAIR = (r"""(?P<b>b?)(?P<q>['"]?)(?P<key>[\w.\-]*(?:{words})[\w.\-]*)(?P=q)"""
+_PAIR = (r"""(?P<b>b?)(?P<q>['"]?)(?P<key>{key})(?P=q)"""
          r"""\s*(?:(?P<eq>=)|(?P<sep>[:,]))\s*"""
          r"""(?P<value>b?'(?:[^'\\]|\\.)*'?|b?"(?:[^"\\]|\\.)*"?"""
          r"""|(?(eq)[^\s,;)}}\]&]+|[^\n,;)}}\]&]+))""")
-"""``name=value``, ``name: value``, ``'name': value`` and ``('name', value)`` pairs whose name
-contains one of ``words`` (the value runs to the end of the line after a colon)."""
+"""``name=value``, ``name: value``, ``'name': value`` and ``('name', value)`` pairs (the value
+runs to the end of the line after a colon) whose name is ``key``: ``_KEY_WITH`` or ``_ANY_KEY``."""
+_KEY_WITH = r"[\w.\-]*(?:{words})[\w.\-]*+"
+"""A name holding one of ``words``. A key ends where its run of key characters does (``*+``:
+no character that can follow a key is one), so a failed look costs no backtracking there."""
+_ANY_KEY = r"[\w.\-]*+"
+"""Any name (a policy with a name pattern of the user's own): one possessive run, not two runs
+in a row (whose backtracking took seconds on a long run of key characters)."""
+_SEPARATOR = re.compile(r"""['"]?\s*[=:,]""")
+"""What every pair holds after its name: where to look for pairs when any name may be one."""
 
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
@@ -240,10 +254,9 @@ class ValuePolicy:
     _names: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _first_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _words: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _pair_look: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    _pair_look_folded: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _pair_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _pair_look_folded: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _shapes: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
     _only_built_in: bool = field(init=False, repr=False, compare=False)
 
@@ -260,17 +273,18 @@ class ValuePolicy:
         if any(p not in DEFAULT_SENSITIVE_KEYS and not re.fullmatch(r"\w+", p)
                for p in self.sensitive_keys):
             words = look = ""  # a custom pattern: look at every name
-        shapes = "|".join(f"(?:{pattern})" for pattern in (*SECRET_SHAPES, *self.secret_patterns))
         object.__setattr__(self, "_names", re.compile(names, re.IGNORECASE))
         object.__setattr__(self, "_words", re.compile(look or "."))
         object.__setattr__(self, "_first_look", re.compile(
             any_of((*loose, *_MARKERS)) if look else f".|{any_of(_MARKERS)}"))
         after = r"""[\w.\-]*['"]?\s*[=:,]"""  # what follows a pair's word: see _PAIR
-        object.__setattr__(self, "_pair_look", re.compile(f"(?:{look}){after}") if look else None)
+        object.__setattr__(self, "_pair_look", re.compile(f"(?:{look}){after}") if look
+                           else _SEPARATOR)
         object.__setattr__(self, "_pair_look_folded", re.compile(
-            f"(?:{look}){after}", re.IGNORECASE) if look else None)
-        object.__setattr__(self, "_pairs", re.compile(_PAIR.format(words=words), re.IGNORECASE))
-        object.__setattr__(self, "_shapes", re.compile(shapes, re.DOTALL))
+            f"(?:{look}){after}", re.IGNORECASE) if look else _SEPARATOR)
+        key = _KEY_WITH.format(words=words) if words else _ANY_KEY
+        object.__setattr__(self, "_pairs", re.compile(_PAIR.format(key=key), re.IGNORECASE))
+        _shapes_in("", "", self.secret_patterns)  # a bad pattern of the user's is refused here
         object.__setattr__(self, "_repr", _BoundedRepr(self))
         object.__setattr__(self, "_only_built_in",
                            not self.secret_patterns and self.scrub is None)
@@ -340,26 +354,23 @@ class ValuePolicy:
         what those looks say may be there: the pairs where a sensitive word is followed by a
         separator, the shapes whose words the text holds. The same text as redacting every
         pair and shape (the way of a policy with patterns of its own) comes out (tested)."""
-        if self.secret_patterns:
-            return self._shapes.sub(_redact_shape, self._redact_pairs(text))
-        if not _LETTER.search(text):
-            return text  # numbers and punctuation: no name, no shape
         lowered = text.lower()
-        if not self._first_look.search(lowered) and (len(text) < 40
-                                                     or not _RUN_OF_40.search(text)):
-            return text
+        if not self.secret_patterns:  # a pattern of the user's own may match any text
+            if not _LETTER.search(text):
+                return text  # numbers and punctuation: no name, no shape
+            if not self._first_look.search(lowered) and (len(text) < 40
+                                                         or not _RUN_OF_40.search(text)):
+                return text
         if self._words.search(lowered):
             text = self._redact_pairs(text, *self._pair_look_in(text, lowered))
-        shapes = _built_in_shapes(text, lowered)
+        shapes = _shapes_in(text, lowered, self.secret_patterns)
         return text if shapes is None else shapes.sub(_redact_shape, text)
 
-    def _pair_look_in(self, text: str, lowered: str) -> tuple[re.Pattern[str] | None, str]:
+    def _pair_look_in(self, text: str, lowered: str) -> tuple[re.Pattern[str], str]:
         """What finds, in which text, the sensitive words followed by what a pair needs after
-        them (each pair ``_PAIR`` finds holds one): the lower-cased text where lowering keeps
-        every character in place (ASCII), else ``text`` folding case as ``_PAIR`` does. None
-        for a policy with a name pattern of the user's own: every pair is looked at."""
-        if self._pair_look is None or self._pair_look_folded is None:
-            return None, text
+        them (each pair ``_PAIR`` finds holds one; with a name pattern of the user's own, what
+        follows any name): the lower-cased text where lowering keeps every character in place
+        (ASCII), else ``text`` folding case as ``_PAIR`` does."""
         if text.isascii():
             return self._pair_look, lowered
         return self._pair_look_folded, text
@@ -371,8 +382,8 @@ class ValuePolicy:
 
         ``look`` (see ``_pair_look_in``) makes it search only near where a pair may be: from
         the start of the key around the next place ``look`` finds in ``looked`` (a pair found
-        from anywhere before it would start there, its word being that place or a later one),
-        and no further once ``look`` finds nothing."""
+        from anywhere before it would start there, what ``look`` finds in it being that place
+        or a later one), and no further once ``look`` finds nothing."""
         pieces: list[str] = []
         position = 0
         while True:
