@@ -23,6 +23,7 @@ RUNS = {
     "bench_load.py": (["--spans", "500", "--rounds", "1"], "x the floor"),
     "bench_view.py": (["--spans", "300"], "first paint"),
     "bench_calls.py": ([], "routilux (routine execution)"),
+    "bench_values.py": (["--calls", "2", "--rounds", "1"], "built-in policy / bare span"),
 }
 
 
