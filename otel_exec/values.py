@@ -256,6 +256,7 @@ class ValuePolicy:
     _words: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _pair_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _pair_look_folded: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _own_shapes: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
     _only_built_in: bool = field(init=False, repr=False, compare=False)
@@ -284,7 +285,7 @@ class ValuePolicy:
             f"(?:{look}){after}", re.IGNORECASE) if look else _SEPARATOR)
         key = _KEY_WITH.format(words=words) if words else _ANY_KEY
         object.__setattr__(self, "_pairs", re.compile(_PAIR.format(key=key), re.IGNORECASE))
-        _shapes_in("", "", self.secret_patterns)  # a bad pattern of the user's is refused here
+        object.__setattr__(self, "_own_shapes", _shapes_in("", "", self.secret_patterns))
         object.__setattr__(self, "_repr", _BoundedRepr(self))
         object.__setattr__(self, "_only_built_in",
                            not self.secret_patterns and self.scrub is None)
@@ -352,15 +353,16 @@ class ValuePolicy:
         Cheap looks first (a sensitive word in the lower-cased text; a marker or a long run of
         token characters), so the common short value costs well under a microsecond; then only
         what those looks say may be there: the pairs where a sensitive word is followed by a
-        separator, the shapes whose words the text holds. The same text as redacting every
-        pair and shape (the way of a policy with patterns of its own) comes out (tested)."""
-        lowered = text.lower()
-        if not self.secret_patterns:  # a pattern of the user's own may match any text
-            if not _LETTER.search(text):
-                return text  # numbers and punctuation: no name, no shape
-            if not self._first_look.search(lowered) and (len(text) < 40
-                                                         or not _RUN_OF_40.search(text)):
-                return text
+        separator, the shapes whose words the text holds, and the policy's own patterns. The
+        same text comes out as from searching the whole text for every pair and shape
+        (tested)."""
+        letters = _LETTER.search(text) is not None
+        lowered = text.lower() if letters else text
+        seen = letters and (self._first_look.search(lowered) is not None
+                            or (len(text) >= 40 and _RUN_OF_40.search(text) is not None))
+        if not seen:  # numbers and punctuation, or no sensitive word, marker or long run:
+            own = self._own_shapes  # only the policy's own patterns may match
+            return text if own is None else own.sub(_redact_shape, text)
         if self._words.search(lowered):
             text = self._redact_pairs(text, *self._pair_look_in(text, lowered))
         shapes = _shapes_in(text, lowered, self.secret_patterns)
