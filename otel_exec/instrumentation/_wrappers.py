@@ -247,12 +247,18 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
             def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
                 outcome = original(self, *args, **kwargs)
                 if always or instrumentation_enabled():
-                    contained(hook, self, args, kwargs, outcome)
+                    try:  # contained(), without its call
+                        hook(self, args, kwargs, outcome)
+                    except Exception:
+                        _failed(hook)
                 return outcome
         else:
             def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
                 if instrumentation_enabled():
-                    contained(hook, self, args, kwargs)
+                    try:
+                        hook(self, args, kwargs)
+                    except Exception:
+                        _failed(hook)
                 return original(self, *args, **kwargs)
 
         if inspect.iscoroutinefunction(original):

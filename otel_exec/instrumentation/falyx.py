@@ -70,13 +70,15 @@ _ACTIVE: ContextVar[_Call | None] = ContextVar("otel_exec_falyx_call", default=N
 class _Call(ContextScope):
     """One traced falyx ``__call__``: its span, current while it runs, and what falyx said."""
 
-    __slots__ = ("args", "attempts", "context", "execution", "instance", "kwargs", "recovered")
+    __slots__ = ("args", "attempts", "context", "execution", "instance", "kwargs", "name",
+                 "recovered")
     bindings = ((_ACTIVE, SELF),)
 
-    def __init__(self, instance: object, execution: ExecutionSpan, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> None:
+    def __init__(self, instance: object, execution: ExecutionSpan, name: str,
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.instance = instance
         self.execution = execution
+        self.name = name
         self.args = args
         self.kwargs = kwargs
         self.context: Any = None
@@ -130,11 +132,10 @@ def _start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         attributes[semconv.FALYX_RETRY_MAX] = int(policy.max_retries)
     if getattr(instance, "ignore_in_history", False):
         attributes[semconv.EXEC_IGNORE_IN_HISTORY] = True
-    execution = ExecutionSpan(
-        get_tracer(_SCOPE),
-        str(getattr(instance, "name", None) or getattr(instance, "description", "")),
-        kind=kind, framework=semconv.FRAMEWORK_FALYX, attributes=attributes)
-    return _Call(instance, execution, args, kwargs)
+    name = str(getattr(instance, "name", None) or getattr(instance, "description", ""))
+    execution = ExecutionSpan(get_tracer(_SCOPE), name, kind=kind,
+                              framework=semconv.FRAMEWORK_FALYX, attributes=attributes)
+    return _Call(instance, execution, name, args, kwargs)
 
 
 def _finish_call(call: _Call, raised: BaseException | None, returned: Any) -> None:
@@ -159,9 +160,10 @@ def _finish_call(call: _Call, raised: BaseException | None, returned: Any) -> No
         attributes[semconv.FALYX_GROUP_FAILED] = [str(name) for name, _ in errors]
     if raised is not None and failure is None:
         execution.add_event(semconv.FALYX_ESCAPED_EVENT, exception_attributes(raised))
+    name = str(context.name)
     execution.finish(context.result, exception=failure,
                      status=None if failure is None else ExecStatus.FAILED,
-                     attributes=attributes, name=str(context.name),
+                     attributes=attributes, name=None if name == call.name else name,
                      args=context.args, kwargs=context.kwargs)
 
 
