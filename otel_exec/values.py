@@ -133,7 +133,6 @@ def _shapes_in(text: str, lowered: str, extra: tuple[str, ...]) -> re.Pattern[st
     return pattern
 
 
-
 _PAIR = (r"""(?P<b>b?)(?P<q>['"]?)(?P<key>{key})(?P=q)"""
          r"""\s*(?:(?P<eq>=)|(?P<sep>[:,]))\s*"""
          r"""(?P<value>b?'(?:[^'\\]|\\.)*'?|b?"(?:[^"\\]|\\.)*"?"""
@@ -377,24 +376,18 @@ class ValuePolicy:
             return self._pair_look, lowered
         return self._pair_look_folded, text
 
-    def _redact_pairs(self, text: str, look: re.Pattern[str] | None = None,
-                      looked: str = "") -> str:
+    def _redact_pairs(self, text: str, look: re.Pattern[str], looked: str) -> str:
         """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
         not sensitive consumes only its name, so a pair inside its value is still seen.
 
-        ``look`` (see ``_pair_look_in``) makes it search only near where a pair may be: from
-        the start of the key around the next place ``look`` finds in ``looked`` (a pair found
-        from anywhere before it would start there, what ``look`` finds in it being that place
-        or a later one), and no further once ``look`` finds nothing."""
+        Pairs are searched for only near where one may be: from the start of the key around
+        the next place ``look`` (see ``_pair_look_in``) finds in ``looked`` (a pair found from
+        anywhere before it would start there, what ``look`` finds in it being that place or a
+        later one), and no further once ``look`` finds nothing."""
         pieces: list[str] = []
         position = 0
-        while True:
-            start = position
-            if look is not None:
-                hit = look.search(looked, position)
-                if hit is None:
-                    break
-                start = max(position, _key_start(text, hit.start()) - 2)  # b' before a key
+        while (hit := look.search(looked, position)) is not None:
+            start = max(position, _key_start(text, hit.start()) - 2)  # b' before a key
             match = self._pairs.search(text, start)
             if match is None:
                 break

@@ -165,5 +165,7 @@ def test_redacting_only_what_the_looks_find_gives_the_full_way_s_text(text: str)
                    ValuePolicy(secret_patterns=(r"\bpin-\d+",))):
         every_shape = re.compile("|".join(f"(?:{shape})" for shape in (
             *SECRET_SHAPES, *values.secret_patterns)), re.DOTALL)
-        everywhere = every_shape.sub(_redact_shape, values._redact_pairs(text))
+        every_position = re.compile("")  # pairs searched for from every position
+        everywhere = every_shape.sub(_redact_shape,
+                                     values._redact_pairs(text, every_position, text))
         assert values.redact(text) == everywhere
