@@ -380,26 +380,32 @@ class ValuePolicy:
         """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
         not sensitive consumes only its name, so a pair inside its value is still seen.
 
-        Pairs are searched for only near where one may be: from the start of the key around
-        the next place ``look`` (see ``_pair_look_in``) finds in ``looked`` (a pair found from
-        anywhere before it would start there, what ``look`` finds in it being that place or a
-        later one), and no further once ``look`` finds nothing."""
+        A pair is looked for only where one can start: at the start of the key around each
+        place ``look`` (see ``_pair_look_in``) finds in ``looked``, or one or two characters
+        before it (``b'``). Every pair holds such a place, and one starting inside that key
+        would also start at its start, so this finds what searching from every position
+        finds (tested), in time linear in the text: a search from every position costs the
+        length of a key at each of them."""
         pieces: list[str] = []
-        position = 0
-        while (hit := look.search(looked, position)) is not None:
-            start = max(position, _key_start(text, hit.start()) - 2)  # b' before a key
-            match = self._pairs.search(text, start)
-            if match is None:
-                break
+        position = looked_from = 0
+        while (hit := look.search(looked, looked_from)) is not None:
+            key = _key_start(text, hit.start())
+            for begin in range(max(position, key - 2), max(position, key) + 1):
+                if (match := self._pairs.match(text, begin)) is not None:
+                    break
+            else:
+                looked_from = hit.start() + 1
+                continue
             value_start = match.start("value")
             if (match["sep"] == "," and not match["q"]) or not self.is_sensitive(match["key"]):
                 pieces.append(text[position:value_start])
-                position = value_start if value_start > match.start() else match.end()
+                position = looked_from = (value_start if value_start > match.start()
+                                          else match.end())
                 continue
             opening = match["value"].lstrip("b")[:1]
             quote = opening if opening in ("'", '"') else ""
             pieces.append(f"{text[position:value_start]}{quote}{REDACTED}{quote}")
-            position = match.end()
+            position = looked_from = match.end()
         pieces.append(text[position:])
         return "".join(pieces)
 
