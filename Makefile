@@ -7,8 +7,10 @@ BACKENDS := .venv-backends
 BACKENDS_STAMP := $(BACKENDS)/.installed
 OLD_ROUTILUX := .venv-routilux011
 OLD_ROUTILUX_STAMP := $(OLD_ROUTILUX)/.installed
+PY311 := .venv-py311
+PY311_STAMP := $(PY311)/.installed
 
-.PHONY: demo test lint backends browser bench clean
+.PHONY: demo test lint backends browser bench dist clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
@@ -37,6 +39,16 @@ $(OLD_ROUTILUX_STAMP): pyproject.toml
 	$(OLD_ROUTILUX)/bin/python -m pip install --quiet -e . pytest pytest-asyncio routilux==0.11.0 serilux==0.3.1
 	@touch $(OLD_ROUTILUX_STAMP)
 
+# The oldest Python otel_exec supports, with what installs there: falyx 0.1.8x (falyx 0.2 needs
+# 3.12) and routilux; dataknobs-fsm needs 3.12, so its tests skip.
+$(PY311_STAMP): pyproject.toml
+	$(eval PYTHON311_FOUND := $(shell scripts/find-python 3.11))
+	@test -n "$(PYTHON311_FOUND)" || { echo "no Python 3.11 found; set PYTHON311=..." >&2; exit 1; }
+	$(PYTHON311_FOUND) -m venv $(PY311)
+	$(PY311)/bin/python -m pip install --quiet --upgrade pip
+	$(PY311)/bin/python -m pip install --quiet -e '.[dev]'
+	@touch $(PY311_STAMP)
+
 # Debian's Chromium for the viewer's browser tests (Playwright drives it).
 browser:
 	scripts/install-browser
@@ -48,13 +60,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint backends browser $(OLD_ROUTILUX_STAMP)
+test: lint backends browser $(OLD_ROUTILUX_STAMP) $(PY311_STAMP)
 	$(BIN)/python -m pytest -q
+	$(PY311)/bin/python -m pytest -q -n 2 -m "not integration" --ignore=tests/browser \
+		--ignore=tests/test_viewer.py --ignore=tests/test_benches.py
 	$(OLD_ROUTILUX)/bin/python -m pytest -q -p no:cacheprovider -o addopts="" \
 		tests/instrumentation/test_routilux_011.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
+# A wheel to install elsewhere: pip install dist/otel_exec-*.whl (add [falyx] etc. for the
+# frameworks).
+dist: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) $(BACKENDS) $(OLD_ROUTILUX)
+	rm -rf $(VENV) $(BACKENDS) $(OLD_ROUTILUX) $(PY311) dist

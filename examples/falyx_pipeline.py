@@ -76,9 +76,10 @@ def build_cli() -> Falyx:
 
 async def release() -> None:
     cli = build_cli()
+    execute = getattr(cli, "execute_command", None) or cli.run_key  # falyx 0.2, or 0.1.8x
     for command in ("B", "T", "P"):
         try:
-            await cli.execute_command(command)
+            await execute(command)
         except Exception as error:
             print(f"{command}: {error}")
 

@@ -134,8 +134,9 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
 
     Raises:
         ValueError: An argument is out of range or names an unknown protocol. A missing
-            optional piece (the grpc extra, an exporter named in ``OTEL_TRACES_EXPORTER``) is
-            one warning instead: the program and the store go on.
+            optional piece (the gRPC exporter package, an exporter named in
+            ``OTEL_TRACES_EXPORTER``) is one warning instead: the program and the store go on.
+        OSError: ``file`` cannot be opened for appending (the message names the path).
     """
     protocol = _protocol(otlp_protocol)
     with _lock:
@@ -162,12 +163,9 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                 for exporter in _environment_exporters(protocol):
                     _export(exporter)
         elif service_name is not None:
-            _warn_if_renamed(service_name)
+            _warn_if_renamed(service_name, _setup.provider)
         if otlp_endpoint is not None and not _setup.otlp and _setup.provider is not None:
-            otlp = _otlp_exporter(otlp_endpoint, protocol, otlp_headers)
-            if otlp is not None:
-                _export(otlp)
-                _setup.otlp = True
+            _export_otlp_to(otlp_endpoint, protocol, otlp_headers)
         if file is not None and _setup.provider is not None:
             key = str(Path(file).resolve())
             if key not in _setup.files:
@@ -175,11 +173,77 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
 
                 _setup.files[key] = _BoundedBatchSpanProcessor(FileSpanExporter(file))
                 _setup.provider.add_span_processor(_setup.files[key])
+                if not _setup.owns_provider:
+                    _logger.warning("otel_exec: the tracer provider set up elsewhere now also "
+                                    "writes its spans to %r (configure(file=...))", key)
         _set_live_console(console)
         if not _setup.exit_hook:
             atexit.register(shutdown)
             _setup.exit_hook = True
     return _store
+
+
+def _export_otlp_to(endpoint: str, protocol: str, headers: Mapping[str, str] | None) -> None:
+    """Export to ``endpoint`` unless the provider does already: on a provider set up elsewhere,
+    a receiver it exports to is not added twice, and the exporter added is said in the log."""
+    provider = _setup.provider
+    receiver = receiver_of(endpoint)
+    if not _setup.owns_provider and receiver in exported_receivers(provider):
+        _logger.info("otel_exec: the tracer provider set up elsewhere exports to %s already; "
+                     "no second exporter added", receiver)
+        _setup.otlp = True
+        return
+    otlp = _otlp_exporter(endpoint, protocol, headers)
+    if otlp is None:
+        return
+    _export(otlp)
+    _setup.otlp = True
+    if not _setup.owns_provider:
+        _logger.warning("otel_exec: the tracer provider set up elsewhere now also exports to %s "
+                        "over %s (configure(otlp_endpoint=...))", receiver, protocol)
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def receiver_of(endpoint: str) -> str:
+    """``host:port`` of an OTLP endpoint, as written for either protocol (loopback names are
+    one host, a missing port is the scheme's)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}")
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return f"{'localhost' if host in _LOOPBACK_NAMES else host}:{port}"
+
+
+def exported_receivers(provider: TracerProvider | None) -> set[str]:
+    """The receivers (``host:port``) that ``provider``'s OTLP exporters send to, as far as the
+    SDK's processors let them be seen."""
+    found: set[str] = set()
+    for exporter in span_exporters(provider):
+        endpoint = getattr(exporter, "_endpoint", None)
+        if isinstance(endpoint, str) and endpoint:
+            found.add(receiver_of(endpoint))
+    return found
+
+
+def span_exporters(provider: TracerProvider | None) -> list[SpanExporter]:
+    """The exporters behind ``provider``'s batch and simple span processors (SDK internals,
+    read defensively: an unknown layout shows none)."""
+    multi = getattr(provider, "_active_span_processor", None)
+    exporters: list[SpanExporter] = []
+    for processor in getattr(multi, "_span_processors", ()):
+        exporter = (getattr(processor, "span_exporter", None)
+                    or getattr(getattr(processor, "_batch_processor", None), "_exporter", None))
+        if isinstance(exporter, SpanExporter):
+            exporters.append(exporter)
+    return exporters
 
 
 def _set_live_console(on: bool | None) -> None:
@@ -282,9 +346,16 @@ def _apply_value_policy(**changes: Any) -> None:
 def _attach_or_install(service_name: str | None,
                        service_version: str | None) -> TracerProvider | None:
     """Attach the store to the global SDK provider, installing one if there is none."""
+    from otel_exec.spans import given_provider
+
     current = trace_api.get_tracer_provider()
+    if not isinstance(current, TracerProvider):
+        given = given_provider()  # the spans of instrumented frameworks go there: one trace,
+        if isinstance(given, TracerProvider):  # one provider, one service
+            current = given
     if isinstance(current, TracerProvider):
         attach_store(current)
+        _warn_if_renamed(service_name, current)
         return current
     if not isinstance(current, trace_api.ProxyTracerProvider):
         _setup.not_recording = (f"the global tracer provider is a {type(current).__name__}, "
@@ -384,17 +455,21 @@ def _export(exporter: SpanExporter) -> None:
         _setup.provider.add_span_processor(processor)
 
 
-def _warn_if_renamed(service_name: str) -> None:
-    provider = _setup.provider
-    current = None if provider is None else provider.resource.attributes.get(semconv.SERVICE_NAME)
-    if provider is not None and current != service_name:
-        _logger.warning("otel_exec: already configured; service.name stays %r",
-                        provider.resource.attributes.get(semconv.SERVICE_NAME))
+def _warn_if_renamed(service_name: str | None, provider: TracerProvider) -> None:
+    """Say once that ``service_name`` cannot apply to a provider that exists already."""
+    if service_name is None:
+        return
+    current = provider.resource.attributes.get(semconv.SERVICE_NAME)
+    if current != service_name:
+        whose = ("already configured" if _setup.owns_provider
+                 else "the tracer provider was set up elsewhere")
+        _warn_once("otel_exec: %s; service.name stays %r, not %r", whose, current,
+                   service_name)
 
 
 def _otlp_exporter(endpoint: str | None, protocol: str,
                    headers: Mapping[str, str] | None) -> SpanExporter | None:
-    """An OTLP exporter, or None (with one warning) when its extra is not installed."""
+    """An OTLP exporter, or None (with one warning) when its package is not installed."""
     exporter_headers = dict(headers) if headers else None
     if protocol == "grpc":
         from otel_exec.otlp import grpc_exporter
@@ -402,9 +477,9 @@ def _otlp_exporter(endpoint: str | None, protocol: str,
         try:
             return grpc_exporter(endpoint, exporter_headers)
         except ImportError:
-            _warn_once("otel_exec: OTLP over gRPC needs the grpc extra "
-                       "(pip install 'otel-exec[grpc]'); spans are not exported, the "
-                       "in-process store still has them")
+            _warn_once("otel_exec: OTLP over gRPC needs opentelemetry-exporter-otlp-proto-grpc "
+                       "(pip install opentelemetry-exporter-otlp-proto-grpc); spans are not "
+                       "exported, the in-process store still has them")
             return None
     from otel_exec.otlp import HttpSpanExporter
 

@@ -68,8 +68,8 @@ def run(console: Console | None = None, output: str | Path | None = "otel-exec-d
         framework = FRAMEWORKS.get(example.framework or "")
         if framework is not None and not (framework.installed()
                                           and framework.load().is_instrumented_by_opentelemetry):
-            console.print(Text(f"skipped {example.title}: pip install "
-                               f"'otel-exec[{framework.extra}]'", style="yellow"))
+            console.print(Text(f"skipped {example.title}: {framework.install_hint()}",
+                               style="yellow"))
             continue
         before = set(otel_exec.store().trace_ids())
         with console.status(f"running the {example.title} example..."), _quiet_frameworks():

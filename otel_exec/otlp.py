@@ -215,7 +215,7 @@ class HttpSpanExporter(HttpExporter):
 
 
 def grpc_exporter(endpoint: str | None, headers: dict[str, str] | None) -> SpanExporter:
-    """The OTLP/gRPC span exporter (the grpc extra), encoding with ``encode_spans`` when its
+    """The OTLP/gRPC span exporter, encoding with ``encode_spans`` when its
     version is one this encoder repeats."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         OTLPSpanExporter as GrpcExporter,

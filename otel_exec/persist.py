@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import logging
 import stat
 import sys
 import threading
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from opentelemetry.sdk.trace import ReadableSpan
+
+_logger = logging.getLogger(__name__)
 
 LINE_SPANS = 1_000
 """Spans written per line by ``save`` (the collector writes one line per batch too)."""
@@ -117,12 +120,23 @@ class FileSpanExporter(SpanExporter):
     """Append finished spans to a file as OTLP JSON lines (one line per export batch).
 
     Use behind a ``BatchSpanProcessor`` so the file I/O happens off the program's threads.
+
+    Raises:
+        OSError: The file cannot be opened for appending (the message names the path).
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._closed = False
+        self.lost_spans = 0
+        """Spans of batches that could not be written (the first failure is logged)."""
+        try:
+            with self.path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot write the trace file {str(self.path)!r}: "
+                                       f"{exc.strerror or exc}") from None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
@@ -134,7 +148,12 @@ class FileSpanExporter(SpanExporter):
         try:
             with self._lock, self.path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
-        except OSError:
+        except OSError as exc:
+            if not self.lost_spans:
+                _logger.error("otel_exec: could not write %d span(s) to the trace file %r: %s "
+                              "(later failures are only counted)", len(spans), str(self.path),
+                              exc.strerror or exc)
+            self.lost_spans += len(spans)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 

@@ -44,15 +44,28 @@ _CANCELLATIONS: tuple[type[BaseException], ...] = (
 
 _scope_providers: dict[str, trace_api.TracerProvider] = {}
 _override: trace_api.TracerProvider | None = None
+_given: trace_api.TracerProvider | None = None
 
 
 def use_provider(scope: str, provider: trace_api.TracerProvider | None) -> None:
     """Send ``scope``'s spans to ``provider`` (an instrumentor's ``tracer_provider=``); None
-    sends them to the global provider again."""
+    sends them to the global provider again.
+
+    The scopes without a provider of their own (``@traced``, ``span()``) follow the provider
+    given last, so that one trace is never split between two providers (and services).
+    """
+    global _given
     if provider is None:
         _scope_providers.pop(scope, None)
     else:
+        _scope_providers.pop(scope, None)
         _scope_providers[scope] = provider
+    _given = next(reversed(_scope_providers.values()), None)
+
+
+def given_provider() -> trace_api.TracerProvider | None:
+    """The provider last given to an instrumentor (``tracer_provider=``), if any still is."""
+    return _given
 
 
 def override_provider(provider: trace_api.TracerProvider | None,
@@ -67,7 +80,8 @@ def override_provider(provider: trace_api.TracerProvider | None,
 
 def get_tracer(scope: str) -> Tracer:
     """A tracer for ``scope``: from its instrumentor's provider, else the override, else the
-    global provider as it is now; cached per provider.
+    provider last given to an instrumentor, else the global provider as it is now; cached per
+    provider.
 
     Resolved at each call, so a provider set after decoration or instrumentation still takes
     effect, at the cost of two dictionary lookups. The first time an SDK provider is seen, the
@@ -75,7 +89,7 @@ def get_tracer(scope: str) -> Tracer:
     is set at all, otel_exec's spans go to a local provider that only feeds the in-process
     store (no export), so the views work before, or without, ``configure()``.
     """
-    provider = (_scope_providers.get(scope) or _override
+    provider = (_scope_providers.get(scope) or _override or _given
                 or getattr(trace_api, "_TRACER_PROVIDER", None)  # set: no call to read it
                 or trace_api.get_tracer_provider())
     cached = _tracers.get(scope)

@@ -162,9 +162,11 @@ class _BoundedRepr(reprlib.Repr):
     sensitive mapping keys redacted and failing reprs contained."""
 
     def __init__(self, policy: ValuePolicy) -> None:
-        super().__init__(maxlevel=4, maxdict=20, maxlist=20, maxtuple=20, maxset=20,
-                         maxstring=policy.max_length, maxother=policy.max_length,
-                         maxlong=64)
+        super().__init__()  # Python 3.11's takes no arguments
+        self.maxlevel = 4
+        self.maxdict = self.maxlist = self.maxtuple = self.maxset = 20
+        self.maxstring = self.maxother = policy.max_length
+        self.maxlong = 64
         self._policy = policy
 
     def repr_dict(self, x: Mapping[Any, Any], level: int) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,13 @@ from otel_exec import ExecutionStore
 
 for _variable in [name for name in os.environ if name.startswith("OTEL_")]:
     del os.environ[_variable]
+
+HAS_FSM = importlib.util.find_spec("dataknobs_fsm") is not None
+needs_fsm = pytest.mark.skipif(not HAS_FSM, reason="dataknobs-fsm is not installed (it needs "
+                                                   "Python >= 3.12)")
+FALYX_02 = tuple(int(part) for part in version("falyx").split(".")[:2]) >= (0, 2)
+needs_falyx_02 = pytest.mark.skipif(not FALYX_02, reason="the workload drives falyx 0.2's CLI "
+                                                         "(execute_command) and counts its rows")
 
 
 @pytest.fixture

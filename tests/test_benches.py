@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_fsm
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 RUNS = {
@@ -24,10 +26,13 @@ RUNS = {
     "bench_view.py": (["--spans", "300"], "first paint"),
     "bench_calls.py": ([], "routilux (routine execution)"),
     "bench_values.py": (["--calls", "2", "--rounds", "1"], "built-in policy / bare span"),
+    "bench_startup.py": (["--rounds", "1"], "adds"),
 }
+WITH_FSM = {"bench_fsm.py", "bench_calls.py"}
 
 
-@pytest.mark.parametrize("script", sorted(RUNS))
+@pytest.mark.parametrize("script", [pytest.param(name, marks=needs_fsm if name in WITH_FSM else ())
+                                    for name in sorted(RUNS)])
 def test_bench_runs_and_reports(script: str) -> None:
     arguments, expected = RUNS[script]
     done = subprocess.run([sys.executable, str(BENCH / script), *arguments],

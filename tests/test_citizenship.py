@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import needs_fsm, run_python
 from tests.test_config import closed_port
 
 APP = """
@@ -183,10 +183,10 @@ def test_an_unknown_exporter_name_is_one_warning() -> None:
     assert done.stderr.count("OTEL_TRACES_EXPORTER names 'zipkin_json'") == 1
 
 
-def test_grpc_without_its_extra_is_one_warning_and_the_store_goes_on() -> None:
+def test_grpc_without_its_exporter_is_one_warning_and_the_store_goes_on() -> None:
     done = run_python(textwrap.dedent("""
         import sys
-        sys.modules["opentelemetry.exporter.otlp.proto.grpc"] = None  # the extra is missing
+        sys.modules["opentelemetry.exporter.otlp.proto.grpc"] = None  # the gRPC exporter is missing
         sys.modules["opentelemetry.exporter.otlp.proto.grpc.trace_exporter"] = None
     """) + textwrap.dedent(APP) + textwrap.dedent("""
         otel_exec.configure()
@@ -197,7 +197,7 @@ def test_grpc_without_its_extra_is_one_warning_and_the_store_goes_on() -> None:
                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("3")  # the three @traced calls (falyx not instrumented)
-    assert done.stderr.count("pip install 'otel-exec[grpc]'") == 1
+    assert done.stderr.count("pip install opentelemetry-exporter-otlp-proto-grpc") == 1
 
 
 @pytest.mark.parametrize(("sampler", "argument"), [("always_off", ""), ("traceidratio", "0.3")])
@@ -251,6 +251,7 @@ def test_an_empty_summary_says_why_nothing_was_recorded() -> None:
     assert "sampler dropped them" in sampled_out.stdout
 
 
+@needs_fsm
 def test_every_framework_view_works_without_configure() -> None:
     """A program that only calls ``otel_exec.instrument()`` still gets falyx's numbering, the
     FSM history and the routilux job state (a local provider feeds the store)."""

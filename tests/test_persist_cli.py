@@ -22,6 +22,7 @@ from otel_exec import ExecutionStore
 from otel_exec.cli import main
 from otel_exec.persist import TraceFileError, load
 from otel_exec.views.registry import ExecutionRegistry
+from tests.conftest import needs_fsm
 
 
 @otel_exec.traced(name="parse")
@@ -136,6 +137,7 @@ def test_broken_files_are_one_line_errors_and_exit_2(tmp_path: Path, content: st
     assert err.count("\n") == 1 and expected in err and "Traceback" not in err
 
 
+@needs_fsm
 def test_every_command_reads_the_demo_file(tmp_path: Path) -> None:
     output = tmp_path / "demo.jsonl"
     cli = Path(sys.executable).with_name("otel-exec")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_fsm
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 HEADER = '''
@@ -135,6 +137,7 @@ def test_{i}(exec_spans):
     result.assert_outcomes(passed=8)
 
 
+@needs_fsm
 def test_with_each_framework(pytester: pytest.Pytester) -> None:
     result = run(pytester, '''
 import sys
@@ -257,6 +260,7 @@ def test_nothing_of_ours_was_loaded():
     result.stdout.fnmatch_lines(["otel-exec: exec_spans instruments *"])
 
 
+@needs_fsm
 def test_the_documented_examples_run_as_they_are(pytester: pytest.Pytester) -> None:
     """docs/testing.md promises every example is a complete test file."""
     import re

@@ -286,17 +286,17 @@ def test_lookups_that_find_nothing_behave_the_same_in_table_and_json(sample: byt
         assert code == 0 and "nothing to show" in out and err == ""
 
 
-def test_the_demo_skip_hint_shows_the_extra_literally(monkeypatch: pytest.MonkeyPatch,
+def test_the_demo_skip_hint_names_the_package(monkeypatch: pytest.MonkeyPatch,
                                                       store: ExecutionStore) -> None:
     from otel_exec import demo
     from otel_exec.instrumentation import FRAMEWORKS, Framework
 
     for name, framework in list(FRAMEWORKS.items()):
-        monkeypatch.setitem(FRAMEWORKS, name, Framework("no_such_module_here",
-                                                        framework.instrumentor, framework.extra))
+        monkeypatch.setitem(FRAMEWORKS, name, Framework(
+            "no_such_module_here", framework.instrumentor, framework.distribution))
     stream = io.StringIO()
     assert demo.run(Console(file=stream, width=200), output=None) == 0
-    assert "pip install 'otel-exec[dataknobs-fsm]'" in stream.getvalue()
+    assert "pip install dataknobs-fsm" in stream.getvalue()
 
 
 def test_tail_follows_appends_and_rotation_and_ends_cleanly(sample: bytes,

@@ -23,6 +23,7 @@ from otel_exec.semconv import ExecStatus
 from otel_exec.viewer import TooManySpans, write_page
 from otel_exec.views import Views
 from tests.browser import chromium
+from tests.conftest import needs_fsm
 
 OTEL_EXEC = str(Path(sys.executable).with_name("otel-exec"))
 
@@ -122,6 +123,7 @@ def test_rows_equal_spans(page: Page, demo: Views) -> None:
         assert page.page.get_attribute("#waterfall", "data-count") == str(len(shown))
 
 
+@needs_fsm
 def test_failed_step_shows_its_exception(page: Page, demo: Views) -> None:
     failed = [e for e in demo.store.executions()
               if e.kind == "step" and e.status is ExecStatus.FAILED and e.traceback]
@@ -138,6 +140,7 @@ def test_failed_step_shows_its_exception(page: Page, demo: Views) -> None:
     assert page.texts('#details [data-field="status"]')[0].startswith("failed")
 
 
+@needs_fsm
 def test_fsm_tab_shows_each_run_path(page: Page, demo: Views) -> None:
     page.page.click('#tabs [data-tab="runs"]')
     histories = demo.history.histories()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +21,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Framework:
-    """A supported framework: its import name, its instrumentor and the extra that installs it."""
+    """A supported framework: its import name, its instrumentor and its package's name."""
 
     module: str
     instrumentor: str
-    extra: str
+    distribution: str
+    python: tuple[int, int] = (3, 11)
+    """The oldest Python the framework runs on."""
+
+    def install_hint(self) -> str:
+        """How to get the framework, or why it cannot be had on this Python."""
+        if sys.version_info < self.python:
+            return (f"{self.distribution} needs Python {'.'.join(map(str, self.python))} "
+                    "or newer")
+        return f"pip install {self.distribution}"
 
     def installed(self) -> bool:
         """Whether the framework can be imported here."""
@@ -42,7 +52,7 @@ FRAMEWORKS: dict[str, Framework] = {
     "falyx": Framework("falyx", "otel_exec.instrumentation.falyx:FalyxInstrumentor", "falyx"),
     "dataknobs_fsm": Framework(
         "dataknobs_fsm", "otel_exec.instrumentation.dataknobs_fsm:DataknobsFSMInstrumentor",
-        "dataknobs-fsm"),
+        "dataknobs-fsm", python=(3, 12)),
     "routilux": Framework("routilux", "otel_exec.instrumentation.routilux:RoutiluxInstrumentor",
                           "routilux"),
 }
@@ -77,7 +87,7 @@ def instrument(*frameworks: str, **options: Any) -> list[str]:
         framework = FRAMEWORKS[name]
         if not framework.installed():
             raise ModuleNotFoundError(
-                f"{name} is not installed; pip install 'otel-exec[{framework.extra}]'")
+                f"{name} is not installed: {framework.install_hint()}")
     instrumented = []
     for name in names:
         instrumentor = FRAMEWORKS[name].load()

@@ -1,12 +1,15 @@
 """The base of otel_exec's three instrumentors: dependencies, the provider option, a patch
-table applied all-or-nothing and restored exactly, and thread-safe instrument / uninstrument."""
+table applied all-or-nothing and restored exactly, thread-safe instrument / uninstrument, and
+patching deferred until the program imports the framework."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otel_exec.instrumentation._patching import Patch, UnsupportedFramework, apply, restore
@@ -26,16 +29,24 @@ class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     without it, spans go to the global provider as it is when each span starts. A framework
     release missing an essential wrap point is logged and left uninstrumented (nothing
     patched), as ``BaseInstrumentor`` does for a version conflict.
+
+    ``instrument`` never imports the framework: a framework the program has not imported yet
+    is patched by a post-import hook when it is, so instrumenting every installed framework
+    costs a program only the ones it uses.
     """
 
     scope: ClassVar[str]
     """Instrumentation scope of the spans (``otel_exec.<framework>``)."""
     framework: ClassVar[str]
     """The framework's name, for messages."""
+    module: ClassVar[str]
+    """The framework's top-level package: patched once it is imported."""
     instruments: ClassVar[tuple[str, ...]]
     """Supported versions, as in the ``instruments-any`` extra."""
 
     _applied: tuple[Patch, ...] = ()
+    _pending: object | None = None
+    """The hook waiting for the framework's import (only the latest one patches)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
@@ -58,10 +69,28 @@ class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             super().uninstrument(**kwargs)
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._applied = apply(self.patches(**kwargs), self.framework)
+        if self.module in sys.modules:  # a table that cannot apply raises: not instrumented
+            self._applied = apply(self.patches(**kwargs), self.framework)
+            use_provider(self.scope, kwargs.get("tracer_provider"))
+            return
         use_provider(self.scope, kwargs.get("tracer_provider"))
+        pending = self._pending = object()
+
+        def on_import(_module: object) -> None:
+            with _lock:
+                if self._pending is not pending:  # uninstrumented (or instrumented again)
+                    return
+                self._pending = None
+                try:
+                    self._applied = apply(self.patches(**kwargs), self.framework)
+                except Exception as exc:  # never into the program's import statement
+                    _logger.error("%s", exc, exc_info=not isinstance(exc, UnsupportedFramework))
+                    self.uninstrument()
+
+        wrapt.register_post_import_hook(on_import, self.module)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._pending = None
         restore(self._applied)
         self._applied = ()
         use_provider(self.scope, None)

@@ -156,12 +156,24 @@ def _replacement(patch: Patch, original: Any, in_class: bool) -> Any:
             return wrapper(function, None, args, kwargs)
     functools.wraps(function)(replacement)
     if inspect.iscoroutinefunction(function):
-        inspect.markcoroutinefunction(replacement)
+        mark_coroutine_function(replacement)
     made: Any = replacement
     if isinstance(original, (classmethod, staticmethod)):
         made = type(original)(replacement)
     setattr(replacement, _REPLACED, original)
     return made
+
+
+def mark_coroutine_function(function: Callable[..., Any]) -> None:
+    """Make ``inspect.iscoroutinefunction`` true of a plain function that returns coroutines
+    (Python 3.12+; on 3.11 only ``asyncio.iscoroutinefunction`` can be told)."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(function)
+    else:
+        import asyncio.coroutines
+
+        function._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
 
 
 def restore(patches: Sequence[Patch]) -> None:

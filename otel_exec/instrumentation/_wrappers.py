@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from otel_exec._context import VARIABLE, attach, current, instrumentation_enabled
 from otel_exec.execution import MISSING
+from otel_exec.instrumentation._patching import mark_coroutine_function
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -262,7 +263,7 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
                 return original(self, *args, **kwargs)
 
         if inspect.iscoroutinefunction(original):
-            inspect.markcoroutinefunction(replacement)
+            mark_coroutine_function(replacement)
         return replacement
 
     return replace

@@ -478,6 +478,7 @@ class DataknobsFSMInstrumentor(ExecInstrumentor):
 
     scope = _SCOPE
     framework = "dataknobs-fsm"
+    module = "dataknobs_fsm"
     instruments = _instruments
 
     def patches(self, **options: Any) -> tuple[Patch, ...]:

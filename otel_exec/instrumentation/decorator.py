@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from otel_exec import semconv
 from otel_exec._context import attach, detach, instrumentation_enabled
@@ -34,26 +34,28 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 
 _SCOPE = "otel_exec.traced"
+P = ParamSpec("P")
+R = TypeVar("R")
 _logger = logging.getLogger(__name__)
 
 
 @overload
-def traced[**P, R](func: Callable[P, R], /) -> Callable[P, R]: ...
+def traced(func: Callable[P, R], /) -> Callable[P, R]: ...
 
 
 @overload
-def traced[**P, R](func: None = None, /, *, name: str | None = None,
-                   kind: str = semconv.KIND_FUNCTION, framework: str = semconv.FRAMEWORK_PYTHON,
-                   capture_args: bool = True, capture_result: bool = True,
-                   attributes: Mapping[str, Any] | None = None,
+def traced(func: None = None, /, *, name: str | None = None,
+           kind: str = semconv.KIND_FUNCTION, framework: str = semconv.FRAMEWORK_PYTHON,
+           capture_args: bool = True, capture_result: bool = True,
+           attributes: Mapping[str, Any] | None = None,
            ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
-def traced[**P, R](func: Callable[P, R] | None = None, /, *, name: str | None = None,
-                   kind: str = semconv.KIND_FUNCTION, framework: str = semconv.FRAMEWORK_PYTHON,
-                   capture_args: bool = True, capture_result: bool = True,
-                   attributes: Mapping[str, Any] | None = None,
-                   ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+def traced(func: Callable[P, R] | None = None, /, *, name: str | None = None,
+           kind: str = semconv.KIND_FUNCTION, framework: str = semconv.FRAMEWORK_PYTHON,
+           capture_args: bool = True, capture_result: bool = True,
+           attributes: Mapping[str, Any] | None = None,
+           ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Trace every call of a function as an execution span.
 
     ```python
@@ -148,7 +150,7 @@ def _positional_parameters(func: Callable[..., Any]) -> tuple[str, ...]:
                                        parameter.POSITIONAL_OR_KEYWORD))
 
 
-def _wrap[**P, R](func: Callable[P, R], plan: _Plan) -> Callable[P, R]:
+def _wrap(func: Callable[P, R], plan: _Plan) -> Callable[P, R]:
     if inspect.isasyncgenfunction(func):
         wrapper: Callable[..., Any] = _async_generator_wrapper(func, plan)
     elif inspect.isgeneratorfunction(func):

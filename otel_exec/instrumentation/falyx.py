@@ -406,6 +406,7 @@ class FalyxInstrumentor(ExecInstrumentor):
 
     scope = _SCOPE
     framework = "falyx"
+    module = "falyx"
     instruments = _instruments
 
     def patches(self, **options: Any) -> tuple[Patch, ...]:

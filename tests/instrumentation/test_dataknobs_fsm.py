@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("dataknobs_fsm", reason="dataknobs-fsm is not installed (it needs Python "
+                                            ">= 3.12)")
+
 import otel_exec
 from otel_exec import ExecutionStore, semconv
 from otel_exec.execution import Execution

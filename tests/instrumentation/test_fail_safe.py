@@ -19,7 +19,8 @@ import otel_exec
 from otel_exec import ExecutionStore
 from otel_exec.instrumentation._wrappers import ContextScope
 from otel_exec.spans import ExecutionSpan
-from tests.instrumentation import falyx_workload, fsm_workload, routilux_workload
+from tests.conftest import needs_fsm
+from tests.instrumentation import falyx_workload, routilux_workload
 
 BOOKKEEPING = [
     *(f"ExecutionSpan.{name}" for name in ("__init__", "activate", "deactivate", "add_event",
@@ -72,6 +73,8 @@ def test_falyx_results_survive_our_failures(store: ExecutionStore, broken: str,
 
 
 def _fsm_outcomes() -> list[Any]:
+    from tests.instrumentation import fsm_workload
+
     fsm_workload.attempts.clear()
     loans = fsm_workload.loans()
     results = [loans.process({"amount": amount}) for amount in (50, 5000)]
@@ -79,6 +82,7 @@ def _fsm_outcomes() -> list[Any]:
     return [(r["success"], r["final_state"], r["data"], r["path"], r["error"]) for r in results]
 
 
+@needs_fsm
 def test_dataknobs_fsm_results_survive_our_failures(store: ExecutionStore, broken: str) -> None:
     assert_unchanged_by_instrumentation("dataknobs_fsm", _fsm_outcomes)
 

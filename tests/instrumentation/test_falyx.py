@@ -30,7 +30,7 @@ from otel_exec.execution import Execution
 from otel_exec.instrumentation import _patching
 from otel_exec.instrumentation.falyx import PATCHES, PROCESS_PATCHES, FalyxInstrumentor
 from otel_exec.semconv import ExecStatus
-from tests.conftest import run_python
+from tests.conftest import needs_falyx_02, run_python
 from tests.instrumentation import falyx_workload as workload
 
 
@@ -61,6 +61,7 @@ def parent_of(store: ExecutionStore, execution: Execution) -> Execution | None:
     return None if execution.parent_span_id is None else store.find(execution.parent_span_id)
 
 
+@needs_falyx_02
 def test_registry_parity_names_statuses_order_and_indices(falyx_store: ExecutionStore) -> None:
     run_workload()
     theirs = FalyxRegistry.get_all()
@@ -82,6 +83,7 @@ def test_registry_parity_names_statuses_order_and_indices(falyx_store: Execution
         assert execution.args == context.args
 
 
+@needs_falyx_02
 def test_the_tree_is_the_execution_tree(falyx_store: ExecutionStore) -> None:
     run_workload()
     pipeline = one(falyx_store, "pipeline")
@@ -148,6 +150,7 @@ def test_a_retry_that_recovers_with_none_is_a_success_that_raised(
     assert escaped.attributes[semconv.EXCEPTION_TYPE] == "TimeoutError"
 
 
+@needs_falyx_02
 def test_exceptions_are_on_the_right_spans(falyx_store: ExecutionStore) -> None:
     run_workload()
     fail = one(falyx_store, "fail_action")
@@ -185,6 +188,7 @@ def test_rollback_is_a_child_span_outside_the_registry(falyx_store: ExecutionSto
     assert rollback not in otel_exec.registry.get_all()
 
 
+@needs_falyx_02
 def test_command_attributes(falyx_store: ExecutionStore) -> None:
     run_workload()
     deploy = one(falyx_store, "Deploy")
@@ -379,6 +383,7 @@ def test_trace_context_reaches_process_workers_when_asked(store: ExecutionStore,
         assert seen_trace == "0" * 32
 
 
+@needs_falyx_02
 def test_a_declined_confirmation_is_a_cancelled_span_outside_the_registry() -> None:
     code = """
 import asyncio, json

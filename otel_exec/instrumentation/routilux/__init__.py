@@ -103,6 +103,7 @@ class RoutiluxInstrumentor(ExecInstrumentor):
 
     scope = SCOPE
     framework = "routilux"
+    module = "routilux"
     instruments = _instruments
 
     def patches(self, **options_: Any) -> tuple[Patch, ...]:

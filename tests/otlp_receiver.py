@@ -1,0 +1,100 @@
+"""A real OTLP trace receiver on 127.0.0.1 for the tests: OTLP/HTTP (protobuf, gzip) and
+OTLP/gRPC on free ports, counting every span it is sent by span id (so a span exported twice
+shows), with the service each came from."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections import Counter
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+class Receiver:
+    """Both receivers; ``received`` counts span ids, ``names`` and ``services`` say more."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.names: dict[str, str] = {}
+        self.services: dict[str, str] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = trace_service_pb2.ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                receiver._take(request)
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http_port = self._http.server_address[1]
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+        class Service(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+            def Export(self, request: Any, context: Any) -> Any:
+                receiver._take(request)
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self._grpc)
+        self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
+        self._grpc.start()
+
+    def _take(self, request: Any) -> None:
+        with self._lock:
+            for resource_spans in request.resource_spans:
+                service = next((a.value.string_value for a in resource_spans.resource.attributes
+                                if a.key == "service.name"), "")
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        key = span.span_id.hex()
+                        self.received[key] += 1
+                        self.names[key] = span.name
+                        self.services[key] = service
+
+    def wait_for(self, count: int, timeout: float = 20) -> None:
+        """Wait (at most ``timeout`` s) until ``count`` distinct spans have arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self.names.clear()
+            self.services.clear()
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._grpc.stop(grace=None)
+
+
+def receiving() -> Iterator[Receiver]:
+    """A receiver for a fixture: started, then stopped."""
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
