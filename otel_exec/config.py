@@ -68,6 +68,7 @@ class _Setup:
     exit_hook: bool = False
     not_recording: str | None = None
     console: LiveConsole | None = None
+    console_chosen: bool = False
     before_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -249,9 +250,11 @@ def span_exporters(provider: TracerProvider | None) -> list[SpanExporter]:
 def _set_live_console(on: bool | None) -> None:
     """Start or stop the live console (None: as ``OTEL_EXEC_CONSOLE`` says, the first time)."""
     if on is None:
-        if _setup.console is not None:
+        if _setup.console is not None or _setup.console_chosen:
             return
         on = os.environ.get("OTEL_EXEC_CONSOLE", "").strip().lower() in ("1", "true", "yes", "on")
+    else:
+        _setup.console_chosen = True
     if on and _setup.console is None:
         from otel_exec.live_console import LiveConsole
 
@@ -270,6 +273,7 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
         if provider not in _attached:
             provider.add_span_processor(ExecutionSpanProcessor(_store))
             _attached.add(provider)
+            _set_live_console(None)  # OTEL_EXEC_CONSOLE, without configure() too
 
 
 def local_provider() -> TracerProvider | None:

@@ -311,3 +311,76 @@ def test_the_live_console_prints_each_finished_root_as_a_tree() -> None:
     assert "checkout" in by_variable.stderr
     off = run_python(code % "", env={"COLUMNS": "120"})
     assert off.stderr == ""
+
+
+def test_instrument_imports_no_framework_and_patches_each_when_it_is_imported() -> None:
+    """instrument() before the program imports anything: nothing imported by otel_exec, each
+    framework patched as the program imports it, an uninstrumented one never patched."""
+    done = run_python(textwrap.dedent("""
+        import json, sys
+        import otel_exec
+        from otel_exec.instrumentation._patching import is_patched
+
+        names = otel_exec.instrument()
+        imported = [m for m in ("falyx", "dataknobs_fsm", "routilux") if m in sys.modules]
+        otel_exec.uninstrument("routilux")
+        import falyx.action, routilux.core.runtime
+        print(json.dumps({
+            "names": names, "imported_by_instrument": imported,
+            "falyx": is_patched("falyx.action.base_action", "BaseAction.__call__"),
+            "routilux": is_patched("routilux.core.runtime", "Runtime.post"),
+        }))
+    """))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "falyx" in result["names"] and "routilux" in result["names"]
+    assert result["imported_by_instrument"] == []
+    assert result["falyx"] is True and result["routilux"] is False
+
+
+def test_a_framework_that_cannot_be_patched_at_its_import_is_logged_not_raised() -> None:
+    """A wrap point renamed in the installed falyx: the program's import goes on, nothing is
+    patched, the reason is logged and falyx counts as not instrumented."""
+    done = run_python(textwrap.dedent("""
+        import json, sys
+        import otel_exec
+        from otel_exec.instrumentation import FRAMEWORKS
+        from otel_exec.instrumentation import falyx as ours
+        from otel_exec.instrumentation._patching import Patch
+
+        ours.PATCHES = (*ours.PATCHES, Patch("falyx.action.action", "Action.no_such_method",
+                                             lambda *a: None))
+        assert "falyx" not in sys.modules
+        otel_exec.instrument("falyx")
+        from falyx.action import Action
+        print(json.dumps({"instrumented":
+                          FRAMEWORKS["falyx"].load().is_instrumented_by_opentelemetry,
+                          "patched": hasattr(Action.__call__, "__otel_exec_replaced__")}))
+    """))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"instrumented": False,
+                                                                "patched": False}
+    assert "Action.no_such_method is missing" in done.stderr
+
+
+def test_the_console_variable_works_without_configure_and_says_a_long_root_as_it_runs() -> None:
+    """OTEL_EXEC_CONSOLE=1 with instrument() alone (no configure()): a falyx chain's tree on
+    standard error, and a root running past a second said once while it runs."""
+    done = run_python(textwrap.dedent("""
+        import asyncio, sys, time
+        import otel_exec
+        otel_exec.instrument("falyx")
+        from falyx.action import Action
+
+        async def slow():
+            await asyncio.sleep(1.6)
+            sys.stderr.write("MARK still inside\\n")
+            return 1
+
+        asyncio.run(Action("long_release", slow)())
+    """), env={"COLUMNS": "120", "OTEL_EXEC_CONSOLE": "1"})
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert err.count("running since") == 1, err
+    assert err.index("long_release  running since") < err.index("MARK still inside")
+    assert err.index("MARK still inside") < err.rindex("long_release")

@@ -8,6 +8,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -172,3 +173,94 @@ def test_a_burst_of_spans_is_exported_whole(monkeypatch: pytest.MonkeyPatch, que
     assert provider.force_flush(30_000)
     provider.shutdown()
     assert (exporter.exported == 10_000) is kept, exporter.exported
+
+
+def test_a_trace_file_that_cannot_be_written_is_an_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "x.jsonl"
+    done = run_python(textwrap.dedent(f"""
+        import otel_exec
+        try:
+            otel_exec.configure(file={str(missing)!r})
+        except OSError as error:
+            print(type(error).__name__, error)
+    """))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("FileNotFoundError")
+    assert f"cannot write the trace file {str(missing)!r}" in done.stdout
+
+
+def test_a_write_that_fails_later_is_logged_once_and_counted(tmp_path: Path) -> None:
+    """The file's folder is removed while the program runs: one error naming the path, and
+    every span of the batches that could not be written counted."""
+    path = tmp_path / "later" / "x.jsonl"
+    path.parent.mkdir()
+    result = run(f"""
+        import json, shutil
+        import otel_exec
+        from otel_exec import config
+        otel_exec.configure(file={str(path)!r})
+
+        @otel_exec.traced
+        def work(i): return i
+
+        shutil.rmtree({str(path.parent)!r})
+        for i in range(3):
+            work(i)
+            otel_exec.flush()
+        (processor,) = config._setup.files.values()
+        print(json.dumps({{"lost": processor.span_exporter.lost_spans}}))
+    """)
+    assert result == {"lost": 3}
+    path.parent.mkdir()
+    done = run_python(textwrap.dedent(f"""
+        import shutil
+        import otel_exec
+        otel_exec.configure(file={str(path)!r})
+        shutil.rmtree({str(path.parent)!r})
+        for i in range(3):
+            with otel_exec.span("work"):
+                pass
+            otel_exec.flush()
+    """))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("could not write") == 1 and str(path) in done.stderr
+
+
+def test_one_trace_stays_in_the_provider_given_to_instrument() -> None:
+    """instrument(tracer_provider=mine), then configure(): the framework's spans and @traced's
+    go to one provider, under one service, and configure() installs no second one."""
+    result = run("""
+        import asyncio, json
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from falyx.action import Action
+        import otel_exec
+
+        mine = TracerProvider(resource=Resource.create({"service.name": "mine"}))
+        exporter = InMemorySpanExporter()
+        mine.add_span_processor(SimpleSpanProcessor(exporter))
+        otel_exec.instrument("falyx", tracer_provider=mine)
+        otel_exec.configure(service_name="other")
+
+        async def step():
+            return 1
+
+        @otel_exec.traced
+        async def outer():
+            return await Action("step", step)()
+
+        asyncio.run(outer())
+        spans = exporter.get_finished_spans()
+        print(json.dumps({
+            "names": sorted(span.name for span in spans),
+            "services": sorted({span.resource.attributes["service.name"] for span in spans}),
+            "traces": len({span.context.trace_id for span in spans}),
+            "global_is_sdk": isinstance(trace.get_tracer_provider(), TracerProvider),
+            "stored": sorted(e.name for e in otel_exec.store().executions()),
+        }))
+    """)
+    assert result == {"names": ["outer", "step"], "services": ["mine"], "traces": 1,
+                      "global_is_sdk": False, "stored": ["outer", "step"]}
