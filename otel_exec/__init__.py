@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
     from otel_exec.config import configure, flush, shutdown, store
+    from otel_exec.diagnostics import doctor
     from otel_exec.execution import Execution
     from otel_exec.instrumentation import instrument, uninstrument
     from otel_exec.instrumentation.block import span
@@ -55,6 +56,7 @@ _LAZY = {
     "ExecutionTracker": "otel_exec.views.tracker",
     "JobState": "otel_exec.views.tracker",
     "configure": "otel_exec.config",
+    "doctor": "otel_exec.diagnostics",
     "flush": "otel_exec.config",
     "shutdown": "otel_exec.config",
     "store": "otel_exec.config",
@@ -177,6 +179,7 @@ __all__ = [
     "JobState",
     "__version__",
     "configure",
+    "doctor",
     "flush",
     "history",
     "instrument",

@@ -34,6 +34,7 @@ _EPILOG = """examples:
   otel-exec jobs traces.jsonl                 routilux jobs
   otel-exec tail traces.jsonl --status error  follow a live file (configure(file=...))
   otel-exec view traces.jsonl -o trace.html   one HTML page: waterfall, details, framework tabs
+  otel-exec doctor                            versions, provider, exporters, what is instrumented
 """
 
 
@@ -290,6 +291,13 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--max-spans", type=int, default=MAX_SPANS, metavar="N",
                                  help="refuse more spans than this, naming the filters to use "
                                       "(0: no bound; default %(default)s)")
+    commands.add_parser(
+        "doctor", help="what this installation can trace, and where spans would go",
+        description="Print the Python, OpenTelemetry and framework versions, the tracer "
+                    "provider, exporters and sampler that the OTEL_* variables give, which "
+                    "frameworks can be instrumented, and whether otel_exec's fast paths are on. "
+                    "In a program: otel_exec.doctor(), or OTEL_EXEC_DOCTOR=1 to print it at "
+                    "exit.")
     tail = commands.add_parser(
         "tail", help="follow a trace file: each execution as it completes",
         description="Follow a trace file written by configure(file=...): print each execution "
@@ -385,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     if options.command is None:
         _parser().print_help()
+        return 0
+    if options.command == "doctor":
+        from otel_exec.diagnostics import doctor
+
+        doctor()
         return 0
     if options.command == "demo":
         from otel_exec import demo

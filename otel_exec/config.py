@@ -69,6 +69,7 @@ class _Setup:
     not_recording: str | None = None
     console: LiveConsole | None = None
     console_chosen: bool = False
+    doctor_hook: bool = False
     before_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -178,6 +179,7 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                     _logger.warning("otel_exec: the tracer provider set up elsewhere now also "
                                     "writes its spans to %r (configure(file=...))", key)
         _set_live_console(console)
+        _doctor_at_exit()
         if not _setup.exit_hook:
             atexit.register(shutdown)
             _setup.exit_hook = True
@@ -234,12 +236,18 @@ def exported_receivers(provider: TracerProvider | None) -> set[str]:
     return found
 
 
-def span_exporters(provider: TracerProvider | None) -> list[SpanExporter]:
-    """The exporters behind ``provider``'s batch and simple span processors (SDK internals,
-    read defensively: an unknown layout shows none)."""
+def span_processors(provider: TracerProvider | None) -> tuple[Any, ...]:
+    """``provider``'s span processors (SDK internals, read defensively: an unknown layout
+    shows none)."""
     multi = getattr(provider, "_active_span_processor", None)
+    processors = getattr(multi, "_span_processors", ())
+    return tuple(processors) if isinstance(processors, (tuple, list)) else ()
+
+
+def span_exporters(provider: TracerProvider | None) -> list[SpanExporter]:
+    """The exporters behind ``provider``'s batch and simple span processors."""
     exporters: list[SpanExporter] = []
-    for processor in getattr(multi, "_span_processors", ()):
+    for processor in span_processors(provider):
         exporter = (getattr(processor, "span_exporter", None)
                     or getattr(getattr(processor, "_batch_processor", None), "_exporter", None))
         if isinstance(exporter, SpanExporter):
@@ -274,6 +282,7 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
             provider.add_span_processor(ExecutionSpanProcessor(_store))
             _attached.add(provider)
             _set_live_console(None)  # OTEL_EXEC_CONSOLE, without configure() too
+            _doctor_at_exit()
 
 
 def local_provider() -> TracerProvider | None:
@@ -296,6 +305,33 @@ _local: TracerProvider | None = None
 
 def _sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def owns(provider: object) -> bool:
+    """Whether ``provider`` is the one ``configure()`` installed."""
+    return _setup.owns_provider and provider is _setup.provider
+
+
+def file_losses() -> dict[str, int]:
+    """Spans that could not be written, per trace file of ``configure(file=...)``."""
+    return {path: getattr(processor.span_exporter, "lost_spans", 0)
+            for path, processor in _setup.files.items()}
+
+
+def _doctor_at_exit() -> None:
+    """``OTEL_EXEC_DOCTOR=1``: print the doctor's report at exit (registered once)."""
+    if _setup.doctor_hook:
+        return
+    _setup.doctor_hook = True
+    if os.environ.get("OTEL_EXEC_DOCTOR", "").strip().lower() in ("1", "true", "yes", "on"):
+        def print_report() -> None:
+            import sys
+
+            from otel_exec.diagnostics import doctor
+
+            doctor(sys.stderr)
+
+        atexit.register(print_report)
 
 
 def before_shutdown(callback: Callable[[], None]) -> None:

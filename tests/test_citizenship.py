@@ -384,3 +384,33 @@ def test_the_console_variable_works_without_configure_and_says_a_long_root_as_it
     assert err.count("running since") == 1, err
     assert err.index("long_release  running since") < err.index("MARK still inside")
     assert err.index("MARK still inside") < err.rindex("long_release")
+
+
+def test_the_doctor_says_where_spans_go_and_hides_header_values(tmp_path: Path) -> None:
+    """OTEL_EXEC_DOCTOR=1: at exit, the provider's owner, its exporters with endpoint and
+    protocol, the frameworks' state, the store, and the variables with header values hidden;
+    ``otel-exec doctor`` runs in a fresh process too."""
+    done = run_python(textwrap.dedent(f"""
+        import otel_exec
+        otel_exec.configure(service_name="billing", file={str(tmp_path / "t.jsonl")!r},
+                            exit_timeout=0)
+        otel_exec.instrument("falyx")
+        with otel_exec.span("work"):
+            pass
+    """), env={"OTEL_EXEC_DOCTOR": "1", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{1}",
+               "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=hunter2-secret,tenant=acme",
+               "OTEL_RESOURCE_ATTRIBUTES": "team=\x1b[31mred"})
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    for expected in ("tracer provider: the SDK's, otel_exec.configure()", "service.name: billing",
+                     "exporter: HttpSpanExporter http/protobuf http://127.0.0.1:1/v1/traces",
+                     f"exporter: FileSpanExporter {tmp_path / 't.jsonl'}",
+                     "falyx ", "instrumented when the program imports it",
+                     "store: 1 executions kept", "fast span path: "):
+        assert expected in err, (expected, err)
+    assert "hunter2" not in err and "\x1b" not in err
+    assert "OTEL_RESOURCE_ATTRIBUTES=team=\\x1b[31mred" in err
+    cli = Path(sys.executable).with_name("otel-exec")
+    report = subprocess.run([str(cli), "doctor"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert report.returncode == 0 and "tracer provider: none set" in report.stdout

@@ -31,6 +31,11 @@ _REPLACED = "__otel_exec_replaced__"
 """The attribute of a replacement function that holds the function it replaced."""
 
 
+skipped: dict[str, tuple[str, ...]] = {}
+"""Per framework, why each optional wrap point left out at its last ``apply`` was (for
+``otel_exec.doctor``)."""
+
+
 class UnsupportedFramework(ImportError):
     """The installed framework lacks a wrap point (or its signature changed): nothing patched."""
 
@@ -121,6 +126,7 @@ def apply(patches: Iterable[Patch], framework: str) -> tuple[Patch, ...]:
         raise UnsupportedFramework(
             f"otel_exec cannot instrument this {framework} (left uninstrumented): "
             + "; ".join(essential))
+    skipped[framework] = tuple(problems.values())
     for reason in problems.values():
         _logger.warning("otel_exec: %s instrumented without one optional wrap point: %s",
                         framework, reason)
