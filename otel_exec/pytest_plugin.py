@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from otel_exec.semconv import ExecStatus
 
 _REPORT_CHOICES = ("failed", "all", "none")
+
+Which = int | Literal["any", "all"] | None
+"""Which run of a name an assertion is about: the only one (None), an index, any or all."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -148,10 +151,62 @@ class ExecSpans:
             time.sleep(0.01)
 
     # asserting -------------------------------------------------------------------------------
+    def _runs(self, name: str, which: Which) -> list[Execution]:
+        """The executions named ``name`` that an assertion is about: the only one (``None``),
+        the ``which``-th in registry order (negative from the end), or every one."""
+        found = self.find(name)
+        if which is None:
+            if len(found) != 1:
+                hint = (f" (say which: which=0 ... {len(found) - 1}, -1, 'any' or 'all')"
+                        if found else "")
+                raise AssertionError(f"expected one execution named {name!r}, found "
+                                     f"{len(found)}{hint}\n{self.tree()}")
+            return found
+        if which in ("any", "all"):
+            if not found:
+                raise AssertionError(f"no execution named {name!r}\n{self.tree()}")
+            return found
+        if not isinstance(which, int) or isinstance(which, bool) or not (
+                -len(found) <= which < len(found)):
+            raise AssertionError(f"which={which!r}: {name!r} ran {len(found)} time(s); give "
+                                 f"an index, 'any' or 'all'\n{self.tree()}")
+        return [found[which]]
+
+    def _assert_each(self, name: str, which: Which,
+                     check: Callable[[Execution], None]) -> Execution:
+        """Run ``check`` on the executions ``which`` picks: with ``'any'``, one passing is
+        enough; otherwise each must pass. Returns the (last) execution that passed."""
+        runs = self._runs(name, which)
+        failures: list[str] = []
+        passed = None
+        for execution in runs:
+            try:
+                check(execution)
+            except AssertionError as failure:
+                failures.append(str(failure).split("\n", 1)[0])
+                continue
+            passed = execution
+            if which == "any":
+                return execution
+        if failures or passed is None:
+            said = "; ".join(dict.fromkeys(failures))
+            scope = "none of" if which == "any" else "not all of" if which == "all" else ""
+            prefix = f"{scope} the {len(runs)} runs of {name!r}: " if scope else ""
+            raise AssertionError(f"{prefix}{said}\n{self.tree()}")
+        return passed
+
     def assert_failed(self, name: str, exception: type[BaseException] | None = None,
-                      match: str | None = None) -> Execution:
-        """Assert the execution failed (with this exception type / message pattern)."""
-        execution = self.one(name)
+                      match: str | None = None, *, which: Which = None) -> Execution:
+        """Assert the execution failed (with this exception type / message pattern).
+
+        ``which`` says which run when ``name`` ran more than once: an index in registry order
+        (``-1``: the last), ``'any'`` (one of them) or ``'all'`` (every one).
+        """
+        return self._assert_each(name, which, lambda execution: self._failed(
+            execution, name, exception, match))
+
+    def _failed(self, execution: Execution, name: str, exception: type[BaseException] | None,
+                match: str | None) -> None:
         if execution.success:
             raise AssertionError(f"expected {name!r} to fail, it is {execution.status.value}\n"
                                  f"{self.tree()}")
@@ -167,16 +222,18 @@ class ExecSpans:
         if match is not None and not re.search(match, text):
             raise AssertionError(f"{name!r} failed with {text!r}, which does not match "
                                  f"{match!r}\n{self.tree()}")
-        return execution
 
-    def assert_succeeded(self, name: str) -> Execution:
-        """Assert the execution did not fail."""
-        execution = self.one(name)
-        if not execution.success:
-            raise AssertionError(f"expected {name!r} to succeed, it failed with "
-                                 f"{execution.exception_text or execution.status_description}"
-                                 f"\n{self.tree()}")
-        return execution
+    def assert_succeeded(self, name: str, *, which: Which = None) -> Execution:
+        """Assert the execution did not fail (``which``: as for ``assert_failed``)."""
+
+        def succeeded(execution: Execution) -> None:
+            if not execution.success:
+                raise AssertionError(
+                    f"expected {name!r} to succeed, it failed with "
+                    f"{execution.exception_text or execution.status_description}"
+                    f"\n{self.tree()}")
+
+        return self._assert_each(name, which, succeeded)
 
     def assert_parent(self, child: str, parent: str) -> None:
         """Assert ``child`` ran directly under ``parent``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -269,9 +270,35 @@ def test_the_documented_examples_run_as_they_are(pytester: pytest.Pytester) -> N
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     examples = [block for block in blocks if "def test_" in block]
     assert len(examples) == 4
-    pytester.makeini("[pytest]\nasyncio_mode = auto\n"
-                     "asyncio_default_fixture_loop_scope = function\n")
     for number, block in enumerate(examples):
         pytester.makepyfile(**{f"test_doc_{number}": block})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
+
+
+def test_a_name_that_ran_twice_is_asserted_by_index_any_or_all(pytester: pytest.Pytester) -> None:
+    result = run(pytester, textwrap.dedent('''
+        @otel_exec.traced(name="sync")
+        def sync(ok):
+            if not ok:
+                raise ValueError("remote gone")
+            return "synced"
+
+        def test_which(exec_spans):
+            sync(True)
+            with pytest.raises(ValueError):
+                sync(False)
+            with pytest.raises(AssertionError, match="found 2 .say which: which=0 ... 1"):
+                exec_spans.assert_failed("sync")
+            assert exec_spans.assert_failed("sync", ValueError, "gone", which=1).index == 1
+            assert exec_spans.assert_failed("sync", which=-1).index == 1
+            assert exec_spans.assert_succeeded("sync", which=0).index == 0
+            assert exec_spans.assert_failed("sync", which="any").index == 1
+            with pytest.raises(AssertionError, match="not all of the 2 runs of 'sync'"):
+                exec_spans.assert_failed("sync", which="all")
+            with pytest.raises(AssertionError, match="which=5: 'sync' ran 2 time"):
+                exec_spans.assert_succeeded("sync", which=5)
+            with pytest.raises(AssertionError, match="to succeed, it failed with"):
+                exec_spans.assert_succeeded("sync", which=1)
+    '''))
+    result.assert_outcomes(passed=1)
