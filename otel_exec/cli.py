@@ -10,7 +10,7 @@ import argparse
 import gc
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 
@@ -76,6 +76,8 @@ def _show_selection(selection: Selection, options: argparse.Namespace,
 
     if selection.missing is not None:
         raise LookupError(selection.missing)
+    if not selection.executions and selection.result is None and _filters(options):
+        raise LookupError(f"no executions match {_filters(options)}")
     found = selection.result
     if options.json:
         if found is not None:
@@ -112,6 +114,8 @@ def _stats(executions: Iterable[Execution], options: argparse.Namespace,
     from otel_exec.views.stats import stats
 
     rows = stats(executions)
+    if not rows and _filters(options):
+        raise LookupError(f"no executions match {_filters(options)}")
     if options.slowest is not None:
         rows = sorted(rows, key=lambda row: row.max, reverse=True)[:options.slowest]
     if options.json:
@@ -221,14 +225,28 @@ _COMMANDS = {"summary": _summary, "tree": _tree, "history": _history, "jobs": _j
              "view": _view}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _trace_id(text: str) -> str:
+    """A trace id as ``--trace`` takes it: 32 hex digits."""
+    if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a trace id (32 hex digits)")
+    return text.lower()
+
+
 def _parser() -> argparse.ArgumentParser:
     from otel_exec import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="otel-exec", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Executions of falyx, dataknobs-fsm and routilux as OpenTelemetry spans.")
     parser.add_argument("--version", action="version", version=f"otel-exec {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = commands.add_parser(
         "demo", help="run the example workflows of every installed framework, traced",
         description="Run the example workflows of every installed framework on the embedded "
@@ -238,11 +256,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--output", default="otel-exec-demo.jsonl",
                       help="trace file to write (default: %(default)s)")
-    reading = argparse.ArgumentParser(add_help=False)
+    reading = _Parser(add_help=False)
     reading.add_argument("files", nargs="+", metavar="FILE",
                          help="OTLP JSON lines files (- for standard input, .gz read as gzip)")
     found = reading.add_argument_group("filters (a span is kept when it matches them all)")
-    found.add_argument("--trace", help="only this trace id (32 hex digits)")
+    found.add_argument("--trace", type=_trace_id, help="only this trace id (32 hex digits)")
     found.add_argument("--name", help="only executions with this name")
     found.add_argument("--kind", help="only this exec.kind (action, step, routine, job...)")
     found.add_argument("--framework", help="only this framework (falyx, dataknobs_fsm, "
@@ -298,11 +316,17 @@ def _parser() -> argparse.ArgumentParser:
                     "frameworks can be instrumented, and whether otel_exec's fast paths are on. "
                     "In a program: otel_exec.doctor(), or OTEL_EXEC_DOCTOR=1 to print it at "
                     "exit.")
+    following = _Parser(add_help=False)
+    following.add_argument("files", nargs=1, metavar="FILE",
+                           help="the trace file to follow (an existing regular file, not - "
+                                "or .gz)")
+    for action in found._group_actions:
+        following._add_action(action)
     tail = commands.add_parser(
         "tail", help="follow a trace file: each execution as it completes",
         description="Follow a trace file written by configure(file=...): print each execution "
                     "as it completes, until Ctrl-C. Survives the file being rotated.",
-        parents=[reading], formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[following], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  otel-exec tail traces.jsonl --status error\n"
                "  otel-exec tail traces.jsonl --from-start --idle 5")
     tail.add_argument("--from-start", action="store_true",
@@ -310,6 +334,30 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--idle", type=float, metavar="SECONDS",
                       help="stop after this long without a new execution")
     return parser
+
+
+def _writable(path: str) -> bool:
+    """Whether ``path`` can be written: its folder exists and takes files, and the file, if it
+    exists, is a writable regular file."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    folder = target.parent
+    if target.exists():
+        return target.is_file() and os.access(target, os.W_OK)
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def _filters(options: argparse.Namespace) -> str:
+    """The filters given, as typed (for "no executions match ...")."""
+    given = [f"--{name} {value}" for name, value in (
+        ("trace", options.trace), ("name", options.name), ("kind", options.kind),
+        ("framework", options.framework), ("service", options.service),
+        ("since", options.since), ("until", options.until)) if value is not None]
+    if options.status != "all":
+        given.append(f"--status {options.status}")
+    return " ".join(given)
 
 
 def _moment(text: str) -> float:
@@ -399,15 +447,25 @@ def main(argv: list[str] | None = None) -> int:
 
         doctor()
         return 0
+    output = getattr(options, "output", None)
+    if output is not None and not _writable(output):
+        sys.stderr.write(f"otel-exec {options.command}: cannot write {output}: no such folder "
+                         "or not writable\n")
+        return 2
     if options.command == "demo":
         from otel_exec import demo
 
         return demo.run(output=options.output)
     if options.command == "tail":
+        from pathlib import Path
+
         from otel_exec.persist import TraceFileError
 
-        if len(options.files) != 1:
-            sys.stderr.write("otel-exec tail: follows one file at a time\n")
+        followed = options.files[0]
+        if followed == "-" or followed.endswith(".gz") or not Path(followed).is_file():
+            why = ("follows a file, not standard input or .gz (summary and tree read those)"
+                   if followed == "-" or followed.endswith(".gz") else "no such file")
+            sys.stderr.write(f"otel-exec tail: {followed}: {why}\n")
             return 2
         try:
             return _tail(options, Console())
@@ -433,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                 options.slowest), options, Console())
         data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
         notes = data.notes
+        if not data.executions and _filters(options):
+            raise LookupError(f"no executions match {_filters(options)}")
         views = Views(store_of(data.executions))
         return _COMMANDS[options.command](views, options, Console())
     except (TraceFileError, LookupError) as error:

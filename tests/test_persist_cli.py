@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import MessageToDict
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -181,3 +185,60 @@ class _null:
 
     def __exit__(self, *args: object) -> None:
         return None
+
+
+def _trace_file() -> Path:
+    """A small real trace file (made once per session)."""
+    path = Path(tempfile.gettempdir()) / f"otel-exec-cli-{os.getpid()}.jsonl"
+    if not path.exists():
+        otel_exec.configure()
+
+        @otel_exec.traced(name="cli_probe")
+        def probe(i: int) -> int:
+            return i
+
+        probe(1)
+        otel_exec.save(path)
+    return path
+
+
+MISTAKES = [
+    ["summary", "{file}", "--trace", "xyz"],
+    ["view", "{file}", "-o", "{missing}/x.html"],
+    ["demo", "--output", "{missing}/x.jsonl"],
+    ["tree", "{file}", "--kind", "no_such_kind"],
+    ["stats", "{file}", "--name", "no_such_name"],
+    ["summary", "{file}", "--framework", "nothing"],
+    ["view", "{file}", "--kind", "no_such_kind", "-o", "{dir}/x.html"],
+    ["tail", "{missing}/x.jsonl", "--idle", "0.1"],
+    ["tail", "-", "--idle", "0.1"],
+]
+
+
+@pytest.mark.parametrize("arguments", MISTAKES, ids=lambda a: " ".join(a[:1] + a[2:]))
+def test_every_mistake_is_one_line_and_exit_2(arguments: list[str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    trace = _trace_file()
+    filled = [a.format(file=trace, missing=tmp_path / "missing", dir=tmp_path)
+              for a in arguments]
+    try:
+        code = main(filled)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "x.html").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["--trace", "--name", "--kind", "--status", "--since",
+                                 "--until", "--limit", "--json", "--index", "-o", "x", "-",
+                                 "0", "nan", "\x1b[31m", "2026-13-45", "summary", "tree"]),
+                max_size=6))
+def test_random_arguments_never_give_a_traceback(tail_arguments: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "otel_exec", "summary", str(_trace_file()),
+                           *tail_arguments], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode in (0, 2), done.stderr
+    assert "Traceback" not in done.stderr
