@@ -16,13 +16,14 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec.execution import (
     MISSING,
+    NEXT_INDEX,
     ROW_INDEX,
     ROW_PARENT_ID,
     ROW_SPAN_ID,
@@ -30,6 +31,7 @@ from otel_exec.execution import (
     Outcome,
     Row,
     outcome_of,
+    registry_index,
     running_span_id,
     span_row,
 )
@@ -83,8 +85,10 @@ class ExecutionStore:
     Every finished span is kept (the tree and the framework views read them all); the
     executions that belong in a registry (``Execution.in_registry``: made by an otel_exec
     instrumentation and recorded by their framework) are numbered in completion order
-    (children before parents, as falyx numbers its registry), with indices never reused and
-    surviving ``clear()``, so a falyx program's indices are falyx's own. When ``max_spans`` is
+    (children before parents), with indices never reused and surviving ``clear()``. A falyx
+    execution keeps falyx's own index, and while falyx is instrumented (it numbers its own)
+    the other entries take none, so the registry's indices are exactly falyx's whatever else
+    runs. When ``max_spans`` is
     reached the oldest execution is dropped, with all its index entries, and counted in
     ``evicted``.
 
@@ -105,11 +109,14 @@ class ExecutionStore:
         max_spans: How many finished executions to keep.
         max_kept_values: How many executions keep their real objects.
         max_kept_bytes: About how many bytes of real objects are kept at most.
+        numbers_others: Whether executions their framework did not number take indices; None
+            (the default): unless a framework numbers its own now.
     """
 
     def __init__(self, max_spans: int = DEFAULT_MAX_SPANS,
                  max_kept_values: int = DEFAULT_MAX_KEPT_VALUES,
-                 max_kept_bytes: int = DEFAULT_MAX_KEPT_BYTES) -> None:
+                 max_kept_bytes: int = DEFAULT_MAX_KEPT_BYTES,
+                 numbers_others: bool | None = None) -> None:
         self._check_max_spans(max_spans)
         self._max_spans = max_spans
         self.max_kept_values = max_kept_values
@@ -122,7 +129,7 @@ class ExecutionStore:
         self._tail: list[Row | None] = []  # the newest rows, fewer than CHUNK
         self._first = 0  # the oldest kept row's sequence number
         self._next = 0  # the next row's
-        self._entries: dict[int, int] = {}  # registry index -> sequence number
+        self._entries: dict[int, int] = {}  # registry index (-1 - seq unnumbered) -> seq
         self._indexed = 0  # rows from here on are not in the four indexes below yet
         self._by_span: dict[int, int] = {}
         self._by_name: dict[str, _Slot] = {}
@@ -131,6 +138,7 @@ class ExecutionStore:
         self._running: dict[int, Span] = {}
         self._listeners: tuple[Listener, ...] = ()
         self._next_index = 0
+        self._numbers_others = numbers_others
         self._evicted = 0
         _STORES.add(self)
 
@@ -181,7 +189,7 @@ class ExecutionStore:
         ``max_spans``."""
         row = execution.row[:ROW_INDEX]
         with self._lock:
-            row = (*row, self._number() if execution.in_registry else None)
+            row = (*row, self._number(execution.attributes))
             listeners = self._insert(row, execution._outcome)
         if listeners:
             _notify(listeners, Execution.from_row(row, execution._outcome))
@@ -197,7 +205,7 @@ class ExecutionStore:
             self._tail = []
         index = row[ROW_INDEX]
         if index is not None:
-            self._entries[index] = seq
+            self._entries[index if index >= 0 else -1 - seq] = seq
         if outcome is not None:
             self._keep(row[ROW_SPAN_ID], outcome)
         while self._next - self._first > self._max_spans:
@@ -206,10 +214,13 @@ class ExecutionStore:
             self._index(self._next - MOST_UNINDEXED)
         return self._listeners
 
-    def _number(self) -> int:
-        """The next registry index (under the lock)."""
-        index = self._next_index
-        self._next_index = index + 1
+    def _number(self, attributes: Mapping[str, Any]) -> int | None:
+        """The registry index of a new row with these attributes (under the lock)."""
+        index = registry_index(attributes, self._numbers_others)
+        if index == NEXT_INDEX:
+            index = self._next_index
+        if index is not None and index >= self._next_index:
+            self._next_index = index + 1
         return index
 
     def _keep(self, span_id: int, outcome: Outcome) -> None:
@@ -235,8 +246,11 @@ class ExecutionStore:
         elif (seq + 1) % CHUNK == 0:
             del self._chunks[seq // CHUNK]
         span_id = oldest[ROW_SPAN_ID]
-        if oldest[ROW_INDEX] is not None:
-            self._entries.pop(oldest[ROW_INDEX], None)
+        index = oldest[ROW_INDEX]
+        if index is not None:
+            key = index if index >= 0 else -1 - seq
+            if self._entries.get(key) == seq:  # not taken over by a later entry's own index
+                del self._entries[key]
         if self._kept and self._kept[0][0] == span_id:
             self._kept_bytes -= self._kept.popleft()[1]
             self._outcomes.pop(span_id, None)
@@ -321,7 +335,7 @@ class ExecutionStore:
 
     @property
     def recorded(self) -> int:
-        """How many registry entries were ever stored (the next index)."""
+        """The next registry index: how many entries were ever numbered."""
         return self._next_index
 
     def __len__(self) -> int:
@@ -333,12 +347,15 @@ class ExecutionStore:
             return self._executions(range(self._first, self._next))
 
     def entries(self) -> tuple[Execution, ...]:
-        """The kept registry entries (``Execution.in_registry``), in index order."""
+        """The kept registry entries (``Execution.in_registry``), in completion order (which
+        is index order)."""
         with self._lock:
             return self._executions(self._entries.values())
 
     def get(self, index: int) -> Execution | None:
         """The registry entry with this index, if kept."""
+        if index < 0:
+            return None
         with self._lock:
             seq = self._entries.get(index)
             return None if seq is None else self._execution(seq)

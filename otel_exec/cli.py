@@ -43,11 +43,17 @@ def _print_json(data: Any) -> None:
 
 
 def _summary(views: Views, options: argparse.Namespace, console: Console) -> int:
-    """The table, or its JSON; a lookup that finds nothing (an index, a name, the last
-    result) is exit status 2 with falyx's message, the same in both forms."""
-    return _show_selection(views.registry.select(
+    """One execution looked up by index (its result, or its row), among every span read: the
+    filters apply to what was found, so an index means one execution under every filter. A
+    lookup that finds nothing is exit status 2 with falyx's message."""
+    selection = views.registry.select(
         options.name or "", options.index, options.result_index, options.last_result,
-        options.status, _limit(options)), options, console)
+        options.status, _limit(options))
+    matches = _matcher(options)
+    found = selection.result or next(iter(selection.executions), None)
+    if matches is not None and found is not None and not matches(found):
+        raise LookupError(f"no executions match {_filters(options)}")
+    return _show_selection(selection, options, console)
 
 
 TABLE_ROWS = 1000
@@ -472,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         except TraceFileError as error:
             sys.stderr.write(f"otel-exec tail: {error}\n")
             return 2
-    from otel_exec.persist import TraceFileError, read_traces, store_of
+    from otel_exec.persist import TraceFileError, iter_traces, read_traces, store_of
     from otel_exec.views import Views
     from otel_exec.views.registry import select_streamed
 
@@ -484,11 +490,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if options.command == "stats":  # aggregated as the file is read: no span is held
             return _stats(_spans(options, notes), options, Console())
-        if options.command == "summary" and not _by_index(options):  # the rows shown only
-            return _show_selection(select_streamed(
-                _spans(options, notes), options.name or "", options.last_result,
-                options.status, _limit(options),
-                options.slowest), options, Console())
+        if options.command == "summary":  # filtered after numbering: one index per row
+            if not _by_index(options):  # the rows shown only
+                return _show_selection(select_streamed(
+                    iter_traces(*options.files, notes=notes), options.name or "",
+                    options.last_result, options.status, _limit(options), options.slowest,
+                    keep=_matcher(options)), options, Console())
+            data = read_traces(*options.files)
+            notes = data.notes
+            return _summary(Views(store_of(data.executions)), options, Console())
         data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
         notes = data.notes
         if not data.executions and _filters(options):

@@ -59,9 +59,10 @@ def running_span_id(span: ReadableSpan) -> int | None:
     return None if context is None else context.span_id
 
 
-def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row:
-    """A span (finished, or still running) as a store row; ``number()`` gives the index of a
-    span that belongs in a registry (none without it).
+def span_row(span: ReadableSpan,
+             number: Callable[[Mapping[str, Any]], int | None] | None = None) -> Row:
+    """A span (finished, or still running) as a store row; ``number(attributes)`` gives its
+    registry index (none without it).
 
     Runs in ``on_end`` for every span, so it reads the SDK's fields in one C call.
     """
@@ -90,15 +91,56 @@ def span_row(span: ReadableSpan, number: Callable[[], int] | None = None) -> Row
             (*attributes, *attributes.values()),
             tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
             code, description, scope_name, None,
-            number() if number is not None and in_registry(attributes) else None)
+            number(attributes) if number is not None else None)
 
 
 def in_registry(attributes: Mapping[str, Any]) -> bool:
-    """Whether a registry numbers an execution with these attributes: made by an otel_exec
+    """Whether an execution with these attributes belongs in a registry: made by an otel_exec
     instrumentation and recorded by its framework (not a rollback, a declined confirmation,
     another instrumentation's span)."""
     return (semconv.EXEC_FRAMEWORK in attributes
             and attributes.get(semconv.EXEC_RECORDED, True) is not False)
+
+
+def own_index(attributes: Mapping[str, Any]) -> int | None:
+    """The index the framework itself gave an execution (falyx's ``ExecutionRegistry``), if
+    it gave one."""
+    index = attributes.get(semconv.FALYX_INDEX)
+    return index if type(index) is int and index >= 0 else None
+
+
+UNNUMBERED = -1
+"""A registry entry that takes no index (a row holds it; an ``Execution`` shows None)."""
+NEXT_INDEX = -2
+"""``registry_index``'s answer for "the registry's next number"."""
+
+_numbering: set[str] = set()
+
+
+def set_numbering(framework: str, numbers: bool) -> None:
+    """Say whether ``framework`` numbers its executions itself now (while it is instrumented:
+    falyx). Its numbers are then the registry's: other executions stay in the registry
+    but take no index."""
+    if numbers:
+        _numbering.add(framework)
+    else:
+        _numbering.discard(framework)
+
+
+def registry_index(attributes: Mapping[str, Any], others: bool | None = None) -> int | None:
+    """The registry index of an execution with these attributes: its framework's own,
+    ``NEXT_INDEX`` for the registry's next number, ``UNNUMBERED`` (in the registry, no index:
+    a framework numbers its own and this is another's), or None (not in a registry).
+    ``others`` says whether executions without an index of their framework's are numbered;
+    None: unless a framework numbers its own now."""
+    if not in_registry(attributes):
+        return None
+    index = own_index(attributes)
+    if index is not None:
+        return index
+    if others is None:
+        others = not _numbering
+    return NEXT_INDEX if others else UNNUMBERED
 
 
 class _Missing:
@@ -185,6 +227,8 @@ class Execution:
         (self.name, self._trace_id, self._span_id, self._parent_id, self.start_ns, self.end_ns,
          flat, self.events, self.links, code, self.status_description, self.scope,
          self.service, self.index) = row
+        if self.index == UNNUMBERED:
+            self.index = None
         half = len(flat) // 2
         self.attributes = dict(zip(flat[:half], flat[half:], strict=True))
         self._status_code = _CODES[code]

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext, StatusCode, TraceFlags
 
 from otel_exec._store import ExecutionStore
-from otel_exec.execution import Execution
+from otel_exec.execution import Execution, own_index
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -619,8 +619,10 @@ def read(path: str | Path) -> list[Execution]:
 
 
 def store_of(executions: Sequence[Execution]) -> ExecutionStore:
-    """A new store holding ``executions``, numbered in the order given."""
-    store = ExecutionStore(max_spans=max(len(executions), 1))
+    """A new store holding ``executions``, numbered in the order given (falyx's keeping
+    falyx's indices; where there are any, they are the only ones, as in the process)."""
+    others = not any(own_index(execution.attributes) is not None for execution in executions)
+    store = ExecutionStore(max_spans=max(len(executions), 1), numbers_others=others)
     for execution in executions:
         store.add(execution)
     return store

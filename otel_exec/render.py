@@ -110,7 +110,8 @@ def summary_table(executions: Iterable[Execution], *, title: str = "📊 Executi
     for execution in executions:
         if not keep(execution, status):
             continue
-        table.add_row(str(execution.index), literal(execution.name), _clock(execution.start_time),
+        index = "—" if execution.index is None else str(execution.index)
+        table.add_row(index, literal(execution.name), _clock(execution.start_time),
                       _clock(execution.end_time), _duration(execution), status_label(execution),
                       _outcome_text(execution))
     return table

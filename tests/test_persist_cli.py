@@ -242,3 +242,41 @@ def test_random_arguments_never_give_a_traceback(tail_arguments: list[str]) -> N
                           stdin=subprocess.DEVNULL, check=False)
     assert done.returncode in (0, 2), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _summary_json(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, object]:
+    code = main(["summary", *arguments, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if code == 0 else None
+
+
+def test_an_index_means_one_execution_under_every_filter(
+        store: ExecutionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parse("a")
+    with otel_exec.span("report"):
+        pass
+    with pytest.raises(ValueError):
+        parse("")
+    middle = store.entries()[-1].end_time
+    job()
+    parse("bb")
+    path = tmp_path / "t.jsonl"
+    otel_exec.save(path)
+    code, everything = _summary_json(capsys, str(path))
+    assert code == 0 and isinstance(everything, list)
+    index_of = {row["span_id"]: row["index"] for row in everything}
+    assert sorted(index_of.values()) == list(range(len(everything)))
+    for filters in (["--kind", "function"], ["--kind", "block"], ["--framework", "python"],
+                    ["--since", str(middle)], ["--until", str(middle)], ["--status", "error"],
+                    ["--name", "parse"], ["--trace", everything[-1]["trace_id"]]):
+        code, rows = _summary_json(capsys, str(path), *filters)
+        assert code == 0 and rows, filters
+        assert [row["index"] for row in rows] == [index_of[row["span_id"]] for row in rows], filters
+    last = everything[-1]
+    for filters in (["--kind", last["kind"]], ["--since", str(middle)], []):
+        code, found = _summary_json(capsys, str(path), "--result-index", str(last["index"]),
+                                    *filters)
+        assert code == 0 and isinstance(found, dict) and found["signature"].startswith("parse")
+    assert main(["summary", str(path), "--result-index", str(last["index"]),
+                 "--until", str(middle)]) == 2
+    assert "no executions match --until" in capsys.readouterr().err

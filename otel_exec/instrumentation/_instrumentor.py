@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
+from otel_exec.execution import set_numbering
 from otel_exec.instrumentation._patching import Patch, UnsupportedFramework, apply, restore
 from otel_exec.spans import use_provider
 
@@ -43,6 +44,9 @@ class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """The framework's top-level package: patched once it is imported."""
     instruments: ClassVar[tuple[str, ...]]
     """Supported versions, as in the ``instruments-any`` extra."""
+    numbers_own: ClassVar[bool] = False
+    """Whether the framework numbers its executions itself (falyx's registry): while it is
+    patched, the registry's indices are the framework's and no other execution takes one."""
 
     _applied: tuple[Patch, ...] = ()
     _pending: object | None = None
@@ -70,7 +74,7 @@ class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         if self.module in sys.modules:  # a table that cannot apply raises: not instrumented
-            self._applied = apply(self.patches(**kwargs), self.framework)
+            self._apply(**kwargs)
             use_provider(self.scope, kwargs.get("tracer_provider"))
             return
         use_provider(self.scope, kwargs.get("tracer_provider"))
@@ -82,15 +86,21 @@ class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     return
                 self._pending = None
                 try:
-                    self._applied = apply(self.patches(**kwargs), self.framework)
+                    self._apply(**kwargs)
                 except Exception as exc:  # never into the program's import statement
                     _logger.error("%s", exc, exc_info=not isinstance(exc, UnsupportedFramework))
                     self.uninstrument()
 
         wrapt.register_post_import_hook(on_import, self.module)
 
+    def _apply(self, **kwargs: Any) -> None:
+        self._applied = apply(self.patches(**kwargs), self.framework)
+        if self.numbers_own:
+            set_numbering(self.framework, True)
+
     def _uninstrument(self, **kwargs: Any) -> None:
         self._pending = None
         restore(self._applied)
         self._applied = ()
+        set_numbering(self.framework, False)
         use_provider(self.scope, None)

@@ -407,6 +407,7 @@ class FalyxInstrumentor(ExecInstrumentor):
     scope = _SCOPE
     framework = "falyx"
     module = "falyx"
+    numbers_own = True
     instruments = _instruments
 
     def patches(self, **options: Any) -> tuple[Patch, ...]:

@@ -350,7 +350,7 @@
   const historyList = new VirtualList(document.getElementById("history-list"), (row) => {
     const entry = historyRows[row];
     return el("div", { class: "row history-row", "data-span": entry.span, onclick: () => jumpTo(entry.span) },
-      el("span", { class: "num", text: String(entry.index) }),
+      el("span", { class: "num", text: entry.index == null ? "—" : String(entry.index) }),
       el("span", { text: entry.name }),
       el("span", { text: clock(entry.start * 1000) }),
       el("span", { text: entry.end === null ? "n/a" : clock(entry.end * 1000) }),

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from otel_exec import render, semconv
-from otel_exec.execution import MISSING
+from otel_exec.execution import MISSING, in_registry, own_index
 from otel_exec.spans import get_tracer, record_finished
 from otel_exec.views import StoreView
 
@@ -76,57 +76,73 @@ def _completion(end: int, start: int, number: int) -> int:
 
 def select_streamed(executions: Iterable[Execution], name: str = "", last_result: bool = False,
                     status: str = "all", limit: int | None = None,
-                    slowest: int | None = None) -> Selection:
+                    slowest: int | None = None,
+                    keep: Callable[[Execution], bool] | None = None) -> Selection:
     """``ExecutionRegistry.select`` over executions read in any order (a trace file), holding
     only the rows it shows: the newest ``limit`` (or the ``slowest`` N) of the registry entries
-    that match, numbered as a store of them all would number them. Besides those rows it keeps
-    the start and end of each entry in two arrays (16 bytes an entry, nothing for the garbage
-    collector to walk); when the file is in completion order, as files usually are, an entry's
-    index is simply its number.
+    that match, numbered as a store of them all would number them. ``keep`` filters further,
+    after numbering, so an entry's index is the same under every filter.
+
+    falyx's executions keep falyx's indices; in a file that has any, the other entries take
+    none (as in the process that wrote it). Otherwise entries are numbered in completion
+    order: besides the rows shown this keeps the start and end of each such entry in two
+    arrays (16 bytes an entry, nothing for the garbage collector to walk); when the file is in
+    completion order, as files usually are, an entry's index is simply its number.
     """
     status = _status_filter(status)
     if last_result:  # falyx checks it first: no other argument applies
         name, slowest = "", None
     ends, starts = array("Q"), array("Q")
     in_order, last_end, last_start = True, -1, 0
-    rows: list[tuple[int, int, Execution]] = []  # (key kept by, entry number, execution)
+    # (key kept by, entry read, number among the unnumbered or falyx's index, execution)
+    rows: list[tuple[int, int, int, Execution]] = []
     bound = 1 if last_result else slowest if slowest is not None else (
         limit if limit and limit > 0 else None)
-    named = matched = 0
+    read = named = matched = 0
+    owned = False  # whether falyx numbered any entry
     for execution in executions:
-        if not execution.in_registry:
+        attributes = execution.attributes
+        if not in_registry(attributes):
             continue
-        number, end, start = len(ends), execution.end_ns or 0, execution.start_ns
-        if end < last_end or (end == last_end and start > last_start):
-            in_order = False
-        last_end, last_start = end, start
-        ends.append(end)
-        starts.append(start)
+        read += 1
+        end, start = execution.end_ns or 0, execution.start_ns
+        number = own_index(attributes)
+        if number is None:
+            number = len(ends) << 1
+            if end < last_end or (end == last_end and start > last_start):
+                in_order = False
+            last_end, last_start = end, start
+            ends.append(end)
+            starts.append(start)
+        else:
+            number, owned = number << 1 | 1, True
         if name and execution.name != name:
             continue
         named += 1
         if (execution.ignore_in_history if last_result
-                else not render.keep(execution, status)):
+                else not render.keep(execution, status)) or (
+                keep is not None and not keep(execution)):
             continue
         matched += 1
-        # kept by completion, or by duration then completion; the entry number makes it unique
-        key = _completion(end, start, number) if slowest is None else (
-            (end - start) << 40 | number)
-        row = (key, number, execution)
+        key = (end - start << 40 | read) if slowest is not None else _completion(end, start, read)
+        row = (key, read, number, execution)
         if bound is None or len(rows) < bound:
             heapq.heappush(rows, row)
         elif key > rows[0][0]:
             heapq.heapreplace(rows, row)
-    rows.sort(key=lambda row: _completion(ends[row[1]], starts[row[1]], row[1]))
-    if in_order:
-        indices = [number for _, number, _ in rows]
-    else:  # rank among every entry's completion order, made once here
-        order = sorted(_completion(ends[n], starts[n], n) for n in range(len(ends)))
-        indices = [bisect.bisect_left(order, _completion(ends[n], starts[n], n))
-                   for _, n, _ in rows]
+    rows.sort(key=lambda row: _completion(row[3].end_ns or 0, row[3].start_ns, row[1]))
+    order = None if in_order or owned else sorted(
+        _completion(ends[n], starts[n], n) for n in range(len(ends)))
     shown = []
-    for (_, _, execution), index in zip(rows, indices, strict=True):
-        execution.index = index
+    for _, _, number, execution in rows:
+        if number & 1:  # falyx's own
+            execution.index = number >> 1
+        elif owned:
+            execution.index = None
+        else:  # rank among every unnumbered entry's completion order
+            n = number >> 1
+            execution.index = n if order is None else bisect.bisect_left(
+                order, _completion(ends[n], starts[n], n))
         shown.append(execution)
     if last_result:
         return Selection(result=shown[0]) if shown else Selection(missing=_NO_LAST_RESULT)

@@ -70,17 +70,50 @@ def test_registry_parity_names_statuses_order_and_indices(falyx_store: Execution
     assert [(e.name, "OK" if e.success else "ERROR") for e in ours] == [
         (c.name, c.status) for c in theirs]
     assert [e.attributes[semconv.FALYX_INDEX] for e in ours] == [c.index for c in theirs]
-    # both registries number for the whole session (earlier tests ran falyx uninstrumented):
-    # from here on every index moves in step; rollbacks take none
-    offset = theirs[0].index - ours[0].index
-    assert [e.index + offset for e in ours] == [c.index for c in theirs]
+    # falyx numbers for the whole session (earlier tests ran it uninstrumented too): ours are
+    # its indices; rollbacks take none
+    assert [e.index for e in ours] == [c.index for c in theirs]
     for context in theirs:
-        found = otel_exec.registry.get(context.index - offset)
+        found = otel_exec.registry.get(context.index)
         assert found is not None and found.name == context.name
     for execution, context in zip(ours, theirs, strict=True):
         assert execution.result is context.result
         assert execution.exception is context.exception
         assert execution.args == context.args
+
+
+def test_falyx_indices_stay_falyxs_whatever_else_runs(falyx_store: ExecutionStore) -> None:
+    """@traced code before, between and inside falyx's actions takes no index and shifts none:
+    every index is falyx's, and the other executions stay in the registry without one."""
+
+    @otel_exec.traced
+    def helper(n: int) -> int:
+        return n + 1
+
+    async def uses_helper() -> int:
+        return helper(1)
+
+    helper(0)
+    asyncio.run(Action("first", action=uses_helper)())
+    helper(2)
+    asyncio.run(ChainedAction("chain", [Action("a", action=uses_helper),
+                                        Action("b", action=uses_helper)])())
+    theirs = FalyxRegistry.get_all()
+    ours = otel_exec.registry.get_all()
+    assert [(e.name, e.index) for e in ours if e.framework == "falyx"] == [
+        (c.name, c.index) for c in theirs]
+    assert [e.name.rsplit(".", 1)[-1] for e in ours if e.framework != "falyx"] == ["helper"] * 5
+    assert all(e.index is None for e in ours if e.framework != "falyx")
+    for context in theirs:
+        found = otel_exec.registry.get(context.index)
+        assert found is not None and found.name == context.name
+    assert otel_exec.registry.get(theirs[-1].index + 1) is None
+    table = io.StringIO()
+    otel_exec.summary(console=Console(file=table, width=150))
+    assert "—" in table.getvalue()  # a row without an index says so
+    otel_exec.uninstrument("falyx")  # falyx numbers no longer: ours again
+    helper(3)
+    assert otel_exec.registry.get_all()[-1].index > theirs[-1].index  # never one of falyx's
 
 
 @needs_falyx_02
