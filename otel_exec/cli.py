@@ -132,8 +132,6 @@ def _stats(executions: Iterable[Execution], options: argparse.Namespace,
 
 
 def _history(views: Views, options: argparse.Namespace, console: Console) -> int:
-    from rich.pretty import Pretty
-
     from otel_exec.render import literal
 
     histories = views.history.histories()
@@ -152,7 +150,11 @@ def _history(views: Views, options: argparse.Namespace, console: Console) -> int
         for path in history.get_all_paths():
             console.print(literal("  " + " → ".join(f"{step.state_name} ({step.status.value})"
                                                     for step in path)))
-        console.print(Pretty(summary["stream_progress"]))
+        progress = summary["stream_progress"]
+        if progress["streams_processed"]:
+            console.print(literal(f"  streamed: {progress['streams_processed']} stream(s), "
+                                  f"{progress['total_chunks']} chunk(s), "
+                                  f"{progress['total_records']} record(s)", "dim"))
     return 0
 
 
@@ -164,20 +166,21 @@ def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
     if not jobs and not options.json:
         console.print("No routilux jobs in the trace (nothing to show).")
         return 0
-    rows = []
-    for job in jobs:
-        state, tracker = states(job.span_id), trackers(job.span_id)
-        rows.append((state, tracker))
+    rows = [(job, states(job.span_id), trackers(job.span_id)) for job in jobs]
     if options.json:
-        _print_json([{**state.serialize(), "performance": tracker.get_performance_metrics()}
-                     for state, tracker in rows])
+        _print_json([{**state.serialize(), "duration": job.duration,
+                      "performance": tracker.get_performance_metrics()}
+                     for job, state, tracker in rows])
         return 0
-    for state, tracker in rows:
+    for job, state, tracker in rows:
         performance = tracker.get_flow_performance()
+        took = "" if job.duration is None else f" in {job.duration:.3f}s"
         console.print(literal(state.flow_id, "bold").append_text(literal(
-            f" job {state.job_id}: {state.status}, {performance['total_routines']} routines, "
-            f"{performance['total_events']} deliveries, "
-            f"{performance['total_execution_time']:.3f}s")))
+            f" job {state.job_id}: {state.status}{took}, {performance['total_routines']} "
+            f"routines ({performance['total_execution_time']:.3f}s running), "
+            f"{performance['total_events']} deliveries")))
+        if job.status_description and not job.success:
+            console.print(literal(f"  {job.status_description}", "red"))
         for routine_id, routine_state in state.routine_states.items():
             errors = routine_state["errors"]
             line = literal(f"  {routine_id}: last {routine_state['status']}, "

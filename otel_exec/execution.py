@@ -380,7 +380,11 @@ class Execution:
         if event is None:
             return None
         kind = str(event.get(semconv.EXCEPTION_TYPE, "Exception")).rsplit(".", 1)[-1]
-        return f"{kind}({str(event.get(semconv.EXCEPTION_MESSAGE, ''))!r})"
+        message = str(event.get(semconv.EXCEPTION_MESSAGE, ""))
+        if kind.endswith("KeyError") and len(message) > 1 and message[0] in "'\"" and (
+                message[-1] == message[0]):  # a KeyError's message is its key's repr already
+            return f"{kind}({message})"
+        return f"{kind}({message!r})"
 
     @property
     def traceback(self) -> str | None:

@@ -32,15 +32,13 @@ if TYPE_CHECKING:
 RESULT_WIDTH = 50
 
 _STATUS_LABELS: dict[ExecStatus, tuple[str, str]] = {
-    ExecStatus.COMPLETED: ("✅ Success", "green"),
-    ExecStatus.FAILED: ("❌ Error", "red"),
-    ExecStatus.ERROR_CONTINUED: ("❌ Error (continued)", "red"),
-    ExecStatus.SKIPPED: ("⏭ Skipped", "yellow"),
-    ExecStatus.CANCELLED: ("⏹ Cancelled", "yellow"),
-    ExecStatus.PAUSED: ("⏸ Paused", "yellow"),
-    ExecStatus.UNFINISHED: ("⏹ Unfinished", "yellow"),
-    ExecStatus.RUNNING: ("⏳ Running", "cyan"),
-}
+    status: (f"{icon} {status.value}", style) for status, icon, style in (
+        (ExecStatus.COMPLETED, "✅", "green"), (ExecStatus.FAILED, "❌", "red"),
+        (ExecStatus.ERROR_CONTINUED, "❌", "red"), (ExecStatus.SKIPPED, "⏭", "yellow"),
+        (ExecStatus.CANCELLED, "⏹", "yellow"), (ExecStatus.PAUSED, "⏸", "yellow"),
+        (ExecStatus.UNFINISHED, "⏹", "yellow"), (ExecStatus.RUNNING, "⏳", "cyan"))}
+"""A status as every view says it: the ``exec.status`` word (the one vocabulary of the
+spans, the CLI, the viewer and the JSON), with an icon and a colour in a terminal."""
 
 STATUS_FILTERS = ("all", "success", "error")
 
@@ -51,7 +49,7 @@ def literal(text: object, style: str = "") -> Text:
 
 
 def status_label(execution: Execution) -> Text:
-    """The status cell of an execution, e.g. ``✅ Success``."""
+    """The status cell of an execution, e.g. ``✅ completed``."""
     label, style = _STATUS_LABELS[execution.status]
     return Text(label, style=style)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -119,13 +120,38 @@ def exception_message(exc: BaseException) -> str:
     return values.message(message)
 
 
+_OWN_FILES = os.path.dirname(os.path.abspath(__file__)) + os.sep
+"""Where otel_exec's own modules are: their frames are not the user's story."""
+
+
+def _hide_own_frames(formatted: traceback.TracebackException) -> None:
+    """Drop otel_exec's frames (the wrappers between a caller and its function) from a
+    formatted traceback and those chained to it; a traceback of ours alone is left whole."""
+    seen: set[int] = set()
+    pending = [formatted]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        theirs = [frame for frame in current.stack
+                  if not (frame.filename or "").startswith(_OWN_FILES)]
+        if theirs and len(theirs) < len(current.stack):
+            current.stack = traceback.StackSummary.from_list(theirs)
+        pending.extend(chained for chained in (current.__cause__, current.__context__,
+                                               *(getattr(current, "exceptions", None) or ()))
+                       if chained is not None)
+
+
 def exception_stacktrace(exc: BaseException) -> str:
-    """The formatted traceback (chained exceptions included), bounded and scrubbed; only the
-    frames and the type when messages are not captured."""
+    """The formatted traceback (chained exceptions included, otel_exec's own frames left
+    out), bounded and scrubbed; only the frames and the type when messages are not
+    captured."""
     values = policy()
     try:
         formatted = traceback.TracebackException(type(exc), exc, exc.__traceback__,
                                                  compact=True)
+        _hide_own_frames(formatted)
         if values.capture_messages:
             text = "".join(formatted.format())
         else:  # frames only: neither the message nor source lines that may quote it

@@ -113,7 +113,7 @@ def test_a_protobuf_json_file_loads(tmp_path: Path) -> None:
     assert (inner.name, outer.name) == ("inner", "outer")
     assert inner.parent_span_id == outer.span_id
     assert inner.attributes == {"n": 3, "ok": True}
-    assert not inner.success and inner.exception_text == "KeyError(\"'k'\")"
+    assert not inner.success and inner.exception_text == "KeyError('k')"
     raw = exporter.get_finished_spans()[0].context.span_id
     assert inner.span_id == f"{raw:016x}"
     assert base64.b64decode(message["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"])
@@ -150,7 +150,7 @@ def test_every_command_reads_the_demo_file(tmp_path: Path) -> None:
                           text=True, timeout=120, stdin=subprocess.DEVNULL, env=env, check=False)
     assert done.returncode == 0, done.stderr
     for expected in ("order_batch", "integration_tests", "falyx.retry.attempt×3", "step validated",
-                     "subnetwork scoring", "job orders", "Error (continued)"):
+                     "subnetwork scoring", "job orders", "error_continued"):
         assert expected in done.stdout, expected
     results = {}
     for command in ("summary", "tree", "stats", "history", "jobs"):
@@ -161,6 +161,12 @@ def test_every_command_reads_the_demo_file(tmp_path: Path) -> None:
         plain = subprocess.run([str(cli), command, str(output)], capture_output=True,
                                text=True, timeout=60, env=env, check=False)
         assert plain.returncode == 0 and plain.stdout.strip(), (command, plain.stderr)
+        assert "Success" not in plain.stdout, command  # one status vocabulary
+        if command == "history":
+            assert "{'" not in plain.stdout  # no raw dict
+            assert "streamed: 1 stream(s), 2 chunk(s), 6 record(s)" in plain.stdout
+        if command == "jobs":
+            assert re.search(r"job \S+: completed in 0\.\d{3}s", plain.stdout), plain.stdout
     assert {row["name"] for row in results["summary"]} >= {"Build", "charge", "job orders"}
     assert any(row["failures"] for row in results["stats"])
     assert len(results["history"]) == 3

@@ -12,7 +12,7 @@ registry = otel_exec.registry
 
 
 def captured(**kwargs: object) -> str:
-    console = Console(color_system=None, width=120, record=True)
+    console = Console(color_system=None, width=140, record=True)
     with console.capture() as capture:
         registry.summary(console=console, **kwargs)  # type: ignore[arg-type]
     return capture.get()
@@ -48,8 +48,8 @@ def test_the_full_table(store: ExecutionStore) -> None:
         assert header in out
     lines = [line for line in out.splitlines() if "fetch" in line or "fail" in line]
     assert len(lines) == 3
-    assert "✅ Success" in lines[0] and "[0, 1]" in lines[0]
-    assert "❌ Error" in lines[1] and "RuntimeError('no luck')" in lines[1]
+    assert "✅ completed" in lines[0] and "[0, 1]" in lines[0]
+    assert "❌ failed" in lines[1] and "RuntimeError('no luck')" in lines[1]
     assert lines[2].rstrip().endswith("...")  # results longer than 50 characters are cut
 
 

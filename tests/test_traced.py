@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import traceback
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -330,3 +331,29 @@ def test_a_result_whose_repr_raises_is_returned_untouched(store: ExecutionStore)
 def test_decorating_a_non_callable_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match="needs a callable"):
         traced(42)  # type: ignore[call-overload]
+
+
+def test_a_failure_reads_as_python_says_it(store: ExecutionStore) -> None:
+    """A KeyError's text is quoted once, and the recorded stack trace starts in the user's
+    code: otel_exec's wrapper frames (sync, async, nested) are not the user's story."""
+
+    @otel_exec.traced(name="lookup")
+    def lookup(table: dict[str, int], key: str) -> int:
+        return table[key]
+
+    @otel_exec.traced(name="outer")
+    async def outer() -> int:
+        return lookup({}, "missing")
+
+    with pytest.raises(KeyError) as caught:
+        asyncio.run(outer())
+    # the exception the caller holds is untouched
+    assert any("otel_exec" in frame.filename
+               for frame in traceback.extract_tb(caught.value.__traceback__))
+    for name in ("lookup", "outer"):
+        (execution,) = store.by_name(name)
+        assert execution.exception_text == "KeyError('missing')"
+        trace = execution.traceback or ""
+        assert trace.endswith("KeyError: 'missing'\n")
+        assert "otel_exec" not in trace and "return table[key]" in trace
+    assert "test_traced.py" in (store.by_name("outer")[0].traceback or "")

@@ -432,7 +432,9 @@
       return el("div", { class: "card job", "data-span": job.span },
         el("h2", {}, spanLink(bySpanId.get(job.span) ?? -1, job.flow), el("span", { class: "muted",
           text: ` job ${job.job}: ` }), el("span", { class: `status ${tone(job.status)}`, text: job.status }),
-        el("span", { class: "muted", text: ` · ${job.routines} routines, ${job.deliveries} deliveries, ${job.time.toFixed(3)}s` })),
+        el("span", { class: "muted", text: `${job.duration == null ? "" : ` in ${job.duration.toFixed(3)}s`}`
+          + ` · ${job.routines} routines (${job.busy.toFixed(3)}s running), ${job.deliveries} deliveries` })),
+        job.error ? el("p", { class: "status error", text: job.error }) : null,
         table, el("h3", { text: "Event flow" }),
         flow.length ? el("ol", { class: "event-flow" }, ...flow) : el("p", { class: "muted", text: "No deliveries between routines." }));
     });

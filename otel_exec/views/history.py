@@ -481,6 +481,10 @@ class HistoryView(StoreView):
                 found.append(execution)
         return sorted(found, key=lambda item: item.start_ns)
 
+    def __repr__(self) -> str:
+        return ("<ExecutionHistory of a dataknobs-fsm run: call with an execution id, or "
+                f"none for the latest ({len(self.roots())} in the store)>")
+
     def __call__(self, execution_id: str | None = None) -> ExecutionHistory:
         """The history of ``execution_id`` (a run, batch or stream span id), else the latest.
 

@@ -94,6 +94,11 @@ class ExecutionTracker:
         self.event_flow: list[dict[str, Any]] = event_flow or []
         self.performance_metrics: dict[str, Any] = {}
 
+    def __repr__(self) -> str:
+        runs = sum(len(runs) for runs in self.routine_executions.values())
+        return (f"ExecutionTracker(flow_id={self.flow_id!r}, routines="
+                f"{len(self.routine_executions)}, runs={runs}, events={len(self.event_flow)})")
+
     @classmethod
     def from_spans(cls, spans: _JobSpans) -> ExecutionTracker:
         tracker = cls(str(spans.job.attributes.get(semconv.ROUTILUX_FLOW, "")))
@@ -326,6 +331,11 @@ class JobView(StoreView):
                  build: Callable[[_JobSpans], Any]) -> None:
         super().__init__(store)
         self._build = build
+
+    def __repr__(self) -> str:
+        return (f"<{getattr(self._build, '__qualname__', 'view').split('.')[0]} of a routilux "
+                f"job: call with a job id, or none for the latest ({len(self.jobs())} in the "
+                "store)>")
 
 
     def jobs(self) -> list[Execution]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import textwrap
 import threading
 import time
@@ -101,6 +102,36 @@ def test_statuses_follow_the_error_strategy(store: ExecutionStore, runtime: Runt
     assert state.status == job_status
     assert state.get_routine_state("bad")["status"] == routine_status.value
     assert state.get_routine_state("ok")["status"] == "completed"
+
+
+def test_a_failed_job_says_why_and_how_long_it_took(store: ExecutionStore, runtime: Runtime,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The views tell the job's real duration (its span's, not the routines' sum) and what
+    failed it, in the summary's Result column, ``otel-exec jobs`` and the JSON."""
+    from otel_exec.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    _, state = run_flow(runtime, ErrorStrategy.STOP)
+    job = job_span(store, state.job_id)
+    assert job.status is ExecStatus.FAILED
+    assert job.status_description is not None
+    assert job.status_description.startswith("routine bad failed: ValueError")
+    path = tmp_path / "jobs.jsonl"
+    otel_exec.save(path)
+    assert main(["jobs", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"failed in {job.duration:.3f}s" in out
+    assert "routine bad failed: ValueError" in out
+    assert main(["summary", str(path), "--name", job.name, "--json"]) == 0
+    (row,) = [r for r in json.loads(capsys.readouterr().out) if r["span_id"] == job.span_id]
+    assert row["status"] == "failed" and row["exception"] is None
+    assert main(["summary", str(path), "--name", job.name]) == 0
+    assert "routine bad failed" in capsys.readouterr().out
+    assert repr(otel_exec.tracker(state.job_id)) == (
+        f"ExecutionTracker(flow_id={job.attributes[semconv.ROUTILUX_FLOW]!r}, routines=4, "
+        "runs=10, events=9)")
+    assert "call with a job id" in repr(otel_exec.tracker)
 
 
 def test_the_job_ends_when_its_work_ends(store: ExecutionStore, runtime: Runtime) -> None:

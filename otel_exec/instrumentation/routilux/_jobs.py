@@ -38,7 +38,7 @@ Marker = tuple["Job | None", "Link | None"]
 class Job:
     """A job's span, its tasks in flight and the verdict of its routines."""
 
-    __slots__ = ("__weakref__", "ended", "execution", "failed", "in_flight", "job_id", "lock",
+    __slots__ = ("__weakref__", "ended", "execution", "failure", "in_flight", "job_id", "lock",
                  "paused", "worker_id")
 
     def __init__(self, execution: ExecutionSpan, job_id: str, worker_id: str) -> None:
@@ -46,7 +46,8 @@ class Job:
         self.job_id = job_id
         self.worker_id = worker_id
         self.in_flight = 0
-        self.failed = False
+        self.failure: str | None = None
+        """What failed the job first (a routine's error), once one did."""
         self.paused = False
         self.ended = False
         self.lock = threading.Lock()
@@ -77,7 +78,7 @@ class Job:
         with self.lock:
             if self.in_flight > 0:
                 return
-        self.end(ExecStatus.FAILED if self.failed else ExecStatus.COMPLETED, "idle")
+        self.end(ExecStatus.FAILED if self.failure else ExecStatus.COMPLETED, "idle", self.failure)
 
     def end(self, status: ExecStatus, how: str, error: str | None = None) -> None:
         with self.lock:
@@ -240,9 +241,18 @@ def finish_routine(call: RoutineCall, raised: BaseException | None, result: Any)
         call.execution.finish(result)
         return
     status = _strategy_status(call)
-    if status is ExecStatus.FAILED and call.job is not None:
-        call.job.failed = True
+    if status is ExecStatus.FAILED and call.job is not None and call.job.failure is None:
+        call.job.failure = f"routine {call.routine_id} failed: {_error_text(error)}"
     call.execution.finish(exception=error, status=status)
+
+
+def _error_text(error: BaseException) -> str:
+    """``Type: message``, as a job's failure names the error that caused it."""
+    try:
+        message = str(error)
+    except Exception:  # a hostile __str__ leaves the type
+        message = ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _strategy_status(call: RoutineCall) -> ExecStatus:
@@ -290,7 +300,7 @@ def posted(posting: Posting, raised: BaseException | None, result: Any) -> None:
     job = posting.job
     if raised is not None:
         if job is not None and posting.entry_inline:
-            job.failed = True
+            job.failure = job.failure or f"the entry routine failed: {_error_text(raised)}"
         else:
             if job is not None:
                 jobs.pop(job.job_id, None)
@@ -334,5 +344,5 @@ def end_open_jobs(how: str = "shutdown") -> None:
     interpreter exit): *paused* if paused, else *unfinished* (failed if a routine failed)."""
     for job in list(jobs.values()):
         status = (ExecStatus.PAUSED if job.paused else
-                  ExecStatus.FAILED if job.failed else ExecStatus.UNFINISHED)
-        contained(job.end, status, how)
+                  ExecStatus.FAILED if job.failure else ExecStatus.UNFINISHED)
+        contained(job.end, status, how, job.failure)
