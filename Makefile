@@ -30,7 +30,7 @@ $(BACKENDS_STAMP):
 
 backends: $(BACKENDS_STAMP)
 
-# routilux 0.11 (the Flow.execute API of the seeds) cannot share a virtualenv with routilux 1.x;
+# routilux 0.11 (the older Flow.execute API) cannot share a virtualenv with routilux 1.x;
 # it pins serilux 0.3.1 (serilux 0.4+ breaks its JobState.save).
 $(OLD_ROUTILUX_STAMP): pyproject.toml
 	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }

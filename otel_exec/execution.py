@@ -284,7 +284,7 @@ class Execution:
     # verdict --------------------------------------------------------------------------------
     @property
     def status(self) -> ExecStatus:
-        """The execution's status (see the span model in DESIGN.md)."""
+        """The execution's status (the table in docs/semconv.md, "Status mapping")."""
         if self.end_ns is None:
             return ExecStatus.RUNNING
         value = self.attributes.get(semconv.EXEC_STATUS)

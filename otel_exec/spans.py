@@ -2,9 +2,9 @@
 
 ``ExecutionSpan`` starts a span with the shared ``exec.*`` attributes, makes it current while the
 work runs, and on ``finish`` maps the outcome to ``exec.status`` and the OTel status (table in
-DESIGN.md), records the exception event and ``error.type``, turns args/kwargs/result into bounded,
-scrubbed text and hands the real objects to the in-process store. Nothing in here raises into the
-caller: our own failures are logged and the user's work goes on untouched.
+docs/semconv.md), records the exception event and ``error.type``, turns args/kwargs/result into
+bounded, scrubbed text and hands the real objects to the in-process store. Nothing in here raises
+into the caller: our own failures are logged and the user's work goes on untouched.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ that failed and triggered them), rollback is a child span (neither takes a regis
 from __future__ import annotations
 
 import logging
+import re
 import weakref
 from contextvars import ContextVar
 from functools import partial
@@ -90,9 +91,12 @@ _falyx: dict[str, Any] = {}
 _kinds: dict[type, tuple[str, dict[str, str]]] = {}
 
 
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower()
-                   for i, c in enumerate(name))
+    """``BaseIOAction`` → ``base_io_action``, ``HTTPAction`` → ``http_action``."""
+    return _WORD_START.sub("_", name).lower()
 
 
 def _kind(instance: object) -> tuple[str, dict[str, str]]:

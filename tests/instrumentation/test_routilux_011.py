@@ -1,4 +1,4 @@
-"""routilux 0.11 (Flow.execute → JobState), the API of the seeds. routilux 1.x replaced it, so
+"""routilux 0.11 (Flow.execute → JobState), the older API. routilux 1.x replaced it, so
 this file runs in its own environment (`make test` builds .venv-routilux011 with routilux 0.11.0
 and serilux 0.3.1) and is skipped where routilux 1.x is installed."""
 

@@ -1,4 +1,4 @@
-"""routilux 0.10 / 0.11 (the seeds' API): ``Flow.execute`` → ``JobState``, handlers called by
+"""routilux 0.10 / 0.11 (the older API): ``Flow.execute`` → ``JobState``, handlers called by
 slots on the caller's thread (entry) and the flow's thread pool (downstream)."""
 
 from __future__ import annotations
