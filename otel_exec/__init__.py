@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from otel_exec import _wiring
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -68,14 +70,26 @@ _LAZY = {
 _VIEWS = ("registry", "history", "tracker", "job_state")
 
 
+def _route(provider: Any) -> Any:
+    """The set-up layer's routing of a provider (imported when the first tracer is made)."""
+    from otel_exec import config
+
+    _wiring.route = config.route
+    return config.route(provider)
+
+
+_wiring.route = _route
+
+
 def _default_views() -> Views:
     """The views of the default store (made once)."""
     views: Views | None = globals().get("_views")
     if views is None:
         from otel_exec import config
+        from otel_exec.instrumentation.record import record_context
         from otel_exec.views import Views
 
-        views = Views(config.store, _why_empty)
+        views = Views(config.store, _why_empty, record_context)
         globals()["_views"] = views
     return views
 

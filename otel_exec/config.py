@@ -33,18 +33,15 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
-from otel_exec import semconv
+from otel_exec import _wiring, semconv
+from otel_exec._sdk.provider import endpoint_of, exporter_of, shutdown_within, span_processors
 from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec.sampling import RecordLocally
 from otel_exec.values import policy, set_policy, with_extra_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-
-    from opentelemetry.context import Context
-    from opentelemetry.trace import Link, SpanKind, TraceState
-    from opentelemetry.util.types import Attributes
 
     from otel_exec.live_console import LiveConsole
 
@@ -70,7 +67,6 @@ class _Setup:
     console: LiveConsole | None = None
     console_chosen: bool = False
     doctor_hook: bool = False
-    before_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
 _lock = threading.RLock()
@@ -228,31 +224,14 @@ def receiver_of(endpoint: str) -> str:
 def exported_receivers(provider: TracerProvider | None) -> set[str]:
     """The receivers (``host:port``) that ``provider``'s OTLP exporters send to, as far as the
     SDK's processors let them be seen."""
-    found: set[str] = set()
-    for exporter in span_exporters(provider):
-        endpoint = getattr(exporter, "_endpoint", None)
-        if isinstance(endpoint, str) and endpoint:
-            found.add(receiver_of(endpoint))
-    return found
-
-
-def span_processors(provider: TracerProvider | None) -> tuple[Any, ...]:
-    """``provider``'s span processors (SDK internals, read defensively: an unknown layout
-    shows none)."""
-    multi = getattr(provider, "_active_span_processor", None)
-    processors = getattr(multi, "_span_processors", ())
-    return tuple(processors) if isinstance(processors, (tuple, list)) else ()
+    return {receiver_of(endpoint) for exporter in span_exporters(provider)
+            if (endpoint := endpoint_of(exporter)) is not None}
 
 
 def span_exporters(provider: TracerProvider | None) -> list[SpanExporter]:
     """The exporters behind ``provider``'s batch and simple span processors."""
-    exporters: list[SpanExporter] = []
-    for processor in span_processors(provider):
-        exporter = (getattr(processor, "span_exporter", None)
-                    or getattr(getattr(processor, "_batch_processor", None), "_exporter", None))
-        if isinstance(exporter, SpanExporter):
-            exporters.append(exporter)
-    return exporters
+    return [exporter for processor in span_processors(provider)
+            if (exporter := exporter_of(processor)) is not None]
 
 
 def _set_live_console(on: bool | None) -> None:
@@ -283,6 +262,19 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
             _attached.add(provider)
             _set_live_console(None)  # OTEL_EXEC_CONSOLE, without configure() too
             _doctor_at_exit()
+
+
+def route(provider: trace_api.TracerProvider) -> trace_api.TracerProvider:
+    """The provider otel_exec's spans go to when a tracer resolves ``provider`` (wired into
+    the span path by the package): a local provider while none is set anywhere, and the
+    default store's processor added to an SDK provider, once. Adding the store's processor to
+    a provider the application or ``instrument(tracer_provider=...)`` gives is the one change
+    otel_exec makes to it: that processor only feeds the in-process views and never exports."""
+    used = provider
+    if isinstance(provider, trace_api.ProxyTracerProvider):
+        used = local_provider() or provider
+    attach_store(used)
+    return used
 
 
 def local_provider() -> TracerProvider | None:
@@ -332,14 +324,6 @@ def _doctor_at_exit() -> None:
             doctor(sys.stderr)
 
         atexit.register(print_report)
-
-
-def before_shutdown(callback: Callable[[], None]) -> None:
-    """Run ``callback`` at the start of ``shutdown()`` (ending what is still open, so it is
-    exported with the rest)."""
-    with _lock:
-        if callback not in _setup.before_shutdown:
-            _setup.before_shutdown.append(callback)
 
 
 def not_recording_reason() -> str | None:
@@ -433,27 +417,6 @@ def _span_limits() -> SpanLimits:
     return SpanLimits(max_attribute_length=MAX_ATTRIBUTE_LENGTH)
 
 
-class RecordLocally(Sampler):
-    """The SDK's sampler for export, every execution for the in-process store: a DROP becomes
-    RECORD_ONLY (the span is recorded, not sampled, so exporters skip it)."""
-
-    def __init__(self, sampler: Sampler) -> None:
-        self.sampler = sampler
-
-    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
-                      kind: SpanKind | None = None, attributes: Attributes = None,
-                      links: Sequence[Link] | None = None,
-                      trace_state: TraceState | None = None) -> SamplingResult:
-        result = self.sampler.should_sample(parent_context, trace_id, name, kind, attributes,
-                                            links, trace_state)
-        if result.decision is Decision.DROP:
-            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
-        return result
-
-    def get_description(self) -> str:
-        return f"RecordLocally{{{self.sampler.get_description()}}}"
-
-
 def _environment_exporters(protocol: str) -> list[SpanExporter]:
     """The exporters ``OTEL_TRACES_EXPORTER`` names (the SDK's meaning); unset: OTLP when an
     OTLP endpoint variable is set, else none (the embedded default)."""
@@ -512,7 +475,7 @@ def _otlp_exporter(endpoint: str | None, protocol: str,
     """An OTLP exporter, or None (with one warning) when its package is not installed."""
     exporter_headers = dict(headers) if headers else None
     if protocol == "grpc":
-        from otel_exec.otlp import grpc_exporter
+        from otel_exec._sdk.otlp_encoder import grpc_exporter
 
         try:
             return grpc_exporter(endpoint, exporter_headers)
@@ -521,7 +484,7 @@ def _otlp_exporter(endpoint: str | None, protocol: str,
                        "(pip install opentelemetry-exporter-otlp-proto-grpc); spans are not "
                        "exported, the in-process store still has them")
             return None
-    from otel_exec.otlp import HttpSpanExporter
+    from otel_exec._sdk.otlp_encoder import HttpSpanExporter
 
     if endpoint is not None:
         endpoint = endpoint.rstrip("/") + "/v1/traces"
@@ -544,7 +507,7 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
     def shutdown(self, timeout_millis: float | None = None) -> None:
         if timeout_millis is None:
             timeout_millis = _setup.exit_timeout * 1000
-        self._batch_processor.shutdown(timeout_millis=int(timeout_millis))
+        shutdown_within(self, int(timeout_millis))
 
 
 def _batch_processors() -> list[_BoundedBatchSpanProcessor]:
@@ -573,7 +536,7 @@ def shutdown(timeout: float | None = None) -> None:
     Runs by itself at interpreter exit. The in-memory store keeps what it has.
     """
     with _lock:
-        callbacks = list(_setup.before_shutdown)
+        callbacks = list(_wiring.before_shutdown)
     for callback in callbacks:
         try:
             callback()

@@ -24,6 +24,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_exec import config, semconv
+from otel_exec._sdk.provider import endpoint_of, span_processors
 from otel_exec.values import policy
 
 _LONGEST = 300
@@ -57,10 +58,10 @@ def _provider_lines(provider: trace_api.TracerProvider) -> list[str]:
              f"  service.name: {_shown(resource.get(semconv.SERVICE_NAME))}",
              f"  sampler: {_shown(provider.sampler.get_description())}"]
     exporters = config.span_exporters(provider)
-    for processor in config.span_processors(provider):
+    for processor in span_processors(provider):
         lines.append(f"  processor: {_shown(type(processor).__name__)}")
     for exporter in exporters:
-        endpoint = getattr(exporter, "_endpoint", None) or getattr(exporter, "path", None)
+        endpoint = endpoint_of(exporter) or getattr(exporter, "path", None)
         modules = " ".join(kind.__module__ for kind in type(exporter).__mro__)
         protocol = ("grpc" if ".otlp.proto.grpc" in modules
                     else "http/protobuf" if ".otlp.proto.http" in modules else "")
@@ -95,18 +96,9 @@ def _framework_lines() -> list[str]:
 
 
 def _fast_path_lines() -> list[str]:
-    from otel_exec import lean, otlp
+    from otel_exec._sdk import fast_paths
 
-    sdk = _version("opentelemetry-sdk")
-    lean_on = sdk.startswith(lean.SDK_VERSIONS)
-    encoder_on = _version("opentelemetry-exporter-otlp-proto-http").startswith(
-        otlp.ENCODER_VERSIONS)
-    verified = ", ".join(lean.SDK_VERSIONS)
-    return [f"fast span path: {'on' if lean_on else 'off'}"
-            + ("" if lean_on else f" (SDK {sdk} is not a verified version: {verified}x)"),
-            f"fast OTLP encoder: {'on' if encoder_on else 'off'}"
-            + ("" if encoder_on else " (exporter version not verified; the exporters' own "
-                                     "encoding is used)")]
+    return [f"{name}: {why}" for name, _, why in fast_paths()]
 
 
 def _store_lines() -> list[str]:

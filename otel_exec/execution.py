@@ -8,12 +8,12 @@ attributes, which is also what a record loaded from a file answers with.
 from __future__ import annotations
 
 from datetime import datetime
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanContext, StatusCode, format_span_id, format_trace_id
 
 from otel_exec import semconv
+from otel_exec._sdk.readable import read_span
 from otel_exec.semconv import ExecStatus
 
 if TYPE_CHECKING:
@@ -22,12 +22,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import Link
 
-_FIELDS = ("name", "context", "parent", "start_time", "end_time", "attributes", "events", "links",
-           "status", "instrumentation_scope")
-_SDK_FIELDS = attrgetter(*(f"_{field}" for field in _FIELDS))
-_PUBLIC_FIELDS = attrgetter(*_FIELDS)
-_SDK_STATUS = attrgetter("_status_code._value_", "_description")
-_PUBLIC_STATUS = attrgetter("status_code._value_", "description")
 _IDS_BY_INDEX = tuple(SpanContext(1, 2, is_remote=False))[:2] == (1, 2)
 """Whether a ``SpanContext`` is the tuple (trace id, span id, ...) its properties read, so a
 row takes the ids by index instead of through a Python property each."""
@@ -64,21 +58,11 @@ def span_row(span: ReadableSpan,
     """A span (finished, or still running) as a store row; ``number(attributes)`` gives its
     registry index (none without it).
 
-    Runs in ``on_end`` for every span, so it reads the SDK's fields in one C call.
+    Runs in ``on_end`` for every span: the fields are read in one call (``read_span``).
     """
-    try:
-        (name, context, parent, start_ns, end_ns, attributes, events, links, status,
-         scope) = _SDK_FIELDS(span)
-        attributes = attributes._dict if attributes is not None else {}
-        events, links = events._dq, links._dq  # the SDK's bounded lists hold a deque
-        code, description = _SDK_STATUS(status)
-        scope_name = scope._name if scope is not None else ""
-    except AttributeError:  # another SDK version or a hand-made ReadableSpan
-        (name, context, parent, start_ns, end_ns, attributes, events, links, status,
-         scope) = _PUBLIC_FIELDS(span)
-        attributes = dict(attributes or _EMPTY)
-        code, description = _PUBLIC_STATUS(status)
-        scope_name = scope.name if scope is not None else ""
+    (name, context, parent, _, start_ns, end_ns, attributes, _, events, _, links, _, code,
+     description, scope) = read_span(span)
+    scope_name = scope.name if scope is not None else ""
     if context is None:
         trace_id = span_id = 0
     elif _IDS_BY_INDEX and type(context) is SpanContext:

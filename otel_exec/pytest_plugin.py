@@ -79,9 +79,10 @@ class ExecSpans:
     __test__ = False
 
     def __init__(self, store: ExecutionStore) -> None:
+        from otel_exec.instrumentation.record import record_context
         from otel_exec.views import Views
 
-        views = Views(store)
+        views = Views(store, recorder=record_context)
         self.store = store
         """Every span this test started (in-memory, bounded)."""
         self.registry = views.registry

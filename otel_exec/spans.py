@@ -20,7 +20,8 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 
-from otel_exec import _context, lean, semconv
+from otel_exec import _context, _wiring, semconv
+from otel_exec._sdk import span_path
 from otel_exec.execution import MISSING, Outcome, attach_outcome
 from otel_exec.semconv import ExecStatus
 from otel_exec.values import ValuePolicy, policy
@@ -96,12 +97,7 @@ def get_tracer(scope: str) -> Tracer:
     cached = _tracers.get(scope)
     if cached is not None and cached[0] is provider:
         return cached[1]
-    from otel_exec.config import attach_store, local_provider
-
-    used = provider  # the provider the spans go to; the cache is keyed by the one resolved
-    if isinstance(provider, trace_api.ProxyTracerProvider):
-        used = local_provider() or provider
-    attach_store(used)
+    used = _wiring.route(provider)  # the cache is keyed by the provider resolved
     tracer = used.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
     _tracers[scope] = (provider, tracer)
     return tracer
@@ -244,8 +240,8 @@ class ExecutionSpan:
             semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework, **(attributes or {}),
         }
         span = None
-        if lean.enabled and start_time is None:
-            span = lean.start_span(tracer, name, parent, start_attributes, links)
+        if start_time is None:
+            span = span_path.start_span(tracer, name, parent, start_attributes, links)
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
             start_time=start_time)
@@ -328,7 +324,7 @@ class ExecutionSpan:
         except Exception:
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
-            if not (lean.enabled and lean.end_span(span, end_time, final)):
+            if not span_path.end_span(span, end_time, final):
                 if final:
                     span.set_attributes(final)
                 span.end(end_time)
@@ -376,12 +372,12 @@ class ExecutionSpan:
 
 
 def _set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
-    if not (lean.enabled and lean.set_attributes(span, attributes)):
+    if not span_path.set_attributes(span, attributes):
         span.set_attributes(attributes)
 
 
 def _add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | None) -> None:
-    if not (lean.enabled and lean.add_event(span, name, attributes)):
+    if not span_path.add_event(span, name, attributes):
         span.add_event(name, attributes)
 
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_exec
-from otel_exec import ExecutionStore
+from otel_exec import ExecutionStore, _sdk
 
 for _variable in [name for name in os.environ if name.startswith("OTEL_")]:
     del os.environ[_variable]
@@ -38,6 +38,34 @@ def _falyx_version() -> tuple[int, ...]:
 FALYX_02 = _falyx_version() >= (0, 2)
 needs_falyx_02 = pytest.mark.skipif(not FALYX_02, reason="the workload drives falyx 0.2's CLI "
                                                          "(execute_command) and counts its rows")
+
+
+def _verified_here(gate: _sdk.FastPath) -> pytest.MarkDecorator:
+    installed = _installed(gate.distribution)
+    return pytest.mark.skipif(
+        installed not in gate.verified,
+        reason=f"{gate.distribution} {installed} is not a release the {gate.name} was verified "
+               "against: its gate stays closed (the public API does the work)")
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+needs_span_path = _verified_here(_sdk.SPAN_PATH)
+"""For a test of the fast span path itself (skipped where its gate stays closed)."""
+needs_span_reader = _verified_here(_sdk.SPAN_READER)
+needs_fast_encoder = _verified_here(_sdk.OTLP_ENCODER)
+
+
+@pytest.fixture(autouse=True)
+def _fast_paths_decided_afresh() -> Iterator[None]:
+    """A test that turns a fast path's gate (its switch, its releases) leaves none behind."""
+    yield
+    _sdk.decide_again()
 
 
 @pytest.fixture

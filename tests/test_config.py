@@ -138,7 +138,7 @@ def test_an_unsupported_protocol_variable_falls_back_with_a_warning() -> None:
     """), env={"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
     assert done.returncode == 0, done.stderr
-    assert "proto.http" in done.stdout and "otel_exec.otlp" in done.stdout
+    assert "proto.http" in done.stdout and "otel_exec._sdk.otlp_encoder" in done.stdout
     assert "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported" in done.stderr
 
 

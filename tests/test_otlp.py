@@ -34,7 +34,9 @@ from opentelemetry.trace import (
 )
 
 import otel_exec
-from otel_exec import otlp, spans
+from otel_exec import _sdk, spans
+from otel_exec._sdk import otlp_encoder as otlp
+from tests.conftest import needs_fast_encoder
 
 
 class Colour(enum.StrEnum):
@@ -176,12 +178,13 @@ def receiver() -> Iterator[tuple[str, list[bytes]]]:
         thread.join(10)
 
 
+@needs_fast_encoder
 def test_the_http_exporter_sends_the_exporters_bytes(
         receiver: tuple[str, list[bytes]]) -> None:
     endpoint, bodies = receiver
     batch = _recorded(TracerProvider(), _every_shape)
     ours = otlp.HttpSpanExporter(endpoint=endpoint)
-    assert ours._export_with_this_encoder is not None  # this exporter version is known
+    assert otlp.usable()  # this exporter release is a verified one
     assert ours.export(batch) is SpanExportResult.SUCCESS
     assert OTLPSpanExporter(endpoint=endpoint).export(batch) is SpanExportResult.SUCCESS
     assert len(bodies) == 2 and bodies[0] == bodies[1]
@@ -192,12 +195,11 @@ def test_another_exporter_version_keeps_its_own_encoding(
         receiver: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
     endpoint, bodies = receiver
     batch = _recorded(TracerProvider(), _every_shape)
-    assert otlp._with_this_encoder(lambda self, spans: SpanExportResult.SUCCESS) is None
-    monkeypatch.setattr(otlp, "ENCODER_VERSIONS", ("0.1.",))
-    assert not otlp._known_version("opentelemetry-exporter-otlp-proto-http")
+    monkeypatch.setattr(_sdk.OTLP_ENCODER, "verified", ("0.1.0",))
+    _sdk.decide_again()
+    assert not otlp.usable()
     called: list[int] = []
     monkeypatch.setattr(otlp, "encode_spans", lambda data: called.append(1))
-    monkeypatch.setattr(otlp.HttpSpanExporter, "_export_with_this_encoder", None)
     exporter = otlp.HttpSpanExporter(endpoint=endpoint)
     assert exporter.export(batch) is SpanExportResult.SUCCESS
     assert called == [] and bodies == [exporters_encode_spans(batch).SerializePartialToString()]
@@ -205,6 +207,7 @@ def test_another_exporter_version_keeps_its_own_encoding(
     assert type(grpc).__name__ == "OTLPSpanExporter"
 
 
+@needs_fast_encoder
 def test_the_grpc_exporter_encodes_the_same_request() -> None:
     exporter: Any = otlp.grpc_exporter("http://127.0.0.1:9", None)
     assert type(exporter).__name__ == "GrpcSpanExporter"

@@ -37,6 +37,7 @@ from opentelemetry.propagate import extract, inject
 
 from otel_exec import semconv
 from otel_exec._context import instrumentation_enabled
+from otel_exec._sdk.pydantic_private import kept_privately, private_reader
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch, check
@@ -172,32 +173,13 @@ def _finish_call(call: _Call, raised: BaseException | None, returned: Any) -> No
 
 
 def _exception_of(context: Any) -> BaseException | None:
-    """``context.exception``, read where falyx keeps it when the start-up probe found it
-    there: through the property, pydantic looks a private attribute up in Python (about
-    11,000 instructions, 6 % of a bare span, on every call)."""
-    if _falyx["private_exception"]:
-        private = getattr(context, "__pydantic_private__", None)
-        if type(private) is dict and _PRIVATE_EXCEPTION in private:
-            failure: BaseException | None = private[_PRIVATE_EXCEPTION]
-            return failure
+    """``context.exception`` (read from pydantic's private dict where the start-up probe
+    found it there)."""
+    read = _falyx["read_exception"]
+    if read is not None:
+        failure: BaseException | None = read(context)
+        return failure
     return context.exception  # type: ignore[no-any-return]
-
-
-_PRIVATE_EXCEPTION = "_exception"
-
-
-def _exception_kept_privately(context_class: type[Any]) -> bool:
-    """Whether an ``ExecutionContext``'s ``exception`` is its pydantic private
-    ``_exception`` (set it on a probe, read it back both ways)."""
-    try:
-        probe = context_class(name="probe", action=None)
-        error = RuntimeError("probe")
-        probe.exception = error
-        private = getattr(probe, "__pydantic_private__", None)
-        return (type(private) is dict and private.get(_PRIVATE_EXCEPTION) is error
-                and probe.exception is error)
-    except Exception:
-        return False
 
 
 def _is_flow_signal(exc: BaseException | None) -> bool:
@@ -428,7 +410,9 @@ class FalyxInstrumentor(ExecInstrumentor):
         _falyx.update(ON_ERROR=HookType.ON_ERROR, RetryHandler=RetryHandler,
                       FlowSignal=FlowSignal, process_actions=(ProcessAction, ProcessPoolAction),
                       count_retries=unreadable is None,
-                      private_exception=_exception_kept_privately(ExecutionContext))
+                      read_exception=private_reader("exception") if kept_privately(
+                          lambda: ExecutionContext(name="probe", action=None), "exception")
+                      else None)
         return (*PATCHES, *PROCESS_PATCHES) if options.get("propagate_to_processes") else PATCHES
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +39,7 @@ class Views(StoreView):
         store: The store to read, or a function returning it.
         why_empty: Says why nothing could be recorded, for an empty summary (the default
             store's: ``configure()`` never ran, SDK disabled, everything sampled out).
+        recorder: What ``registry.record`` records with (None: the registry only reads).
     """
 
     registry: ExecutionRegistry
@@ -51,13 +52,14 @@ class Views(StoreView):
     """routilux's ``JobState`` of a job (the latest when no job id is given)."""
 
     def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore],
-                 why_empty: Callable[[], str | None] | None = None) -> None:
+                 why_empty: Callable[[], str | None] | None = None,
+                 recorder: Callable[[Any], int] | None = None) -> None:
         from otel_exec.views.history import HistoryView
         from otel_exec.views.registry import ExecutionRegistry
         from otel_exec.views.tracker import ExecutionTracker, JobState, JobView
 
         super().__init__(store)
-        self.registry = ExecutionRegistry(store, why_empty)
+        self.registry = ExecutionRegistry(store, why_empty, recorder)
         self.history = HistoryView(store)
         self.tracker = JobView(store, ExecutionTracker.from_spans)
         self.job_state = JobView(store, JobState.from_spans)

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from otel_exec import render, semconv
-from otel_exec.execution import MISSING, in_registry, own_index
-from otel_exec.spans import get_tracer, record_finished
+from otel_exec import render
+from otel_exec.execution import in_registry, own_index
 from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
 
-_SCOPE = "otel_exec.registry"
 _MAX_NS = 2**64 - 1
 
 
@@ -159,12 +157,16 @@ class ExecutionRegistry(StoreView):
     Args:
         store: The store to read, or a function returning it.
         why_empty: Says why nothing could be recorded, shown instead of an empty table.
+        recorder: Makes a finished span of a context and returns its span id (``record``);
+            None for a registry that only reads (a trace file's).
     """
 
     def __init__(self, store: ExecutionStore | Callable[[], ExecutionStore],
-                 why_empty: Callable[[], str | None] | None = None) -> None:
+                 why_empty: Callable[[], str | None] | None = None,
+                 recorder: Callable[[Any], int] | None = None) -> None:
         super().__init__(store)
         self._why_empty = why_empty
+        self._recorder = recorder
 
     def record(self, context: Any) -> Execution | None:
         """Record a finished execution made elsewhere (falyx: ``ExecutionRegistry.record``).
@@ -173,15 +175,14 @@ class ExecutionRegistry(StoreView):
         ``kwargs`` and ``duration`` (seconds). It becomes a span ending now, under the current
         span; its index is written back to ``context.index`` when that attribute can be set.
         Returns the stored execution, or None when tracing is not configured.
+
+        Raises:
+            TypeError: This registry only reads (a trace file's).
         """
-        execution = record_finished(
-            get_tracer(_SCOPE), str(getattr(context, "name", context)),
-            kind=semconv.KIND_RECORD, framework=semconv.FRAMEWORK_PYTHON,
-            duration=getattr(context, "duration", None),
-            result=getattr(context, "result", None),
-            exception=getattr(context, "exception", None),
-            args=getattr(context, "args", MISSING), kwargs=getattr(context, "kwargs", MISSING))
-        stored = self.store.find(execution.span.get_span_context().span_id)
+        if self._recorder is None:
+            raise TypeError("this registry only reads (a trace file's): record() is "
+                            "otel_exec.registry's")
+        stored = self.store.find(self._recorder(context))
         if stored is not None:
             with contextlib.suppress(AttributeError, TypeError, ValueError):
                 context.index = stored.index

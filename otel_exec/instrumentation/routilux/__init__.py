@@ -42,6 +42,7 @@ import atexit
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from otel_exec._wiring import run_before_shutdown
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import Patch, UnsupportedFramework
 from otel_exec.instrumentation.routilux import _flow, _runtime
@@ -109,9 +110,7 @@ class RoutiluxInstrumentor(ExecInstrumentor):
     def patches(self, **options_: Any) -> tuple[Patch, ...]:
         options["quiet_period"] = float(options_.get("quiet_period", DEFAULT_QUIET_PERIOD))
         if not _exit_hooks:
-            from otel_exec.config import before_shutdown
-
-            before_shutdown(end_open_jobs)
+            run_before_shutdown(end_open_jobs)
             atexit.register(end_open_jobs, "exit")
             _exit_hooks.append(True)
         return _patches_for_installed_version()

@@ -1,4 +1,4 @@
-"""The lean span start (``otel_exec.lean``): the same spans as the SDK's ``start_span``, byte
+"""The lean span path (``otel_exec._sdk.span_path``): the same spans as the SDK's ``start_span``,
 for byte in OTLP (ids and times masked), seen by every processor from ``on_start``; and the
 SDK's own start whenever its internals are not the ones the lean start knows."""
 
@@ -20,8 +20,10 @@ from opentelemetry.sdk.trace.sampling import DEFAULT_ON, TraceIdRatioBased
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 import otel_exec
-from otel_exec import lean, spans
-from otel_exec.config import RecordLocally
+from otel_exec import _sdk, spans
+from otel_exec._sdk import span_path
+from otel_exec.sampling import RecordLocally
+from tests.conftest import needs_span_path
 
 
 class _AtStart(SpanProcessor):
@@ -39,7 +41,7 @@ class _AtStart(SpanProcessor):
 def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Names of the spans the lean start made."""
     made: list[str] = []
-    real = lean.start_span
+    real = span_path.start_span
 
     def counting(tracer: Any, name: str, context: Any, attributes: Any,
                  links: Any = None) -> Any:
@@ -48,7 +50,7 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             made.append(name)
         return span
 
-    monkeypatch.setattr(lean, "start_span", counting)
+    monkeypatch.setattr(span_path, "start_span", counting)
     yield made
 
 
@@ -128,6 +130,7 @@ def _masked(finished: list[ReadableSpan]) -> bytes:
     return bytes(request.SerializeToString())
 
 
+@needs_span_path
 @pytest.mark.parametrize("longest", [None, 16_384, 16], ids=[
     "no length limit", "a length limit", "a limit shorter than otel_exec's own texts"])
 def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
@@ -139,7 +142,8 @@ def test_same_otlp_as_the_sdk_start(store: Any, taken: list[str],
     cut = [] if longest == 16 else ["inner", "inner", "inner", "linked", "outer"]
     assert sorted(taken) == sorted([*cut, *["links"] * 6, "step", "step", "step"])
     assert "block" not in taken  # it has a list value
-    monkeypatch.setattr(lean, "enabled", False)
+    monkeypatch.setenv(_sdk.SWITCH, "0")  # every fast path off: the SDK's own start
+    _sdk.decide_again()
     plain, plain_at_start = _exported(TracerProvider(span_limits=limits))
     assert len(fast) == len(plain) == 15
     assert {type(span) for span in fast} == {type(span) for span in plain} == {ReadableSpan}
@@ -197,40 +201,42 @@ def test_other_setups_take_the_sdk_start(store: Any, taken: list[str],
 
 def test_another_sdk_version_takes_the_sdk_start(store: Any, taken: list[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, "SDK_VERSIONS", ("0.9.",))
+    monkeypatch.setattr(_sdk.SPAN_PATH, "verified", ("0.9.0",))
+    _sdk.decide_again()
     finished, _ = _exported(TracerProvider())
     assert len(finished) == 15 and taken == []
 
 
 def test_another_span_layout_takes_the_sdk_path(store: Any, taken: list[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, "SPAN_FIELDS", lean.SPAN_FIELDS | {"_a_new_field"})
-    monkeypatch.setattr(lean, "_span_classes", set())
+    monkeypatch.setattr(span_path, "SPAN_FIELDS", span_path.SPAN_FIELDS | {"_a_new_field"})
+    monkeypatch.setattr(span_path, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
     assert len(finished) == 15 and taken == []
     span = TracerProvider().get_tracer("z").start_span("s")
-    assert lean.set_attributes(span, {"a": "b"}) is False
+    assert span_path.set_attributes(span, {"a": "b"}) is False
     span.set_attributes({"a": "b"})
     span.end()
-    assert lean.set_attributes(span, {"c": "d"}) is False
+    assert span_path.set_attributes(span, {"c": "d"}) is False
 
 
+@needs_span_path
 def test_an_unsampled_parent_is_the_samplers_call(store: Any) -> None:
     tracer = TracerProvider(sampler=RecordLocally(TraceIdRatioBased(1.0))).get_tracer("x")
     parent = trace_api.set_span_in_context(NonRecordingSpan(SpanContext(
         1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))))
-    assert lean.start_span(tracer, "child", parent, {"a": "b"}) is None
+    assert span_path.start_span(tracer, "child", parent, {"a": "b"}) is None
     default_tracer = TracerProvider().get_tracer("y")
-    assert lean._template(default_tracer) is not None  # the lean path applies to it
-    assert lean.start_span(default_tracer, "child", parent, {"a": "b"}) is None
-    started = lean.start_span(default_tracer, "root", None, {"a": "b"})
+    assert span_path._template(default_tracer) is not None  # the lean path applies to it
+    assert span_path.start_span(default_tracer, "child", parent, {"a": "b"}) is None
+    started = span_path.start_span(default_tracer, "root", None, {"a": "b"})
     assert started is not None and started.is_recording()
     started.end()
 
 
 def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, "_same_layout", lambda context, expected: False)
+    monkeypatch.setattr(span_path, "_same_layout", lambda context, expected: False)
     finished, _ = _exported(TracerProvider())
     assert len(finished) == 15 and taken == []
 
@@ -238,8 +244,8 @@ def test_another_span_context_layout_takes_the_sdk_path(store: Any, taken: list[
 @pytest.mark.parametrize("fields", ["READABLE_FIELDS", "EVENT_FIELDS"])
 def test_another_readable_span_or_event_layout_takes_the_sdk_path(
         store: Any, taken: list[str], fields: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lean, fields, (*getattr(lean, fields), "_a_new_field"))
-    monkeypatch.setattr(lean, "_span_classes", set())
+    monkeypatch.setattr(span_path, fields, (*getattr(span_path, fields), "_a_new_field"))
+    monkeypatch.setattr(span_path, "_span_classes", set())
     finished, _ = _exported(TracerProvider())
     assert len(finished) == 15 and taken == []
     linked = next(span for span in finished if span.name == "linked")
@@ -247,42 +253,45 @@ def test_another_readable_span_or_event_layout_takes_the_sdk_path(
                                                        "exception"]
 
 
+@needs_span_path
 def test_another_link_layout_takes_the_sdks_links(store: Any, taken: list[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     limits = SpanLimits(max_span_attribute_length=16_384)
     lean_links, _ = _exported(TracerProvider(span_limits=limits))
-    monkeypatch.setattr(lean, "_LINK_LAYOUT", False)
+    monkeypatch.setattr(span_path, "_LINK_LAYOUT", False)
     built = []
-    real = lean._bounded_links
-    monkeypatch.setattr(lean, "_bounded_links", lambda *a: built.append(real(*a)) or built[-1])
+    real = span_path._bounded_links
+    monkeypatch.setattr(span_path, "_bounded_links", lambda *a: built.append(real(*a)) or built[-1])
     sdk_links, _ = _exported(TracerProvider(span_limits=limits))
     assert built and all(links is None for links in built)  # the SDK's _new_links made them
     assert taken.count("links") == 12  # the spans themselves still took the lean start
     assert _masked(lean_links) == _masked(sdk_links)
 
 
+@needs_span_path
 def test_a_span_ends_once(store: Any) -> None:
     tracer = TracerProvider().get_tracer("once")
-    assert lean._template(tracer) is not None  # the lean path applies to it
-    span = lean.start_span(tracer, "s", None, {"a": "b"})
+    assert span_path._template(tracer) is not None  # the lean path applies to it
+    span = span_path.start_span(tracer, "s", None, {"a": "b"})
     assert span is not None
-    assert lean.end_span(span) is True
-    assert lean.end_span(span) is False  # span.end() then warns, as the SDK does
-    assert lean.end_span(span, None, {"late": "x"}) is False  # nothing written either
-    assert lean.end_span(span, None, {"late": ["x"]}) is False  # nor by the SDK's path
+    assert span_path.end_span(span) is True
+    assert span_path.end_span(span) is False  # span.end() then warns, as the SDK does
+    assert span_path.end_span(span, None, {"late": "x"}) is False  # nothing written either
+    assert span_path.end_span(span, None, {"late": ["x"]}) is False  # nor by the SDK's path
     assert "late" not in span.attributes  # type: ignore[attr-defined]
-    assert lean.set_attributes(span, {"c": "d"}) is False
-    lean.add_event(span, "late", None)  # the SDK's _add_event refuses an ended span
+    assert span_path.set_attributes(span, {"c": "d"}) is False
+    span_path.add_event(span, "late", None)  # the SDK's _add_event refuses an ended span
     assert not list(span.events)  # type: ignore[attr-defined]
 
 
+@needs_span_path
 def test_an_event_on_an_ended_span_is_the_sdks_to_refuse(store: Any) -> None:
     tracer = TracerProvider().get_tracer("ended")
-    span = lean.start_span(tracer, "s", None, {"a": "b"})
+    span = span_path.start_span(tracer, "s", None, {"a": "b"})
     assert span is not None
-    assert lean.add_event(span, "while running", {"n": 1}) is True
-    assert lean.end_span(span) is True
-    assert lean.add_event(span, "too late", {"n": 2}) is False  # span.add_event then warns
+    assert span_path.add_event(span, "while running", {"n": 1}) is True
+    assert span_path.end_span(span) is True
+    assert span_path.add_event(span, "too late", {"n": 2}) is False  # span.add_event then warns
     assert [event.name for event in span.events] == ["while running"]  # type: ignore[attr-defined]
 
 
@@ -294,10 +303,10 @@ def _span_metrics() -> dict[str, list[Any]]:
     reader = InMemoryMetricReader()
     tracer = TracerProvider(meter_provider=MeterProvider(metric_readers=[reader])).get_tracer(
         "metrics")
-    lean_span = lean.start_span(tracer, "lean", None, {"a": "b"})
+    lean_span = span_path.start_span(tracer, "lean", None, {"a": "b"})
     assert lean_span is not None  # the lean path applies to a tracer recording span metrics
     sdk_span = tracer.start_span("sdk")
-    assert lean.end_span(lean_span) is True
+    assert span_path.end_span(lean_span) is True
     sdk_span.end()
     data = reader.get_metrics_data()
     assert data is not None
@@ -306,6 +315,7 @@ def _span_metrics() -> dict[str, list[Any]]:
             for metric in scope.metrics}
 
 
+@needs_span_path
 def test_span_metrics_as_the_sdk_records_them(store: Any,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
@@ -314,11 +324,12 @@ def test_span_metrics_as_the_sdk_records_them(store: Any,
     assert metrics["otel.sdk.span.live"] == [0]  # both ended
     monkeypatch.delenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED")
     tracer = TracerProvider().get_tracer("quiet")
-    span = lean.start_span(tracer, "s", None, {})
-    assert span is not None and span._record_end_metrics is lean._no_metrics  # type: ignore[attr-defined]
-    assert lean._no_metrics is not None and lean.end_span(span) is True
+    span = span_path.start_span(tracer, "s", None, {})
+    assert span is not None and span._record_end_metrics is span_path._no_metrics  # type: ignore[attr-defined]
+    assert span_path._no_metrics is not None and span_path.end_span(span) is True
 
 
+@needs_span_path
 def test_a_disabled_tracer_takes_the_sdk_start(store: Any) -> None:
     from opentelemetry.sdk.trace import (
         _default_tracer_configurator,
@@ -329,9 +340,9 @@ def test_a_disabled_tracer_takes_the_sdk_start(store: Any) -> None:
         _disable_tracer_configurator if scope.name == "off"
         else _default_tracer_configurator)(scope))
     off, on = provider.get_tracer("off"), provider.get_tracer("on")
-    assert lean._template(off) is not None  # the layout is known: only the flag says no
-    assert lean.start_span(off, "s", None, {"a": "b"}) is None
+    assert span_path._template(off) is not None  # the layout is known: only the flag says no
+    assert span_path.start_span(off, "s", None, {"a": "b"}) is None
     assert not off.start_span("s").is_recording()  # what the SDK then makes
-    span = lean.start_span(on, "s", None, {"a": "b"})
+    span = span_path.start_span(on, "s", None, {"a": "b"})
     assert span is not None and span.is_recording()
     span.end()

@@ -14,12 +14,13 @@ way, under the span's lock; ``end`` hands ``on_end`` the SDK's own ``ReadableSpa
 from the span's fields. Every span processor sees an ordinary SDK span and ``ReadableSpan``,
 and OTLP output is byte for byte the same (tested).
 
-It relies on SDK internals, so a tracer takes it only when they are the ones checked here: the
-SDK versions below, its own ``Tracer`` and ``RandomIdGenerator``, the default sampler (or
-otel_exec's ``RecordLocally`` around it), a probe span with exactly the fields this module fills
-and a ``ReadableSpan`` of exactly the fields it copies, the layout of ``SpanContext`` and of the
-context's span key. Anything else (another sampler, id generator, SDK version or layout, an
-unsampled parent, a value of another type or past a limit, too many attributes) takes the SDK's
+It relies on SDK internals, so a tracer takes it only when they are the ones checked here:
+the SDK releases its gate names (``otel_exec._sdk.SPAN_PATH``), the SDK's own ``Tracer`` and
+``RandomIdGenerator``, the default sampler (or otel_exec's ``RecordLocally`` around it), a
+probe span with exactly the fields this module fills and a ``ReadableSpan`` of exactly the
+fields it copies, the layout of ``SpanContext`` and of the context's span key. Anything else
+(another sampler, id generator, SDK release or layout, an unsampled parent, a value of another
+type or past a limit, too many attributes) takes the SDK's
 ``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
 """
 
@@ -33,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
-from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from otel_exec._context import current
+from otel_exec._sdk import SPAN_PATH
+from otel_exec.sampling import RecordLocally
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -44,9 +46,6 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
-
-SDK_VERSIONS = ("1.45.",)
-"""SDK versions whose ``Tracer.start_span`` this start repeats (checked line by line)."""
 
 SPAN_FIELDS = frozenset((
     "_attributes", "_context", "_end_time", "_events", "_instrumentation_info",
@@ -63,7 +62,6 @@ EVENT_FIELDS = ("_name", "_timestamp", "_attributes")
 _PLAIN = frozenset((str, bool, int, float))
 _NO_LIMIT = sys.maxsize
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _new = object.__new__
 _tuple_new = tuple.__new__
 _Lock = threading.Lock
@@ -118,35 +116,45 @@ _NoMetrics: Any = None
 """The SDK's tracer metrics class for span metrics turned off (found by the first probe)."""
 _no_metrics: Any = None
 """What its ``start_span`` returns for a span to call at its end: a function doing nothing."""
-_TEMPLATE = "_otel_exec_lean"
+_span_key: Any = None
+"""The context key the API keeps the current span under (found by the first probe)."""
+_random_flag = 0
+"""``TraceFlags.RANDOM_TRACE_ID`` (found by the first probe: it is not in every API)."""
+_sampled_random: Any = None
+"""The flags of a sampled span whose trace id is random."""
+TEMPLATE = "_otel_exec_lean"
 """Where a tracer keeps its template (or None: the lean path does not apply to it)."""
-
-enabled = True
-"""Take the lean path where it applies (tests turn it off to compare with the SDK's)."""
 
 
 def _template(tracer: Any) -> _Template | None:
-    template: _Template | bool | None = getattr(tracer, _TEMPLATE, False)
+    template: _Template | bool | None = getattr(tracer, TEMPLATE, False)
     if template is False:
-        template = _known(tracer)
+        template = _probe_tracer(tracer)
         try:
-            setattr(tracer, _TEMPLATE, template)
+            setattr(tracer, TEMPLATE, template)
         except (AttributeError, TypeError):  # not the SDK's tracer
             return None
     return template  # type: ignore[return-value]
 
 
-def _known(tracer: Any) -> _Template | None:
+def _probe_tracer(tracer: Any) -> _Template | None:
+    """The template of ``tracer``'s spans when the lean path applies to it, else None. The
+    first tracer confirmed also records what the path reads from then on: the SDK's span,
+    event and ``ReadableSpan`` classes, its metrics-off tracer, the context's span key and the
+    trace flags."""
+    if not SPAN_PATH.open():
+        return None
     try:
         from opentelemetry.sdk import trace as sdk_trace
         from opentelemetry.sdk.trace import _tracer_metrics, id_generator, sampling
-        from opentelemetry.sdk.version import __version__
+        from opentelemetry.trace.propagation import _SPAN_KEY
     except ImportError:
         return None
-    from otel_exec.config import RecordLocally
 
-    if type(tracer) is not sdk_trace.Tracer or not __version__.startswith(SDK_VERSIONS):
+    random_flag = getattr(TraceFlags, "RANDOM_TRACE_ID", None)
+    if type(tracer) is not sdk_trace.Tracer or random_flag is None:
         return None
+    sampled_random = TraceFlags(TraceFlags.SAMPLED | random_flag)
     sampler = tracer.sampler
     if isinstance(sampler, RecordLocally):
         sampler = sampler.sampler
@@ -177,8 +185,8 @@ def _known(tracer: Any) -> _Template | None:
             or set(vars(probe._links)) != _LIST_FIELDS
             or type(probe._events) is not type(probe._links)
             or probe._start_time is not None or probe._end_time is not None
-            or not _same_layout(SpanContext(3, 4, True, _SAMPLED_RANDOM, state),
-                                (3, 4, True, _SAMPLED_RANDOM, state, True))
+            or not _same_layout(SpanContext(3, 4, True, sampled_random, state),
+                                (3, 4, True, sampled_random, state, True))
             or not _same_layout(SpanContext(3, 4, False, _SAMPLED, None),
                                 (3, 4, False, _SAMPLED, DEFAULT_TRACE_STATE, True))
             or in_context.get(_SPAN_KEY) is not probe
@@ -190,6 +198,8 @@ def _known(tracer: Any) -> _Template | None:
     if tuple(vars(sdk_trace.Event("probe", None, 1))) != EVENT_FIELDS:
         return None
     global _sdk_event, _sdk_readable, _NoMetrics, _no_metrics
+    global _span_key, _random_flag, _sampled_random
+    _span_key, _random_flag, _sampled_random = _SPAN_KEY, random_flag, sampled_random
     _sdk_event, _sdk_readable = sdk_trace.Event, type(readable)
     no_metrics = getattr(_tracer_metrics, "NoOpTracerMetrics", None)
     noop = getattr(_tracer_metrics, "noop", None)
@@ -212,7 +222,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
                links: Sequence[Link] | None = None) -> Span | None:
     """The span ``tracer.start_span(name, context, attributes=attributes, links=links)``
     would start, or None when this path does not apply to it (then call ``start_span``)."""
-    template: Any = getattr(tracer, _TEMPLATE, False)
+    template: Any = getattr(tracer, TEMPLATE, False)
     if template is False:  # not looked at yet
         template = _template(tracer)
     if (template is None or template.resource is not tracer.resource
@@ -223,7 +233,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
         return None
     if not _plain(attributes, longest):
         return None  # the SDK would drop, convert or cut a value
-    holder: Any = (current() if context is None else context).get(_SPAN_KEY)
+    holder: Any = (current() if context is None else context).get(_span_key)
     parent: Any = (None if holder is None  # no span in the context: a root
                    else holder._context if type(holder) in _span_classes
                    else trace_api.get_current_span(context).get_span_context())
@@ -235,7 +245,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
         flags = parent[3]
         if not flags & TraceFlags.SAMPLED:
             return None  # the sampler's call (drop, or record only)
-        trace_id, random, trace_state = (parent[0], flags & TraceFlags.RANDOM_TRACE_ID,
+        trace_id, random, trace_state = (parent[0], flags & _random_flag,
                                          parent[4])
     else:
         parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
@@ -244,7 +254,7 @@ def start_span(tracer: Any, name: str, context: Context | None,
     span = _new(template.span_class)
     span._name = name
     span._context = _tuple_new(SpanContext, (trace_id, ids.generate_span_id(), False,
-                                             _SAMPLED_RANDOM if random else _SAMPLED,
+                                             _sampled_random if random else _SAMPLED,
                                              trace_state, True))
     span._kind = template.kind
     span._instrumentation_info = template.info

@@ -1,0 +1,48 @@
+"""A span's fields in one call: from the SDK's own slots where its gate is open (one C call,
+the bounded containers' dict and deques), else through the public properties, which answer
+the same. The store reads every finished span this way, and so does the OTLP encoder."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from otel_exec._sdk import SPAN_READER
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+_SDK_FIELDS = attrgetter("_name", "_context", "_parent", "_kind", "_start_time", "_end_time",
+                         "_attributes", "_events", "_links", "_status",
+                         "_instrumentation_scope")
+_EMPTY: dict[str, Any] = {}
+
+SpanFields = tuple[Any, ...]
+"""(name, context, parent, kind, start ns, end ns, attributes, dropped attributes, events,
+dropped events, links, dropped links, status code value or None, status description, scope)"""
+
+
+def read_span(span: ReadableSpan) -> SpanFields:
+    """A span's fields, in the order ``SpanFields`` names them."""
+    opened = SPAN_READER.opened
+    if opened is None:
+        opened = SPAN_READER.open()
+    if opened:
+        try:
+            (name, context, parent, kind, start, end, attributes, events, links, status,
+             scope) = _SDK_FIELDS(span)
+            return (name, context, parent, kind, start, end,
+                    attributes._dict if attributes is not None else _EMPTY,
+                    attributes.dropped if attributes is not None else 0,
+                    events._dq, events.dropped, links._dq, links.dropped,
+                    status._status_code._value_, status._description, scope)
+        except AttributeError:  # a hand-made ReadableSpan, or another layout
+            pass
+    status = getattr(span, "status", None)
+    return (span.name, span.context, span.parent, getattr(span, "kind", None),
+            span.start_time, span.end_time, span.attributes or _EMPTY,
+            getattr(span, "dropped_attributes", 0), span.events or (),
+            getattr(span, "dropped_events", 0), span.links or (), getattr(span, "dropped_links", 0),
+            None if status is None else status.status_code.value,
+            None if status is None else status.description,
+            getattr(span, "instrumentation_scope", None))
