@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
     from otel_exec.config import configure, flush, shutdown, store
     from otel_exec.diagnostics import doctor
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionSpanProcessor, ExecutionStore
     from otel_exec.instrumentation import instrument, uninstrument
     from otel_exec.instrumentation.block import span
     from otel_exec.instrumentation.decorator import traced
@@ -53,8 +53,8 @@ _LAZY = {
     "Execution": "otel_exec.execution",
     "ExecutionHistory": "otel_exec.views.history",
     "ExecutionRegistry": "otel_exec.views.registry",
-    "ExecutionSpanProcessor": "otel_exec._store",
-    "ExecutionStore": "otel_exec._store",
+    "ExecutionSpanProcessor": "otel_exec.execution_store",
+    "ExecutionStore": "otel_exec.execution_store",
     "ExecutionTracker": "otel_exec.views.tracker",
     "JobState": "otel_exec.views.tracker",
     "configure": "otel_exec.config",
@@ -135,10 +135,10 @@ def save(path: str | Path) -> int:
     """
     from opentelemetry import trace as trace_api
 
-    from otel_exec import config, persist
+    from otel_exec import config, trace_files
 
     resource = getattr(trace_api.get_tracer_provider(), "resource", None)
-    return persist.save(path, config.store().executions(),
+    return trace_files.save(path, config.store().executions(),
                         dict(resource.attributes) if resource is not None else None)
 
 
@@ -146,11 +146,11 @@ def load(path: str | Path) -> ExecutionStore:
     """A new store filled from an OTLP JSON lines file (ours or an OpenTelemetry Collector's).
 
     Raises:
-        persist.TraceFileError: The file is missing, empty, truncated or not OTLP traces.
+        trace_files.TraceFileError: The file is missing, empty, truncated or not OTLP traces.
     """
-    from otel_exec import persist
+    from otel_exec import trace_files
 
-    return persist.load(path)
+    return trace_files.load(path)
 
 
 def view(path: str | Path = "otel-exec-trace.html", *, title: str = "otel-exec traces",

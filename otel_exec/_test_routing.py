@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
-    from otel_exec._store import ExecutionStore
+    from otel_exec.execution_store import ExecutionStore
 
 
 class TestRouter(SpanProcessor):

@@ -193,8 +193,8 @@ def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
 
 def _tail(options: argparse.Namespace, console: Console) -> int:
     """Follow a trace file: one line per execution as it completes; Ctrl-C ends it."""
-    from otel_exec.persist import TraceFileError, follow
     from otel_exec.render import literal, status_label
+    from otel_exec.trace_files import TraceFileError, follow
 
     try:
         matches = _matcher(options)
@@ -415,7 +415,7 @@ def _matcher(options: argparse.Namespace) -> Callable[[Execution], bool] | None:
 
 def _spans(options: argparse.Namespace, notes: list[str]) -> Iterable[Execution]:
     """The spans of the files that pass the filters, read as a stream."""
-    from otel_exec.persist import iter_traces
+    from otel_exec.trace_files import iter_traces
 
     spans = iter_traces(*options.files, notes=notes)
     matches = _matcher(options)
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "tail":
         from pathlib import Path
 
-        from otel_exec.persist import TraceFileError
+        from otel_exec.trace_files import TraceFileError
 
         followed = options.files[0]
         if followed == "-" or followed.endswith(".gz") or not Path(followed).is_file():
@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         except TraceFileError as error:
             sys.stderr.write(f"otel-exec tail: {error}\n")
             return 2
-    from otel_exec.persist import TraceFileError, iter_traces, read_traces, store_of
+    from otel_exec.trace_files import TraceFileError, iter_traces, read_traces, store_of
     from otel_exec.views import Views
     from otel_exec.views.registry import select_streamed
 

@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_exec import _wiring, semconv
 from otel_exec._sdk.provider import endpoint_of, exporter_of, shutdown_within, span_processors
-from otel_exec._store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec.execution_store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.sampling import RecordLocally
 from otel_exec.values import policy, set_policy, with_extra_keys
 
@@ -167,7 +167,7 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         if file is not None and _setup.provider is not None:
             key = str(Path(file).resolve())
             if key not in _setup.files:
-                from otel_exec.persist import FileSpanExporter
+                from otel_exec.trace_files import FileSpanExporter
 
                 _setup.files[key] = _BoundedBatchSpanProcessor(FileSpanExporter(file))
                 _setup.provider.add_span_processor(_setup.files[key])

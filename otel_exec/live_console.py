@@ -23,8 +23,8 @@ from otel_exec import render
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
 
 _logger = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
     from otel_exec.semconv import ExecStatus
 
 _REPORT_CHOICES = ("failed", "all", "none")
@@ -289,8 +289,8 @@ _SPANS_KEY = pytest.StashKey[ExecSpans]()
 def exec_spans(request: pytest.FixtureRequest) -> Iterator[ExecSpans]:
     """The executions (spans) of this test only, with query helpers and assertions."""
     import otel_exec
-    from otel_exec._store import ExecutionStore
     from otel_exec._test_routing import route, router
+    from otel_exec.execution_store import ExecutionStore
     from otel_exec.spans import override_provider
 
     marker = request.node.get_closest_marker("otel_exec")

@@ -25,8 +25,8 @@ from otel_exec.values import visible
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
     from otel_exec.views.stats import NameStats
 
 RESULT_WIDTH = 50

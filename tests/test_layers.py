@@ -17,10 +17,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pages", ("otel_exec.viewer",)),
     ("views", ("otel_exec.views",)),
     ("presentation and files", ("otel_exec.render", "otel_exec.live_console",
-                                "otel_exec.persist")),
-    ("store", ("otel_exec._store",)),
+                                "otel_exec.trace_files")),
+    ("store", ("otel_exec.execution_store",)),
     ("model and SDK boundary", ("otel_exec.execution", "otel_exec.semconv", "otel_exec.values",
-                                "otel_exec._context", "otel_exec._wiring", "otel_exec.sampling",
+                                "otel_exec.rows", "otel_exec._context", "otel_exec._wiring",
+                                "otel_exec.sampling",
                                 "otel_exec._sdk")),
 )
 """Top to bottom: a module may import from its own layer and any layer after it."""

@@ -24,7 +24,7 @@ from rich.console import Console
 import otel_exec
 from otel_exec import ExecutionStore
 from otel_exec.cli import main
-from otel_exec.persist import TraceFileError, load
+from otel_exec.trace_files import TraceFileError, load
 from otel_exec.views.registry import ExecutionRegistry
 from tests.conftest import needs_fsm
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_exec
-from otel_exec import ExecutionSpanProcessor, ExecutionStore, _store
+from otel_exec import ExecutionSpanProcessor, ExecutionStore, execution_store
 from otel_exec.execution import Execution
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan
@@ -167,7 +167,7 @@ def test_a_row_is_the_same_whichever_way_the_span_is_read(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from opentelemetry.trace import Status, StatusCode
 
-    from otel_exec import execution
+    from otel_exec import rows as execution
 
     store = ExecutionStore()
     tracer = private_provider(store).get_tracer("scope")
@@ -248,7 +248,7 @@ def test_span_producers_never_import_the_store() -> None:
     for path in producers:
         imported = {node.module for node in ast.walk(ast.parse(path.read_text()))
                     if isinstance(node, ast.ImportFrom)}
-        assert "otel_exec._store" not in imported, path
+        assert "otel_exec.execution_store" not in imported, path
 
 
 _OPERATIONS = st.lists(st.one_of(
@@ -291,8 +291,8 @@ def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
     kept: list[Execution] = []  # the model: what the store must hold, oldest first
     next_index, span_id = 0, 0
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_store, "CHUNK", 4)
-        patch.setattr(_store, "MOST_UNINDEXED", most_unindexed)
+        patch.setattr(execution_store, "CHUNK", 4)
+        patch.setattr(execution_store, "MOST_UNINDEXED", most_unindexed)
         for operation in operations:
             if operation[0] == "add":
                 _, name, trace, registered, child = operation

@@ -16,7 +16,7 @@ from opentelemetry.trace import StatusCode
 import otel_exec
 from otel_exec import ExecutionStore, cli
 from otel_exec.execution import Execution
-from otel_exec.persist import store_of
+from otel_exec.trace_files import store_of
 from otel_exec.views import Views
 from otel_exec.views.registry import Selection, select_streamed
 

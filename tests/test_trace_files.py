@@ -23,7 +23,7 @@ from rich.console import Console
 
 import otel_exec
 from otel_exec import ExecutionStore
-from otel_exec.persist import MAX_DEPTH, TraceFileError, read_traces, store_of
+from otel_exec.trace_files import MAX_DEPTH, TraceFileError, read_traces, store_of
 from otel_exec.views import Views
 
 

@@ -12,8 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from otel_exec.execution import set_numbering
-from otel_exec.instrumentation._patching import Patch, UnsupportedFramework, apply, restore
+from otel_exec.instrumentation._patching import (
+    UnsupportedFramework,
+    WrapPoint,
+    apply,
+    restore,
+)
+from otel_exec.rows import set_numbering
 from otel_exec.spans import use_provider
 
 if TYPE_CHECKING:
@@ -48,14 +53,14 @@ class ExecInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Whether the framework numbers its executions itself (falyx's registry): while it is
     patched, the registry's indices are the framework's and no other execution takes one."""
 
-    _applied: tuple[Patch, ...] = ()
+    _applied: tuple[WrapPoint, ...] = ()
     _pending: object | None = None
     """The hook waiting for the framework's import (only the latest one patches)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
 
-    def patches(self, **options: Any) -> tuple[Patch, ...]:
+    def patches(self, **options: Any) -> tuple[WrapPoint, ...]:
         """The wrap points for the installed version and these options."""
         raise NotImplementedError
 

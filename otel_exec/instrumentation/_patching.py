@@ -20,11 +20,12 @@ import functools
 import importlib
 import inspect
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
 _logger = logging.getLogger(__name__)
 _REPLACED = "__otel_exec_replaced__"
@@ -40,36 +41,52 @@ class UnsupportedFramework(ImportError):
     """The installed framework lacks a wrap point (or its signature changed): nothing patched."""
 
 
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+"""wrapt's signature: ``wrapper(wrapped, instance, args, kwargs)`` (``instance`` is the class
+for a classmethod, None for a staticmethod or a module's function)."""
+Maker = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""``make(original)`` returns the function that replaces ``original``."""
+
+
 @dataclass(frozen=True)
-class Patch:
-    """One wrap point.
+class WrapPoint:
+    """One target of a patch table.
 
     Args:
         module: Module that owns the target.
         attribute: ``Class.method`` (or a function name) inside it.
-        wrapper: The wrapper, with wrapt's ``(wrapped, instance, args, kwargs)`` signature
-            (``instance`` is the class for a classmethod, None for a staticmethod or a
-            module's function).
         params: Names of the leading parameters (after ``self``) that the wrapper reads by
             position; checked against the target's signature before anything is patched.
         optional: Whether the instrumentation still makes sense without it (skipped with a
             warning when missing, instead of refusing to instrument).
-        replace: ``wrapper(original)`` makes the replacing function itself, called with
-            ``self`` (the class, for a classmethod) first: no wrapper call, no bound method
-            per call, for the wrap points on an execution's hot path.
     """
 
     module: str
     attribute: str
-    wrapper: Callable[..., Any]
+    _: KW_ONLY
     params: tuple[str, ...] = ()
     optional: bool = False
-    replace: bool = False
 
     @property
     def target(self) -> str:
         """``module.Class.method``, for messages."""
         return f"{self.module}.{self.attribute}"
+
+
+@dataclass(frozen=True)
+class Patch(WrapPoint):
+    """A target called through ``wrapper`` (wrapt's signature), which calls the original."""
+
+    wrapper: Wrapper
+
+
+@dataclass(frozen=True)
+class Replace(WrapPoint):
+    """A target replaced by the function ``make(original)`` returns, called with ``self``
+    (the class, for a classmethod) first: no wrapper call and no bound method per call, for
+    the wrap points on an execution's hot path. Not for a staticmethod."""
+
+    make: Maker
 
 
 def _owner(module: str, attribute: str) -> tuple[Any, str]:
@@ -80,7 +97,7 @@ def _owner(module: str, attribute: str) -> tuple[Any, str]:
     return owner, name
 
 
-def check(patch: Patch) -> str | None:
+def check(patch: WrapPoint) -> str | None:
     """Why ``patch`` cannot be applied to the installed framework (None: it can)."""
     try:
         owner, name = _owner(patch.module, patch.attribute)
@@ -90,12 +107,20 @@ def check(patch: Patch) -> str | None:
     if target is None:
         return f"{patch.target} is missing"
     function = getattr(target, "__func__", target)  # classmethod / staticmethod
-    if not inspect.isfunction(function) or (patch.replace
-                                            and isinstance(target, staticmethod)):
+    replaced = isinstance(patch, Replace)
+    if not inspect.isfunction(function) or (replaced and isinstance(target, staticmethod)):
         return (f"{patch.target} is not a plain function "
-                f"{'or classmethod of its class' if patch.replace else 'of its class or module'}")
+                f"{'or classmethod of its class' if replaced else 'of its class or module'}")
     if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
         return f"{patch.target} is a generator function"
+    ours = patch.make if isinstance(patch, Replace) else getattr(patch, "wrapper", None)
+    arguments = 1 if replaced else 4
+    try:
+        inspect.signature(ours).bind(*range(arguments))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return (f"{patch.target}: its {'make' if replaced else 'wrapper'} does not take "
+                f"{arguments} argument{'s' if arguments > 1 else ''} (a Patch's wrapper is "
+                "wrapt's (wrapped, instance, args, kwargs); a Replace makes the function)")
     if not patch.params:
         return None
     try:
@@ -110,7 +135,7 @@ def check(patch: Patch) -> str | None:
     return None
 
 
-def apply(patches: Iterable[Patch], framework: str) -> tuple[Patch, ...]:
+def apply(patches: Iterable[WrapPoint], framework: str) -> tuple[WrapPoint, ...]:
     """Wrap every target of the table, or none of them.
 
     Returns:
@@ -130,7 +155,7 @@ def apply(patches: Iterable[Patch], framework: str) -> tuple[Patch, ...]:
     for reason in problems.values():
         _logger.warning("otel_exec: %s instrumented without one optional wrap point: %s",
                         framework, reason)
-    applied: list[Patch] = []
+    applied: list[WrapPoint] = []
     try:
         for patch in table:
             if patch in problems:
@@ -145,21 +170,13 @@ def apply(patches: Iterable[Patch], framework: str) -> tuple[Patch, ...]:
     return tuple(applied)
 
 
-def _replacement(patch: Patch, original: Any, in_class: bool) -> Any:
+def _replacement(patch: WrapPoint, original: Any, in_class: bool) -> Any:
     """The plain function (or classmethod / staticmethod) that stands in for ``original``."""
     function = getattr(original, "__func__", original)
-    wrapper = patch.wrapper
-    if patch.replace:
-        replacement = wrapper(function)
-    elif isinstance(original, classmethod):
-        def replacement(cls: Any, *args: Any, **kwargs: Any) -> Any:
-            return wrapper(function.__get__(cls), cls, args, kwargs)
-    elif in_class and not isinstance(original, staticmethod):
-        def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return wrapper(function.__get__(self), self, args, kwargs)
+    if isinstance(patch, Replace):
+        replacement = patch.make(function)
     else:
-        def replacement(*args: Any, **kwargs: Any) -> Any:
-            return wrapper(function, None, args, kwargs)
+        replacement = _calling(patch.wrapper, function, original, in_class)  # type: ignore[attr-defined]
     functools.wraps(function)(replacement)
     if inspect.iscoroutinefunction(function):
         mark_coroutine_function(replacement)
@@ -168,6 +185,23 @@ def _replacement(patch: Patch, original: Any, in_class: bool) -> Any:
         made = type(original)(replacement)
     setattr(replacement, _REPLACED, original)
     return made
+
+
+def _calling(wrapper: Wrapper, function: Callable[..., Any], original: Any,
+             in_class: bool) -> Callable[..., Any]:
+    """A function calling ``wrapper`` as wrapt would for ``original``."""
+    if isinstance(original, classmethod):
+        def for_class(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            return wrapper(function.__get__(cls), cls, args, kwargs)
+        return for_class
+    if in_class and not isinstance(original, staticmethod):
+        def for_instance(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return wrapper(function.__get__(self), self, args, kwargs)
+        return for_instance
+
+    def for_function(*args: Any, **kwargs: Any) -> Any:
+        return wrapper(function, None, args, kwargs)
+    return for_function
 
 
 def mark_coroutine_function(function: Callable[..., Any]) -> None:
@@ -182,7 +216,7 @@ def mark_coroutine_function(function: Callable[..., Any]) -> None:
         function._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
 
 
-def restore(patches: Sequence[Patch]) -> None:
+def restore(patches: Sequence[WrapPoint]) -> None:
     """Put back exactly what ``apply`` replaced (classmethods and staticmethods included).
 
     Looks in the owner's own ``__dict__``, so a method inherited from a patched base is not

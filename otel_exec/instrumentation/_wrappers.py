@@ -10,7 +10,7 @@ shapes cover every wrap point:
   ``activate``/``deactivate``, usually an ``ExecutionSpan``) or None to stay out of the way; the
   scope is current while the framework's call runs; ``finish(scope, exception, result)`` after.
   ``around_async`` makes the coroutine function replacing the method itself
-  (``Patch(replace=True)``): one coroutine and no wrapper call per execution.
+  (``Replace``): one coroutine and no wrapper call per execution.
 - ``observe(hook)``: the framework's call first, untouched; then ``hook(instance, args, kwargs,
   outcome)`` reads what happened.
 - ``before(hook)``: ``hook(instance, args, kwargs)`` first, then the call (sync or async: the
@@ -152,7 +152,7 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
                  finish: Callable[[Any, BaseException | None, Any], None],
                  ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """``around`` for a coroutine method, as the coroutine function replacing it
-    (``Patch(replace=True)``): the scope is current while the method is awaited."""
+    (``Replace``): the scope is current while the method is awaited."""
 
     def replace(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -239,7 +239,7 @@ def observe(hook: Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None], *
 def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = False,
               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``before(hook)`` (or ``observe(hook)`` when ``after``) as a plain function replacing the
-    method or classmethod (``Patch(replace=True)``), for a wrap point on an execution's hot
+    method or classmethod (``Replace``), for a wrap point on an execution's hot
     path: the hook is called from the replacement itself, without a wrapper call or a bound
     method."""
 
@@ -272,7 +272,7 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
 def binding(variable: ContextVar[Any], value: Callable[[tuple[Any, ...], dict[str, Any]], Any],
             done: Callable[[Any], None] | None = None, *, always: bool = False,
             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A plain function replacing a synchronous function or method (``Patch(replace=True)``):
+    """A plain function replacing a synchronous function or method (``Replace``):
     ``variable`` is ``value(args, kwargs)`` while the call runs (``args`` as the call gave
     them, a method's ``self`` first), then ``done(that value)`` runs, whatever the call did.
 

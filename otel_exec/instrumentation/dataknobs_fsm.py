@@ -35,7 +35,7 @@ from opentelemetry.trace import Link
 from otel_exec import semconv
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
-from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._patching import Patch, Replace, WrapPoint
 from otel_exec.instrumentation._wrappers import (
     ContextScope,
     argument,
@@ -436,36 +436,32 @@ _wrap_run = around_async(_start_run, _finish_run)
 _ENGINE = "dataknobs_fsm.execution.async_engine"
 _BASE_ENGINE = "dataknobs_fsm.execution.base_engine"
 
-PATCHES: tuple[Patch, ...] = (
-    Patch(_ENGINE, "AsyncExecutionEngine.execute", _wrap_run, params=("context",),
-          replace=True),
-    Patch(_ENGINE, "AsyncExecutionEngine._enter_and_execute_child", _wrap_run,
-          params=("child_context",), replace=True),
-    Patch("dataknobs_fsm.execution.context", "ExecutionContext.set_state",
-          replacing(_state_set, after=True), params=("state_name",), replace=True),
-    Patch(_ENGINE, "AsyncExecutionEngine._establish_state",
-          around_async(_start_state_work, _state_work_done), params=("context",),
-          replace=True),
-    Patch(_ENGINE, "AsyncExecutionEngine._execute_transition",
-          around_async(_start_transition, _finish_transition), params=("arc", "context"),
-          replace=True),
-    Patch(_ENGINE, "AsyncExecutionEngine._fire_hooks", replacing(_hooks_fired),
-          params=("hooks",), optional=True, replace=True),
+PATCHES: tuple[WrapPoint, ...] = (
+    Replace(_ENGINE, "AsyncExecutionEngine.execute", _wrap_run, params=("context",)),
+    Replace(_ENGINE, "AsyncExecutionEngine._enter_and_execute_child", _wrap_run,
+          params=("child_context",)),
+    Replace("dataknobs_fsm.execution.context", "ExecutionContext.set_state",
+          replacing(_state_set, after=True), params=("state_name",)),
+    Replace(_ENGINE, "AsyncExecutionEngine._establish_state",
+          around_async(_start_state_work, _state_work_done), params=("context",)),
+    Replace(_ENGINE, "AsyncExecutionEngine._execute_transition",
+          around_async(_start_transition, _finish_transition), params=("arc", "context")),
+    Replace(_ENGINE, "AsyncExecutionEngine._fire_hooks", replacing(_hooks_fired),
+          params=("hooks",), optional=True),
     Patch(_BASE_ENGINE, "BaseExecutionEngine.handle_transform_error",
           observe(_transform_failed), params=("error", "context", "state_name"), optional=True),
-    Patch(_BASE_ENGINE, "BaseExecutionEngine.should_skip_state_transforms",
-          replacing(_skip_decided, after=True), params=("context",), optional=True,
-          replace=True),
+    Replace(_BASE_ENGINE, "BaseExecutionEngine.should_skip_state_transforms",
+          replacing(_skip_decided, after=True), params=("context",), optional=True),
     Patch("dataknobs_fsm.resources.manager", "ResourceManager.acquire",
           around(_start_acquire, end_span), params=("name", "owner_id"), optional=True),
-    Patch("dataknobs_fsm.execution.async_batch", "AsyncBatchExecutor.execute_batch",
-          around_async(_start_group, _finish_group), optional=True, replace=True),
-    Patch("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor.execute_stream",
-          around_async(_start_group, _finish_group), optional=True, replace=True),
-    Patch("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor._process_chunk",
+    Replace("dataknobs_fsm.execution.async_batch", "AsyncBatchExecutor.execute_batch",
+          around_async(_start_group, _finish_group), optional=True),
+    Replace("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor.execute_stream",
+          around_async(_start_group, _finish_group), optional=True),
+    Replace("dataknobs_fsm.execution.async_stream", "AsyncStreamExecutor._process_chunk",
           around_async(_start_chunk, _finish_chunk),
           params=("items", "chunk_num", "context_template", "max_transitions", "progress"),
-          optional=True, replace=True),
+          optional=True),
 )
 
 
@@ -481,5 +477,5 @@ class DataknobsFSMInstrumentor(ExecInstrumentor):
     module = "dataknobs_fsm"
     instruments = _instruments
 
-    def patches(self, **options: Any) -> tuple[Patch, ...]:
+    def patches(self, **options: Any) -> tuple[WrapPoint, ...]:
         return PATCHES

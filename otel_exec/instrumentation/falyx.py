@@ -40,7 +40,7 @@ from otel_exec._context import instrumentation_enabled
 from otel_exec._sdk.pydantic_private import kept_privately, private_reader
 from otel_exec.execution import MISSING
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
-from otel_exec.instrumentation._patching import Patch, check
+from otel_exec.instrumentation._patching import Patch, Replace, WrapPoint, check
 from otel_exec.instrumentation._wrappers import (
     SELF,
     ContextScope,
@@ -366,21 +366,21 @@ def run_with_trace_context(carrier: dict[str, str], func: Callable[..., Any], *a
 _wrap_call = around_async(_start_call, _finish_call)
 
 #: Both directions are driven by these tables.
-PATCHES: tuple[Patch, ...] = (
-    Patch("falyx.action.base_action", "BaseAction.__call__", _wrap_call, replace=True),
-    Patch("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call, replace=True),
-    Patch("falyx.command", "Command.__call__", _wrap_call, replace=True),
-    Patch("falyx.execution_registry", "ExecutionRegistry.record",
-          replacing(_recorded, after=True, always=True), params=("context",), replace=True),
-    Patch("falyx.action.chained_action", "ChainedAction._rollback",
+PATCHES: tuple[WrapPoint, ...] = (
+    Replace("falyx.action.base_action", "BaseAction.__call__", _wrap_call),
+    Replace("falyx.action.io_action", "BaseIOAction.__call__", _wrap_call),
+    Replace("falyx.command", "Command.__call__", _wrap_call),
+    Replace("falyx.execution_registry", "ExecutionRegistry.record",
+          replacing(_recorded, after=True, always=True), params=("context",)),
+    Replace("falyx.action.chained_action", "ChainedAction._rollback",
           around_async(_start_rollback, end_span), params=("rollback_stack",),
-          optional=True, replace=True),
+          optional=True),
 )
 _TRIGGER = Patch("falyx.hook_manager", "HookManager.trigger", _counting_trigger,
                  params=("hook_type", "context"))
 """Not applied: the method ``_counting_trigger`` stands in for on a retrying action's hook
 manager, checked as a patch target would be."""
-PROCESS_PATCHES: tuple[Patch, ...] = (
+PROCESS_PATCHES: tuple[WrapPoint, ...] = (
     Patch("concurrent.futures.process", "ProcessPoolExecutor.submit", _wrap_submit,
           params=("fn",)),
 )
@@ -396,7 +396,7 @@ class FalyxInstrumentor(ExecInstrumentor):
     numbers_own = True
     instruments = _instruments
 
-    def patches(self, **options: Any) -> tuple[Patch, ...]:
+    def patches(self, **options: Any) -> tuple[WrapPoint, ...]:
         from falyx.action.process_action import ProcessAction
         from falyx.action.process_pool_action import ProcessPoolAction
         from falyx.context import ExecutionContext

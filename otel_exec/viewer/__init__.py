@@ -25,8 +25,8 @@ from otel_exec.views import Views
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
     from otel_exec.views.history import HistoryView
 
 MAX_SPANS = 200_000

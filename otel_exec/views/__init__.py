@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from otel_exec._store import ExecutionStore
+    from otel_exec.execution_store import ExecutionStore
     from otel_exec.views.history import HistoryView
     from otel_exec.views.registry import ExecutionRegistry
     from otel_exec.views.tracker import JobView

@@ -28,8 +28,8 @@ from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
 
 
 class ExecutionStatus(Enum):

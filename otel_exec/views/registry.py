@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.text import Text
 
 from otel_exec import render
-from otel_exec.execution import in_registry, own_index
+from otel_exec.rows import in_registry, own_index
 from otel_exec.views import StoreView
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
 
 _MAX_NS = 2**64 - 1
 

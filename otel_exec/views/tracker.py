@@ -31,8 +31,8 @@ from otel_exec.views import StoreView
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from otel_exec._store import ExecutionStore
     from otel_exec.execution import Execution
+    from otel_exec.execution_store import ExecutionStore
 
 
 def _iso(epoch: float | None) -> str | None:

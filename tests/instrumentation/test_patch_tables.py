@@ -48,14 +48,28 @@ def test_a_changed_signature_is_caught() -> None:
 
 
 def test_a_replacing_function_stands_in_for_a_function_or_classmethod_only() -> None:
-    from otel_exec.instrumentation._patching import Patch
+    from otel_exec.instrumentation._patching import Replace
 
-    def patch(attribute: str, module: str = "falyx.bottom_bar") -> Patch:
-        return Patch(module, attribute, lambda original: original, replace=True)
+    def patch(attribute: str, module: str = "falyx.bottom_bar") -> Replace:
+        return Replace(module, attribute, lambda original: original)
 
     assert check(patch("ExecutionRegistry.record", "falyx.execution_registry")) is None
     assert check(patch("BottomBar.add_static")) is None
     assert "not a plain function or classmethod" in str(check(patch("BottomBar.default_render")))
+
+
+def test_a_wrapper_of_the_wrong_kind_is_refused_before_anything_is_patched() -> None:
+    """A maker given as a Patch's wrapper (or the reverse) would make every call raise: the
+    table check refuses it instead."""
+    from otel_exec.instrumentation._patching import Patch, Replace
+
+    maker = Replace("falyx.execution_registry", "ExecutionRegistry.record",
+                    lambda original: original).make
+    wrong = Patch("falyx.execution_registry", "ExecutionRegistry.record", maker)  # type: ignore[arg-type]
+    assert "its wrapper does not take 4 arguments" in str(check(wrong))
+    reverse = Replace("falyx.execution_registry", "ExecutionRegistry.record",
+                      lambda wrapped, instance, args, kwargs: None)  # type: ignore[arg-type,misc]
+    assert "its make does not take 1 argument" in str(check(reverse))
 
 
 def test_a_missing_essential_target_leaves_falyx_uninstrumented(

@@ -12,7 +12,7 @@ import pytest
 
 from otel_exec import semconv
 from otel_exec.execution import Execution
-from otel_exec.persist import load
+from otel_exec.trace_files import load
 from tests.integration.conftest import Phoenix, backends_python, run_traced
 from tests.integration.pipeline import Rotel, free_port, start_rotel
 

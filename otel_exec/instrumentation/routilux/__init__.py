@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_exec._wiring import run_before_shutdown
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
-from otel_exec.instrumentation._patching import Patch, UnsupportedFramework
+from otel_exec.instrumentation._patching import UnsupportedFramework, WrapPoint
 from otel_exec.instrumentation.routilux import _flow, _runtime
 from otel_exec.instrumentation.routilux._flow import PATCHES_011
 from otel_exec.instrumentation.routilux._jobs import (
@@ -69,7 +69,7 @@ def _has(module: str) -> bool:
         return False
 
 
-def _patches_for_installed_version() -> tuple[Patch, ...]:
+def _patches_for_installed_version() -> tuple[WrapPoint, ...]:
     """routilux 1.x (``routilux.core``) or the 0.10 / 0.11 line (``routilux.flow``), with
     what their wrappers call imported."""
     if _has("routilux.core.runtime"):
@@ -83,8 +83,8 @@ def _patches_for_installed_version() -> tuple[Patch, ...]:
                                "(0.10 / 0.11)")
 
 
-def _with_imports(import_names: Callable[[], None], patches: tuple[Patch, ...],
-                  ) -> tuple[Patch, ...]:
+def _with_imports(import_names: Callable[[], None], patches: tuple[WrapPoint, ...],
+                  ) -> tuple[WrapPoint, ...]:
     """``patches``, once ``import_names`` has imported what their wrappers call."""
     try:
         import_names()
@@ -107,7 +107,7 @@ class RoutiluxInstrumentor(ExecInstrumentor):
     module = "routilux"
     instruments = _instruments
 
-    def patches(self, **options_: Any) -> tuple[Patch, ...]:
+    def patches(self, **options_: Any) -> tuple[WrapPoint, ...]:
         options["quiet_period"] = float(options_.get("quiet_period", DEFAULT_QUIET_PERIOD))
         if not _exit_hooks:
             run_before_shutdown(end_open_jobs)

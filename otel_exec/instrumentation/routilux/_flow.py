@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from otel_exec import semconv
-from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._patching import Patch, Replace, WrapPoint
 from otel_exec.instrumentation._wrappers import argument, around, before, binding, observe
 from otel_exec.instrumentation.routilux._jobs import (
     CALL,
@@ -130,7 +130,7 @@ def _flow_control(event_name: str) -> Any:
 
 _wrap_handler = around(_start_handler, finish_routine)
 
-PATCHES_011: tuple[Patch, ...] = (
+PATCHES_011: tuple[WrapPoint, ...] = (
     Patch("routilux.flow.flow", "Flow.execute", around(_start_execute, posted),
           params=("entry_routine_id", "entry_params")),
     Patch("routilux.job_state", "JobState.__init__", observe(_job_state_made)),
@@ -139,9 +139,8 @@ PATCHES_011: tuple[Patch, ...] = (
     Patch("routilux.job_state", "JobState.wait_for_completion", observe(_waited, always=True),
           params=("flow", "job_state"), optional=True),
     Patch("routilux.flow.task", "SlotActivationTask.__post_init__", observe(_task_made)),
-    Patch("routilux.flow.event_loop", "execute_task",
-          binding(DELIVERY, _task_marker, delivered, always=True), params=("task",),
-          replace=True),
+    Replace("routilux.flow.event_loop", "execute_task",
+          binding(DELIVERY, _task_marker, delivered, always=True), params=("task",)),
     Patch("routilux.slot", "Slot.call_handler", _wrap_handler, params=("data",)),
     Patch("routilux.slot", "Slot.receive", _wrap_handler, params=("data",)),
     Patch("routilux.event", "Event.emit", before(_emitting), optional=True),

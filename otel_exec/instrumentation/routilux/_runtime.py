@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from otel_exec import semconv
-from otel_exec.instrumentation._patching import Patch
+from otel_exec.instrumentation._patching import Patch, Replace, WrapPoint
 from otel_exec.instrumentation._wrappers import (
     argument,
     around,
@@ -222,23 +222,22 @@ def _worker_control(event_name: str) -> Any:
 
 _CORE = "routilux.core"
 
-PATCHES: tuple[Patch, ...] = (
+PATCHES: tuple[WrapPoint, ...] = (
     Patch(f"{_CORE}.runtime", "Runtime.post", around(_start_post, posted),
           params=("flow_name", "routine_name", "slot_name", "data")),
     Patch(f"{_CORE}.context", "JobContext.start", observe(_job_started)),
     Patch(f"{_CORE}.context", "JobContext.complete", observe(_job_completed, always=True)),
-    Patch(f"{_CORE}.task", "SlotActivationTask.__post_init__",
-          replacing(_task_made, after=True), replace=True),
-    Patch(f"{_CORE}.task", "EventRoutingTask.__post_init__",
-          replacing(_task_made, after=True), replace=True),
-    Patch(f"{_CORE}.executor", "WorkerExecutor._execute_task",
-          binding(DELIVERY, _task_marker, delivered, always=True), params=("task",),
-          replace=True),
-    Patch(f"{_CORE}.runtime", "Runtime.handle_event_emit",
+    Replace(f"{_CORE}.task", "SlotActivationTask.__post_init__",
+          replacing(_task_made, after=True)),
+    Replace(f"{_CORE}.task", "EventRoutingTask.__post_init__",
+          replacing(_task_made, after=True)),
+    Replace(f"{_CORE}.executor", "WorkerExecutor._execute_task",
+          binding(DELIVERY, _task_marker, delivered, always=True), params=("task",)),
+    Replace(f"{_CORE}.runtime", "Runtime.handle_event_emit",
           binding(DELIVERY, _event_marker, delivered, always=True),
-          params=("event", "event_data"), replace=True),
-    Patch(f"{_CORE}.runtime", "Runtime._check_routine_activation",
-          binding(ACTIVATING, _activating), params=("routine", "worker_state"), replace=True),
+          params=("event", "event_data")),
+    Replace(f"{_CORE}.runtime", "Runtime._check_routine_activation",
+          binding(ACTIVATING, _activating), params=("routine", "worker_state")),
     Patch(f"{_CORE}.executor", "WorkerExecutor.pause",
           _worker_control(semconv.ROUTILUX_PAUSED_EVENT), optional=True),
     Patch(f"{_CORE}.executor", "WorkerExecutor.resume",

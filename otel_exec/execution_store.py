@@ -21,16 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from otel_exec.execution import (
-    MISSING,
+from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
+from otel_exec.rows import (
     NEXT_INDEX,
     ROW_INDEX,
+    ROW_NAME,
     ROW_PARENT_ID,
     ROW_SPAN_ID,
-    Execution,
-    Outcome,
+    ROW_TRACE_ID,
     Row,
-    outcome_of,
     registry_index,
     running_span_id,
     span_row,
@@ -257,8 +256,8 @@ class ExecutionStore:
         if seq < self._indexed:  # in the indexes by span, name, trace and parent
             if self._by_span.get(span_id) == seq:
                 del self._by_span[span_id]
-            _pop_front(self._by_name, oldest[0])
-            _pop_front(self._by_trace, oldest[1])
+            _pop_front(self._by_name, oldest[ROW_NAME])
+            _pop_front(self._by_trace, oldest[ROW_TRACE_ID])
             if oldest[ROW_PARENT_ID] is not None:
                 _pop_front(self._by_parent, oldest[ROW_PARENT_ID])
         else:  # never indexed: the indexes start after it
@@ -274,8 +273,8 @@ class ExecutionStore:
         for seq in range(self._indexed, end):
             row = self._row(seq)
             self._by_span[row[ROW_SPAN_ID]] = seq
-            _push(self._by_name, row[0], seq)
-            _push(self._by_trace, row[1], seq)
+            _push(self._by_name, row[ROW_NAME], seq)
+            _push(self._by_trace, row[ROW_TRACE_ID], seq)
             if row[ROW_PARENT_ID] is not None:
                 _push(self._by_parent, row[ROW_PARENT_ID], seq)
         self._indexed = end
