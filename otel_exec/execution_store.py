@@ -50,7 +50,7 @@ CHUNK = 1024
 """Rows per chunk of a store (see ``ExecutionStore``)."""
 MOST_UNINDEXED = 16_384
 """Rows at most waiting to be indexed: a store that keeps more indexes the older ones as it
-records, so a first read never catches up more than this (about 25 ms here)."""
+records, so a first read never catches up more than this."""
 
 Listener = Callable[[Execution], None]
 
@@ -159,7 +159,7 @@ class ExecutionStore:
         span_id = running_span_id(span)
         if span_id is not None:
             lock = self._lock
-            lock.acquire()  # not ``with``: half the instructions, in every on_start
+            lock.acquire()  # not ``with``: cheaper, in every on_start
             try:
                 running = self._running
                 running[span_id] = span

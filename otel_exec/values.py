@@ -57,9 +57,8 @@ _LOOSE_NAMES = ("pass", "pwd", "secret", "auth", "credential", "key", "session",
 def any_of(words: Iterable[str]) -> str:
     """A regular expression matching any of ``words`` (literal text), shaped as a trie:
     ``a(?:uth|kia)|b(?:asic|earer)`` instead of ``auth|akia|basic|bearer``. Python's ``re``
-    tries every alternative of a flat one at every position of the text (about 50 ns per
-    character for the first look's 44 words); the trie shares their prefixes, 2-3.5 times
-    faster on the same texts."""
+    tries every alternative of a flat one at every position of the text; the trie shares
+    their prefixes, so fewer alternatives are tried."""
     trie: dict[str, Any] = {}
     for word in words:
         node = trie
@@ -226,6 +225,107 @@ _INT_LOW, _INT_HIGH = -(1 << 256), 1 << 256
 """Integers between them (at most 256 bits) are shown as they are."""
 
 
+class Redactor:
+    """A policy's names and secret patterns, compiled: finds sensitive names and redacts
+    sensitive ``name=value`` pairs and secret shapes in a text.
+
+    Args:
+        sensitive_keys: Patterns of names whose values are redacted.
+        secret_patterns: Extra regular expressions redacted wherever they match.
+    """
+
+    def __init__(self, sensitive_keys: tuple[str, ...],
+                 secret_patterns: tuple[str, ...]) -> None:
+        self._secret_patterns = secret_patterns
+        names = "|".join(f"(?:{pattern})" for pattern in sensitive_keys) or "(?!)"
+        extra = [p for p in sensitive_keys
+                 if p not in DEFAULT_SENSITIVE_KEYS and re.fullmatch(r"\w+", p)]
+        loose = (*_LOOSE_NAMES, *(p.lower() for p in extra))
+        words = "|".join(map(re.escape, loose))
+        look = any_of(loose)
+        if any(p not in DEFAULT_SENSITIVE_KEYS and not re.fullmatch(r"\w+", p)
+               for p in sensitive_keys):
+            words = look = ""  # a custom pattern: look at every name
+        self._names = re.compile(names, re.IGNORECASE)
+        self._words = re.compile(look or ".")
+        self._first_look = re.compile(
+            any_of((*loose, *_MARKERS)) if look else f".|{any_of(_MARKERS)}")
+        after = r"""[\w.\-]*['"]?\s*[=:,]"""  # what follows a pair's word: see _PAIR
+        self._pair_look = re.compile(f"(?:{look}){after}") if look else _SEPARATOR
+        self._pair_look_folded = (re.compile(f"(?:{look}){after}", re.IGNORECASE) if look
+                                  else _SEPARATOR)
+        key = _KEY_WITH.format(words=words) if words else _ANY_KEY
+        self._pairs = re.compile(_PAIR.format(key=key), re.IGNORECASE)
+        self._own_shapes = _shapes_in("", "", secret_patterns)
+
+    def is_sensitive(self, name: str) -> bool:
+        """Whether a parameter, key or field called ``name`` holds a secret."""
+        return self._names.search(normalise(name)) is not None
+
+    def redact(self, text: str) -> str:
+        """``text`` with sensitive ``name=value`` pairs and secret shapes redacted.
+
+        Cheap looks first (a sensitive word in the lower-cased text; a marker or a long run of
+        token characters), so the common short value costs well under a microsecond; then only
+        what those looks say may be there: the pairs where a sensitive word is followed by a
+        separator, the shapes whose words the text holds, and the policy's own patterns. The
+        same text comes out as from searching the whole text for every pair and shape
+        (tested)."""
+        letters = _LETTER.search(text) is not None
+        lowered = text.lower() if letters else text
+        seen = letters and (self._first_look.search(lowered) is not None
+                            or (len(text) >= 40 and _RUN_OF_40.search(text) is not None))
+        if not seen:  # numbers and punctuation, or no sensitive word, marker or long run:
+            own = self._own_shapes  # only the policy's own patterns may match
+            return text if own is None else own.sub(_redact_shape, text)
+        if self._words.search(lowered):
+            text = self._redact_pairs(text, *self._pair_look_in(text, lowered))
+        shapes = _shapes_in(text, lowered, self._secret_patterns)
+        return text if shapes is None else shapes.sub(_redact_shape, text)
+
+    def _pair_look_in(self, text: str, lowered: str) -> tuple[re.Pattern[str], str]:
+        """What finds, in which text, the sensitive words followed by what a pair needs after
+        them (each pair ``_PAIR`` finds holds one; with a name pattern of the user's own, what
+        follows any name): the lower-cased text where lowering keeps every character in place
+        (ASCII), else ``text`` folding case as ``_PAIR`` does."""
+        if text.isascii():
+            return self._pair_look, lowered
+        return self._pair_look_folded, text
+
+    def _redact_pairs(self, text: str, look: re.Pattern[str], looked: str) -> str:
+        """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
+        not sensitive consumes only its name, so a pair inside its value is still seen.
+
+        A pair is looked for only where one can start: at the start of the key around each
+        place ``look`` (see ``_pair_look_in``) finds in ``looked``, or one or two characters
+        before it (``b'``). Every pair holds such a place, and one starting inside that key
+        would also start at its start, so this finds what searching from every position
+        finds (tested), in time linear in the text: a search from every position costs the
+        length of a key at each of them."""
+        pieces: list[str] = []
+        position = looked_from = 0
+        while (hit := look.search(looked, looked_from)) is not None:
+            key = _key_start(text, hit.start())
+            for begin in range(max(position, key - 2), max(position, key) + 1):
+                if (match := self._pairs.match(text, begin)) is not None:
+                    break
+            else:
+                looked_from = hit.start() + 1
+                continue
+            value_start = match.start("value")
+            if (match["sep"] == "," and not match["q"]) or not self.is_sensitive(match["key"]):
+                pieces.append(text[position:value_start])
+                position = looked_from = (value_start if value_start > match.start()
+                                          else match.end())
+                continue
+            opening = match["value"].lstrip("b")[:1]
+            quote = opening if opening in ("'", '"') else ""
+            pieces.append(f"{text[position:value_start]}{quote}{REDACTED}{quote}")
+            position = looked_from = match.end()
+        pieces.append(text[position:])
+        return "".join(pieces)
+
+
 @dataclass(frozen=True)
 class ValuePolicy:
     """How user values and messages become exported text: whether at all, how long, what to hide.
@@ -252,13 +352,7 @@ class ValuePolicy:
     sensitive_keys: tuple[str, ...] = DEFAULT_SENSITIVE_KEYS
     secret_patterns: tuple[str, ...] = ()
     scrub: Callable[[str], str] | None = None
-    _names: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _first_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _words: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _pair_look: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _pair_look_folded: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _own_shapes: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _redactor: Redactor = field(init=False, repr=False, compare=False)
     _repr: _BoundedRepr = field(init=False, repr=False, compare=False)
     _only_built_in: bool = field(init=False, repr=False, compare=False)
 
@@ -266,27 +360,8 @@ class ValuePolicy:
         for name in ("max_length", "max_message_length", "max_stacktrace_length"):
             if getattr(self, name) < 16:
                 raise ValueError(f"{name} must be at least 16 characters.")
-        names = "|".join(f"(?:{pattern})" for pattern in self.sensitive_keys) or "(?!)"
-        extra = [p for p in self.sensitive_keys
-                 if p not in DEFAULT_SENSITIVE_KEYS and re.fullmatch(r"\w+", p)]
-        loose = (*_LOOSE_NAMES, *(p.lower() for p in extra))
-        words = "|".join(map(re.escape, loose))
-        look = any_of(loose)
-        if any(p not in DEFAULT_SENSITIVE_KEYS and not re.fullmatch(r"\w+", p)
-               for p in self.sensitive_keys):
-            words = look = ""  # a custom pattern: look at every name
-        object.__setattr__(self, "_names", re.compile(names, re.IGNORECASE))
-        object.__setattr__(self, "_words", re.compile(look or "."))
-        object.__setattr__(self, "_first_look", re.compile(
-            any_of((*loose, *_MARKERS)) if look else f".|{any_of(_MARKERS)}"))
-        after = r"""[\w.\-]*['"]?\s*[=:,]"""  # what follows a pair's word: see _PAIR
-        object.__setattr__(self, "_pair_look", re.compile(f"(?:{look}){after}") if look
-                           else _SEPARATOR)
-        object.__setattr__(self, "_pair_look_folded", re.compile(
-            f"(?:{look}){after}", re.IGNORECASE) if look else _SEPARATOR)
-        key = _KEY_WITH.format(words=words) if words else _ANY_KEY
-        object.__setattr__(self, "_pairs", re.compile(_PAIR.format(key=key), re.IGNORECASE))
-        object.__setattr__(self, "_own_shapes", _shapes_in("", "", self.secret_patterns))
+        object.__setattr__(self, "_redactor", Redactor(self.sensitive_keys,
+                                                        self.secret_patterns))
         object.__setattr__(self, "_repr", _BoundedRepr(self))
         object.__setattr__(self, "_only_built_in",
                            not self.secret_patterns and self.scrub is None)
@@ -294,7 +369,7 @@ class ValuePolicy:
     # names --------------------------------------------------------------------------------
     def is_sensitive(self, name: str) -> bool:
         """Whether a parameter, key or field called ``name`` holds a secret."""
-        return self._names.search(normalise(name)) is not None
+        return self._redactor.is_sensitive(name)
 
     def is_sensitive_key(self, key: object) -> bool:
         """``is_sensitive`` for a mapping key of any type (str and bytes names count)."""
@@ -349,67 +424,9 @@ class ValuePolicy:
         return text
 
     def redact(self, text: str) -> str:
-        """``text`` with sensitive ``name=value`` pairs and secret shapes redacted.
-
-        Cheap looks first (a sensitive word in the lower-cased text; a marker or a long run of
-        token characters), so the common short value costs well under a microsecond; then only
-        what those looks say may be there: the pairs where a sensitive word is followed by a
-        separator, the shapes whose words the text holds, and the policy's own patterns. The
-        same text comes out as from searching the whole text for every pair and shape
-        (tested)."""
-        letters = _LETTER.search(text) is not None
-        lowered = text.lower() if letters else text
-        seen = letters and (self._first_look.search(lowered) is not None
-                            or (len(text) >= 40 and _RUN_OF_40.search(text) is not None))
-        if not seen:  # numbers and punctuation, or no sensitive word, marker or long run:
-            own = self._own_shapes  # only the policy's own patterns may match
-            return text if own is None else own.sub(_redact_shape, text)
-        if self._words.search(lowered):
-            text = self._redact_pairs(text, *self._pair_look_in(text, lowered))
-        shapes = _shapes_in(text, lowered, self.secret_patterns)
-        return text if shapes is None else shapes.sub(_redact_shape, text)
-
-    def _pair_look_in(self, text: str, lowered: str) -> tuple[re.Pattern[str], str]:
-        """What finds, in which text, the sensitive words followed by what a pair needs after
-        them (each pair ``_PAIR`` finds holds one; with a name pattern of the user's own, what
-        follows any name): the lower-cased text where lowering keeps every character in place
-        (ASCII), else ``text`` folding case as ``_PAIR`` does."""
-        if text.isascii():
-            return self._pair_look, lowered
-        return self._pair_look_folded, text
-
-    def _redact_pairs(self, text: str, look: re.Pattern[str], looked: str) -> str:
-        """Redact the value of every sensitive ``name=value``-like pair. A pair whose name is
-        not sensitive consumes only its name, so a pair inside its value is still seen.
-
-        A pair is looked for only where one can start: at the start of the key around each
-        place ``look`` (see ``_pair_look_in``) finds in ``looked``, or one or two characters
-        before it (``b'``). Every pair holds such a place, and one starting inside that key
-        would also start at its start, so this finds what searching from every position
-        finds (tested), in time linear in the text: a search from every position costs the
-        length of a key at each of them."""
-        pieces: list[str] = []
-        position = looked_from = 0
-        while (hit := look.search(looked, looked_from)) is not None:
-            key = _key_start(text, hit.start())
-            for begin in range(max(position, key - 2), max(position, key) + 1):
-                if (match := self._pairs.match(text, begin)) is not None:
-                    break
-            else:
-                looked_from = hit.start() + 1
-                continue
-            value_start = match.start("value")
-            if (match["sep"] == "," and not match["q"]) or not self.is_sensitive(match["key"]):
-                pieces.append(text[position:value_start])
-                position = looked_from = (value_start if value_start > match.start()
-                                          else match.end())
-                continue
-            opening = match["value"].lstrip("b")[:1]
-            quote = opening if opening in ("'", '"') else ""
-            pieces.append(f"{text[position:value_start]}{quote}{REDACTED}{quote}")
-            position = looked_from = match.end()
-        pieces.append(text[position:])
-        return "".join(pieces)
+        """``text`` with sensitive ``name=value`` pairs and secret shapes redacted (see
+        ``Redactor.redact``)."""
+        return self._redactor.redact(text)
 
 
 def _key_start(text: str, index: int) -> int:

@@ -129,9 +129,9 @@ def test_the_first_look_sees_what_looking_for_each_word_sees(text: str) -> None:
                           (ValuePolicy(sensitive_keys=(*DEFAULT_SENSITIVE_KEYS, "PinCode")),
                            (*_LOOSE_NAMES, "pincode"))):
         lowered = text.lower()
-        assert (values._first_look.search(lowered) is not None) == any(
+        assert (values._redactor._first_look.search(lowered) is not None) == any(
             word in lowered for word in (*words, *_MARKERS))
-        assert (values._words.search(lowered) is not None) == any(
+        assert (values._redactor._words.search(lowered) is not None) == any(
             word in lowered for word in words)
 
 
@@ -173,7 +173,7 @@ def _pairs_from_every_position(values: ValuePolicy, text: str) -> str:
     """The pairs redacted the plain way: the pair pattern searched for from each position."""
     pieces: list[str] = []
     position = 0
-    while (match := values._pairs.search(text, position)) is not None:
+    while (match := values._redactor._pairs.search(text, position)) is not None:
         value_start = match.start("value")
         if (match["sep"] == "," and not match["q"]) or not values.is_sensitive(match["key"]):
             pieces.append(text[position:value_start])

@@ -1,7 +1,6 @@
 """A pydantic model's private attribute read straight from ``__pydantic_private__``: through
-the model's property, pydantic looks the private attribute up in Python, which on a hot path
-(falyx's ``ExecutionContext.exception``, read at every recorded call) costs as much as a
-few percent of a span."""
+the model's property, pydantic looks the private attribute up in Python, on a hot path
+(falyx's ``ExecutionContext.exception``, read at every recorded call)."""
 
 from __future__ import annotations
 

@@ -364,7 +364,7 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
     if not _fit(bounded, attributes):
         return False
     lock = span._lock
-    lock.acquire()  # not ``with``: half the instructions
+    lock.acquire()  # not ``with``: cheaper
     try:
         if span._end_time is not None or bounded._immutable:
             return False
@@ -459,7 +459,7 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
     event._attributes = _bounded_attributes(type(span._attributes), attributes, most,
                                             limits.max_attribute_length, immutable=True)
     lock = span._lock
-    lock.acquire()  # not ``with``: half the instructions
+    lock.acquire()  # not ``with``: cheaper
     try:
         if span._end_time is not None:
             return False

@@ -216,42 +216,66 @@ class _Untraced:
 _UNTRACED: Any = _Untraced()
 
 
+class _GeneratorRun:
+    """The span of one run of a traced generator (sync or async): current while the generator
+    runs, counting the items it yields, finished by its end, its failure or its closing."""
+
+    __slots__ = ("execution", "items")
+
+    def __init__(self, execution: Any) -> None:
+        self.execution = execution
+        self.items = 0
+
+    def resumed(self) -> None:
+        self.execution.activate()
+
+    def yielded(self) -> None:
+        self.execution.deactivate()
+        self.items += 1
+
+    def ended(self, result: Any = MISSING) -> None:
+        self.execution.deactivate()
+        self.execution.finish(result, attributes={semconv.EXEC_ITEMS: self.items})
+
+    def failed(self, exc: BaseException) -> None:
+        self.execution.deactivate()
+        self.execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: self.items})
+
+    def closed(self) -> None:
+        self.execution.deactivate()
+        self.execution.finish(status=ExecStatus.CANCELLED,
+                              attributes={semconv.EXEC_ITEMS: self.items})
+
+
 def _generator_wrapper(func: Callable[..., Generator[Any, Any, Any]],
                        plan: _Plan) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         generator = func(*args, **kwargs)
-        execution = plan.begin(args, kwargs) or _UNTRACED
-        items = 0
+        run = _GeneratorRun(plan.begin(args, kwargs) or _UNTRACED)
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            execution.activate()
+            run.resumed()
             try:
                 item = generator.send(sent) if thrown is None else generator.throw(thrown)
             except StopIteration as stop:
-                execution.deactivate()
-                execution.finish(plan.result(stop.value), attributes={semconv.EXEC_ITEMS: items})
+                run.ended(plan.result(stop.value))
                 return stop.value
             except BaseException as exc:
-                execution.deactivate()
-                execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                run.failed(exc)
                 raise
-            execution.deactivate()
-            items += 1
+            run.yielded()
             thrown = None
             try:
                 sent = yield item
             except GeneratorExit:
-                execution.activate()
+                run.resumed()
                 try:
                     generator.close()
                 except BaseException as exc:
-                    execution.deactivate()
-                    execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                    run.failed(exc)
                     raise
-                execution.deactivate()
-                execution.finish(status=ExecStatus.CANCELLED,
-                                 attributes={semconv.EXEC_ITEMS: items})
+                run.closed()
                 raise
             except BaseException as exc:
                 thrown = exc
@@ -263,44 +287,34 @@ def _async_generator_wrapper(func: Callable[..., AsyncGenerator[Any, Any]],
                              plan: _Plan) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         generator = func(*args, **kwargs)
-        execution = plan.begin(args, kwargs) or _UNTRACED
-        items = 0
+        run = _GeneratorRun(plan.begin(args, kwargs) or _UNTRACED)
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            execution.activate()
+            run.resumed()
             try:
-                if thrown is None:
-                    item = await generator.asend(sent)
-                else:
-                    item = await generator.athrow(thrown)
+                item = await (generator.asend(sent) if thrown is None
+                              else generator.athrow(thrown))
             except StopAsyncIteration:
-                execution.deactivate()
-                execution.finish(attributes={semconv.EXEC_ITEMS: items})
+                run.ended()
                 return
             except BaseException as exc:
-                execution.deactivate()
-                execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                run.failed(exc)
                 raise
-            execution.deactivate()
-            items += 1
+            run.yielded()
             thrown = None
             try:
                 sent = yield item
             except GeneratorExit:
-                execution.activate()
+                run.resumed()
                 try:
                     await generator.aclose()
                 except BaseException as exc:
-                    execution.deactivate()
-                    execution.finish(exception=exc, attributes={semconv.EXEC_ITEMS: items})
+                    run.failed(exc)
                     raise
-                execution.deactivate()
-                execution.finish(status=ExecStatus.CANCELLED,
-                                 attributes={semconv.EXEC_ITEMS: items})
+                run.closed()
                 raise
             except BaseException as exc:
                 thrown = exc
 
     return wrapper
-

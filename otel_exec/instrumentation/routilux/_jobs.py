@@ -56,7 +56,7 @@ class Job:
         """One more task in flight. A settle already scheduled is left to run: it finds the
         task in flight and does nothing (cheaper than cancelling it for every task)."""
         lock = self.lock
-        lock.acquire()  # not ``with``: half the instructions, twice per task
+        lock.acquire()  # not ``with``: cheaper, twice per task
         try:
             self.in_flight += 1
         finally:

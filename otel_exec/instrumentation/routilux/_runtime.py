@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 _routilux: dict[str, Any] = {}
-"""The routilux 1.x functions the wrappers call, imported once by ``import_routilux`` (an
-import inside a wrapper costs about 2,000 instructions per call)."""
+"""The routilux 1.x functions the wrappers call, imported once by ``import_routilux`` (not
+by an import statement in each call)."""
 
 
 def import_routilux() -> None:
