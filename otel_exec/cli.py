@@ -198,7 +198,12 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
 
     try:
         matches = _matcher(options)
-        for batch in follow(options.files[0], from_start=options.from_start, idle=options.idle):
+        def ready() -> None:
+            sys.stderr.write(f"otel-exec tail: following {options.files[0]} (Ctrl-C ends)\n")
+            sys.stderr.flush()
+
+        for batch in follow(options.files[0], from_start=options.from_start, idle=options.idle,
+                            ready=ready):
             if isinstance(batch, TraceFileError):
                 sys.stderr.write(f"otel-exec tail: {batch} (skipped)\n")
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -21,6 +22,33 @@ from otel_exec import ExecutionStore, _sdk
 
 for _variable in [name for name in os.environ if name.startswith("OTEL_")]:
     del os.environ[_variable]
+
+if importlib.util.find_spec("hypothesis") is not None:  # not in the routilux 0.11 lane
+    from hypothesis import settings
+
+    # No deadline: a shared CI machine's pauses are not the code's; a failure prints its blob.
+    settings.register_profile("otel_exec", deadline=None, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "otel_exec"))
+
+_STARTS_PROCESSES = ("run_python(", "run_app(", "subprocess.", "Popen(", "_started(")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``processes`` every test that starts a process (``-m "not processes"``: the fast
+    lane), read from its source once per function."""
+    seen: dict[object, bool] = {}
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None:
+            continue
+        if function not in seen:
+            try:
+                source = inspect.getsource(function)
+            except (OSError, TypeError):
+                source = ""
+            seen[function] = any(call in source for call in _STARTS_PROCESSES)
+        if seen[function]:
+            item.add_marker(pytest.mark.processes)
 
 HAS_FSM = importlib.util.find_spec("dataknobs_fsm") is not None
 needs_fsm = pytest.mark.skipif(not HAS_FSM, reason="dataknobs-fsm is not installed (it needs "

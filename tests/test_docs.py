@@ -44,7 +44,8 @@ COMMIT = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,12}\b")
 
 
 def _project_files() -> list[Path]:
-    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml"]
+    files = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", ROOT / "Makefile",
+             ROOT / "pyproject.toml"]
     for folder, pattern in (("docs", "*.md"), ("otel_exec", "*.py"), ("tests", "*.py"),
                             ("bench", "*.py"), ("examples", "*.py"), ("scripts", "*"),
                             ("collector-config", "*")):
@@ -63,3 +64,15 @@ def test_no_file_cites_what_a_reader_cannot_open() -> None:
             cited += [f"{path.relative_to(ROOT)}: {match.group()}"
                       for match in COMMIT.finditer(text)]
     assert cited == []
+
+
+def test_architecture_names_only_files_that_exist() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    named = set(re.findall(r"`((?:otel_exec/|tests/|instrumentation/|_sdk/|views/|trace_files/)?"
+                           r"[\w/]+\.py)`", text))
+    package = ROOT / "otel_exec"
+    missing = [name for name in named
+               if not any((base / name).exists() for base in (
+                   ROOT, package, package / "instrumentation", package / "_sdk",
+                   ROOT / "tests" / "instrumentation"))]
+    assert named and missing == []

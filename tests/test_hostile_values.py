@@ -383,7 +383,7 @@ values = st.recursive(
     max_leaves=30)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(values)
 def test_any_value_gives_bounded_text_and_never_raises(value: object) -> None:
     text = ValuePolicy(max_length=64).text(value)

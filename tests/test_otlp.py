@@ -135,7 +135,7 @@ _VALUES = st.one_of(
     st.binary(max_size=5))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.dictionaries(st.text(min_size=1, max_size=10), _VALUES, max_size=8),
        st.dictionaries(st.text(min_size=1, max_size=10), _VALUES, max_size=4))
 def test_any_attributes_encode_as_the_exporters_do(attributes: dict[str, Any],

@@ -237,7 +237,7 @@ def test_every_mistake_is_one_line_and_exit_2(arguments: list[str], tmp_path: Pa
     assert not (tmp_path / "x.html").exists()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(st.lists(st.sampled_from(["--trace", "--name", "--kind", "--status", "--since",
                                  "--until", "--limit", "--json", "--index", "-o", "x", "-",
                                  "0", "nan", "\x1b[31m", "2026-13-45", "summary", "tree"]),

@@ -278,7 +278,7 @@ def _agrees(store: ExecutionStore, kept: list[Execution]) -> None:
             item for item in kept if item._parent_id == parent]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(_OPERATIONS, st.integers(1, 12), st.integers(1, 20))
 @example([("add", "a", 0, True, False)] * 6 + [("clear",)]  # clear with rows in the newest
          + [("add", "b", 1, True, True)] * 11, 12, 20)  # chunk, then past two boundaries

@@ -52,7 +52,7 @@ def _shown(selection: Selection) -> tuple[Any, ...]:
             [(e.index, e.span_id) for e in selection.executions])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(specs=st.lists(SPAN, max_size=40), name=st.sampled_from(["", "a", "z"]),
        status=st.sampled_from(["all", "success", "error"]), limit=st.sampled_from([0, 1, 3]),
        last_result=st.booleans())
@@ -69,7 +69,7 @@ def test_streamed_summary_equals_the_store_registry(specs: list[Any], name: str,
     assert _shown(streamed) == _shown(expected)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(specs=st.lists(SPAN, max_size=30), slowest=st.integers(1, 5))
 def test_streamed_slowest_keeps_the_real_indices(specs: list[Any], slowest: int) -> None:
     in_store = _executions(specs)

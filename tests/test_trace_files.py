@@ -10,8 +10,10 @@ import io
 import json
 import os
 import random
+import select
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,7 @@ def mutate(data: bytes, seed: int, edits: int) -> bytes:
     return bytes(buffer)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32), edits=st.integers(1, 8))
 def test_any_mutation_loads_or_is_one_trace_file_error(sample: bytes, tmp_path: Path,
@@ -299,26 +301,43 @@ def test_the_demo_skip_hint_names_the_package(monkeypatch: pytest.MonkeyPatch,
     assert "pip install dataknobs-fsm" in stream.getvalue()
 
 
+def _started(command: list[str], timeout: float = 30) -> subprocess.Popen[str]:
+    """``otel-exec tail ...`` started, returned once it says it is following (bounded)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "COLUMNS": "200"})
+    assert process.stderr is not None
+    ready, _, _ = select.select([process.stderr], [], [], timeout)
+    line = process.stderr.readline() if ready else ""
+    if "following" not in line:
+        process.kill()
+        raise AssertionError(f"tail did not start following within {timeout}s: {line!r}")
+    return process
+
+
+def _grown(path: Path, size: int, timeout: float = 10) -> None:
+    """Wait (bounded) until ``path`` holds ``size`` bytes."""
+    deadline = time.monotonic() + timeout
+    while path.stat().st_size < size and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_tail_follows_appends_and_rotation_and_ends_cleanly(sample: bytes,
                                                             tmp_path: Path) -> None:
     import signal
-    import time
 
     lines = sample.splitlines(keepends=True)
     path = tmp_path / "live.jsonl"
     path.write_bytes(lines[0])  # already there: not printed without --from-start
-    follower = subprocess.Popen([OTEL_EXEC, "tail", str(path), "--idle", "3"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "COLUMNS": "200"})
+    follower = _started([OTEL_EXEC, "tail", str(path), "--idle", "3"])
     try:
-        time.sleep(1.0)
         other = [line.replace(b'"name":"child"', b'"name":"appended"') for line in lines]
         with path.open("ab") as out:
             out.write(other[0][:40])  # half a line: waited for
             out.flush()
-            time.sleep(0.5)
+            time.sleep(0.5)  # polls (every 0.2 s) see the half line
             out.write(other[0][40:] + b"not json\n")
-        time.sleep(1.0)
+        _grown(path, len(lines[0]) + len(other[0]) + 9)
+        time.sleep(0.5)  # polls read it before the file is rotated
         path.rename(tmp_path / "live.1.jsonl")  # rotated: a new file takes its place
         path.write_bytes(b"".join(line.replace(b'"name":"parent"', b'"name":"rotated"')
                                   for line in lines))
@@ -331,9 +350,7 @@ def test_tail_follows_appends_and_rotation_and_ends_cleanly(sample: bytes,
     assert "not valid JSON" in err_text and "(skipped)" in err_text
     assert "Traceback" not in err_text
 
-    waiting = subprocess.Popen([OTEL_EXEC, "tail", str(path)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    waiting = _started([OTEL_EXEC, "tail", str(path)])
     waiting.send_signal(signal.SIGINT)
     _, err_text = waiting.communicate(timeout=30)
     assert waiting.returncode == 0 and "Traceback" not in err_text

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from otel_exec.trace_files.decode import MAX_LINE_BYTES, READ_CHUNK, TraceFileError, decode_line
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from otel_exec.execution import Execution
 
@@ -19,13 +19,16 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.2,
-           idle: float | None = None) -> Iterator[list[Execution] | TraceFileError]:
+           idle: float | None = None, ready: Callable[[], None] | None = None,
+           ) -> Iterator[list[Execution] | TraceFileError]:
     """The spans of each line appended to ``path`` from now on (or from its start), as
     ``configure(file=...)`` writes them: a ``tail -f`` for trace files.
 
     A file that is rotated (replaced) or truncated is read again from its start; one that is
     gone is waited for. A line that is not valid OTLP is yielded as its ``TraceFileError`` and
     following goes on. Ends after ``idle`` seconds without a new line (never when None).
+    ``ready`` is called once, when the file is watched (what is appended from then on is
+    read).
 
     Raises:
         TraceFileError: ``path`` is a directory, a pipe or a device.
@@ -50,6 +53,9 @@ def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.2,
             position = 0 if (from_start or fresh) else info.st_size
             number, buffer = 0, b""
             known_lines = known_lines or fresh
+        if ready is not None:
+            ready()
+            ready = None
         if info is not None and info.st_size > position:
             with path.open("rb") as source:
                 source.seek(position)
