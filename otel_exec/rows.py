@@ -50,8 +50,7 @@ def span_row(span: ReadableSpan,
     Runs in ``on_end`` for every span: the fields are read in one call (``read_span``).
     """
     (name, context, parent, _, start_ns, end_ns, attributes, _, events, _, links, _, code,
-     description, scope) = read_span(span)
-    scope_name = scope.name if scope is not None else ""
+     description, scope_name) = read_span(span)
     if context is None:
         trace_id = span_id = 0
     elif _IDS_BY_INDEX and type(context) is SpanContext:

@@ -19,7 +19,8 @@ _EMPTY: dict[str, Any] = {}
 
 SpanFields = tuple[Any, ...]
 """(name, context, parent, kind, start ns, end ns, attributes, dropped attributes, events,
-dropped events, links, dropped links, status code value or None, status description, scope)"""
+dropped events, links, dropped links, status code value or None, status description, the
+instrumentation scope's name)"""
 
 
 def read_span(span: ReadableSpan) -> SpanFields:
@@ -35,7 +36,8 @@ def read_span(span: ReadableSpan) -> SpanFields:
                     attributes._dict if attributes is not None else _EMPTY,
                     attributes.dropped if attributes is not None else 0,
                     events._dq, events.dropped, links._dq, links.dropped,
-                    status._status_code._value_, status._description, scope)
+                    status._status_code._value_, status._description,
+                    scope._name if scope is not None else "")
         except AttributeError:  # a hand-made ReadableSpan, or another layout
             pass
     status = getattr(span, "status", None)
@@ -45,4 +47,4 @@ def read_span(span: ReadableSpan) -> SpanFields:
             getattr(span, "dropped_events", 0), span.links or (), getattr(span, "dropped_links", 0),
             None if status is None else status.status_code.value,
             None if status is None else status.description,
-            getattr(span, "instrumentation_scope", None))
+            getattr(getattr(span, "instrumentation_scope", None), "name", ""))
