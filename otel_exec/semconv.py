@@ -70,6 +70,7 @@ FALYX_RETRY_DELAY = "falyx.retry.delay"
 FALYX_RETRY_OUTCOME = "falyx.retry.outcome"
 FALYX_GROUP_FAILED = "falyx.group.failed"
 FALYX_ROLLBACK_COUNT = "falyx.rollback.count"
+FALYX_ROLLBACK_FAILED = "falyx.rollback.failed"
 FALYX_ESCAPED_EVENT = "falyx.escaped"
 FALYX_PROCESS_PROPAGATED = "falyx.process.context_propagated"
 

@@ -150,9 +150,14 @@ def around(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
 
 def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None],
                  finish: Callable[[Any, BaseException | None, Any], None],
+                 arguments: Callable[[Any, tuple[Any, ...], dict[str, Any]],
+                                     tuple[tuple[Any, ...], dict[str, Any]]] | None = None,
                  ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """``around`` for a coroutine method, as the coroutine function replacing it
-    (``Replace``): the scope is current while the method is awaited."""
+    (``Replace``): the scope is current while the method is awaited.
+
+    ``arguments(scope, args, kwargs)`` gives the arguments the method is called with under a
+    scope (stand-ins that report to it); failing, it leaves the call's own."""
 
     def replace(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -161,6 +166,11 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
             entered = _enter(start, self, args, kwargs)
             if entered is None:
                 return await original(self, *args, **kwargs)
+            if arguments is not None:
+                try:
+                    args, kwargs = arguments(entered[0], args, kwargs)
+                except Exception:
+                    _failed(arguments)
             try:
                 result = await original(self, *args, **kwargs)
             except BaseException as exc:

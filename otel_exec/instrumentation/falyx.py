@@ -47,7 +47,6 @@ from otel_exec.instrumentation._wrappers import (
     argument,
     around_async,
     contained,
-    end_span,
     replacing,
 )
 from otel_exec.semconv import ExecStatus
@@ -319,13 +318,98 @@ def _attempt_ended(call: _Call, action: Any, error: Exception | None) -> None:
     call.execution.add_event(semconv.FALYX_RETRY_EVENT, event)
 
 
+class _Rollback(ContextScope):
+    """A chain's rollback (its span current while falyx runs the handlers), counting the
+    handlers that ran and failed."""
+
+    __slots__ = ("execution", "failed", "ran")
+
+    def __init__(self, execution: ExecutionSpan) -> None:
+        self.execution = execution
+        self.ran = self.failed = 0
+
+
 def _start_rollback(instance: Any, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> ExecutionSpan:
+                    kwargs: dict[str, Any]) -> _Rollback | None:
+    """A span for a chain's rollback, when an action on its stack has a handler to run."""
     stack = argument(args, kwargs, 0, "rollback_stack", ())
-    return ExecutionSpan(get_tracer(_SCOPE), f"rollback {instance.name}",
+    if not any(getattr(action, "rollback", None) for action, *_ in stack):
+        return None  # falyx runs nothing: no rollback happened
+    return _Rollback(ExecutionSpan(get_tracer(_SCOPE), f"rollback {instance.name}",
+                                   kind=semconv.KIND_ROLLBACK,
+                                   framework=semconv.FRAMEWORK_FALYX,
+                                   attributes={semconv.EXEC_RECORDED: False}))
+
+
+def _reporting_stack(rollback: _Rollback, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The stack falyx's ``_rollback`` walks, each action standing in with a handler whose
+    run is a span under the rollback (the actions and the context's own list untouched)."""
+    stack = argument(args, kwargs, 0, "rollback_stack", ())
+    stand_ins = [(_HandlerReporting(action, rollback), *rest) for action, *rest in stack]
+    if args:
+        return (stand_ins, *args[1:]), kwargs
+    return args, {**kwargs, "rollback_stack": stand_ins}
+
+
+class _HandlerReporting(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """An action on a rollback stack whose ``rollback`` handler, when falyx runs it, is a
+    span (kind ``rollback``, named after the action) under the chain's rollback."""
+
+    def __init__(self, action: Any, rollback: _Rollback) -> None:
+        super().__init__(action)
+        self._self_rollback = rollback
+
+    @property
+    def rollback(self) -> Any:
+        handler = self.__wrapped__.rollback
+        if not handler:
+            return handler
+        action, rollback = self.__wrapped__, self._self_rollback
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            return await _run_handler(action, rollback, handler, args, kwargs)
+
+        return run
+
+
+async def _run_handler(action: Any, rollback: _Rollback, handler: Callable[..., Any],
+                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Await one rollback handler as falyx would, in a span of its own."""
+    execution = contained(_handler_span, action, args, kwargs)
+    if execution is None:
+        return await handler(*args, **kwargs)
+    rollback.ran += 1
+    execution.activate()
+    try:
+        result = await handler(*args, **kwargs)
+    except BaseException as exc:
+        execution.deactivate()
+        if isinstance(exc, Exception):
+            rollback.failed += 1
+        execution.finish(exception=exc)  # never raises
+        raise
+    execution.deactivate()
+    execution.finish(result)
+    return result
+
+
+def _handler_span(action: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan:
+    return ExecutionSpan(get_tracer(_SCOPE), f"rollback {action.name}",
                          kind=semconv.KIND_ROLLBACK, framework=semconv.FRAMEWORK_FALYX,
-                         attributes={semconv.FALYX_ROLLBACK_COUNT: len(stack),
-                                     semconv.EXEC_RECORDED: False})
+                         attributes={semconv.EXEC_RECORDED: False}, args=args, kwargs=kwargs)
+
+
+def _end_rollback(rollback: _Rollback, exception: BaseException | None, result: Any) -> None:
+    """The rollback's verdict: how many handlers ran and failed; failed if any did."""
+    attributes = {semconv.FALYX_ROLLBACK_COUNT: rollback.ran,
+                  semconv.FALYX_ROLLBACK_FAILED: rollback.failed}
+    if exception is None and rollback.failed:
+        rollback.execution.finish(
+            status=ExecStatus.FAILED, attributes=attributes,
+            description=f"{rollback.failed} of {rollback.ran} rollback handler(s) failed")
+    else:
+        rollback.execution.finish(exception=exception, attributes=attributes)
 
 
 def _wrap_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -373,7 +457,8 @@ PATCHES: tuple[WrapPoint, ...] = (
     Replace("falyx.execution_registry", "ExecutionRegistry.record",
           replacing(_recorded, after=True, always=True), params=("context",)),
     Replace("falyx.action.chained_action", "ChainedAction._rollback",
-          around_async(_start_rollback, end_span), params=("rollback_stack",),
+          around_async(_start_rollback, _end_rollback, _reporting_stack),
+          params=("rollback_stack",),
           optional=True),
 )
 _TRIGGER = Patch("falyx.hook_manager", "HookManager.trigger", _counting_trigger,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import multiprocessing
 import os
 import subprocess
@@ -219,6 +220,84 @@ def test_rollback_is_a_child_span_outside_the_registry(falyx_store: ExecutionSto
     assert rollback.attributes[semconv.FALYX_ROLLBACK_COUNT] == 1
     assert rollback.attributes[semconv.EXEC_RECORDED] is False
     assert rollback not in otel_exec.registry.get_all()
+
+
+def _rollback_of(store: ExecutionStore, chain_name: str) -> Execution | None:
+    chain = one(store, chain_name)
+    found = [c for c in store.children(chain.span_id) if c.kind == "rollback"]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_each_rollback_handler_is_a_span_and_a_failing_one_says_so(
+        falyx_store: ExecutionStore, caplog: pytest.LogCaptureFixture) -> None:
+    """Handlers as falyx runs them (newest first; sync or async: falyx awaits what an Action
+    returns unawaited, so an Action is no handler): each a span under the chain's rollback;
+    one that raises is failed, and so is the rollback, counting them."""
+    undone: list[str] = []
+
+    async def undo_a() -> None:
+        undone.append("a")
+
+    def undo_b() -> None:  # sync: falyx makes it async
+        raise RuntimeError("could not undo b")
+
+    async def broken() -> None:
+        raise ValueError("c failed")
+
+    def undo_d() -> None:
+        undone.append("d")
+    chain = ChainedAction("undoing", [Action("a", lambda: 1, rollback=undo_a),
+                                      Action("b", lambda: 2, rollback=undo_b),
+                                      Action("d", lambda: 3, rollback=undo_d),
+                                      Action("c", broken)])
+    with caplog.at_level(logging.ERROR, logger="falyx"), pytest.raises(ValueError):
+        asyncio.run(chain())
+    assert undone == ["d", "a"]  # falyx went on past the failing handler
+    assert "[b] Rollback failed: could not undo b" in caplog.text  # falyx's own line, kept
+    rollback = _rollback_of(falyx_store, "undoing")
+    assert rollback is not None and rollback.status is ExecStatus.FAILED
+    assert rollback.attributes[semconv.FALYX_ROLLBACK_COUNT] == 3
+    assert rollback.attributes[semconv.FALYX_ROLLBACK_FAILED] == 1
+    assert rollback.status_description == "1 of 3 rollback handler(s) failed"
+    handlers = list(falyx_store.children(rollback.span_id))
+    assert [(h.name, h.kind, h.status) for h in handlers] == [
+        ("rollback d", "rollback", ExecStatus.COMPLETED),
+        ("rollback b", "rollback", ExecStatus.FAILED),
+        ("rollback a", "rollback", ExecStatus.COMPLETED)]  # in the order they ended
+    failed = handlers[1]
+    assert failed.error_type == "RuntimeError" and failed.exception_text == (
+        "RuntimeError('could not undo b')")
+    assert all(h not in otel_exec.registry.get_all() for h in [rollback, *handlers])
+
+
+def test_a_chain_without_rollback_handlers_records_no_rollback(
+        falyx_store: ExecutionStore) -> None:
+    async def broken() -> None:
+        raise ValueError("nothing to undo")
+
+    with pytest.raises(ValueError):
+        asyncio.run(ChainedAction("plain", [Action("x", lambda: 1), Action("y", broken)])())
+    assert _rollback_of(falyx_store, "plain") is None
+
+
+def test_nested_chains_roll_back_each_under_its_own_chain(falyx_store: ExecutionStore) -> None:
+    undone: list[str] = []
+
+    async def broken() -> None:
+        raise ValueError("inner failed")
+
+    inner = ChainedAction("inner", [Action("i1", lambda: 1, rollback=lambda: undone.append("i1")),
+                                    Action("i2", broken)])
+    outer = ChainedAction("outer", [Action("o1", lambda: 1, rollback=lambda: undone.append("o1")),
+                                    inner])
+    with pytest.raises(ValueError):
+        asyncio.run(outer())
+    assert undone == ["i1", "o1"]
+    for chain, handler in (("inner", "rollback i1"), ("outer", "rollback o1")):
+        rollback = _rollback_of(falyx_store, chain)
+        assert rollback is not None and rollback.success
+        assert [h.name for h in falyx_store.children(rollback.span_id)] == [handler]
 
 
 @needs_falyx_02
