@@ -292,15 +292,37 @@ class _RetryCounter(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
 
 async def _attempt(call: _Call, action: Any, *args: Any, **kwargs: Any) -> Any:
-    """One retry: only the action's own exception may leave it (falyx counts any exception
-    as a failed attempt)."""
+    """One retry, as a span of its own under the action's (kind ``retry``): only the action's
+    own exception may leave it (falyx counts any exception as a failed attempt)."""
+    execution = contained(_attempt_span, call, action)
+    if execution is not None:
+        execution.activate()
     try:
         result = await action.action(*args, **kwargs)
     except Exception as exc:
+        if execution is not None:
+            execution.deactivate()
+            execution.finish(exception=exc)
         contained(_attempt_ended, call, action, exc)
         raise
+    except BaseException as exc:  # cancelled: the span ends, falyx's bookkeeping is not ours
+        if execution is not None:
+            execution.deactivate()
+            execution.finish(exception=exc)
+        raise
+    if execution is not None:
+        execution.deactivate()
+        execution.finish(result)
     contained(_attempt_ended, call, action, None)
     return result
+
+
+def _attempt_span(call: _Call, action: Any) -> ExecutionSpan:
+    number = call.attempts + 1
+    return ExecutionSpan(get_tracer(_SCOPE), f"{action.name} retry {number}",
+                         kind=semconv.KIND_RETRY, framework=semconv.FRAMEWORK_FALYX,
+                         attributes={semconv.FALYX_RETRY_ATTEMPT: number,
+                                     semconv.EXEC_RECORDED: False})
 
 
 def _attempt_ended(call: _Call, action: Any, error: Exception | None) -> None:

@@ -166,6 +166,15 @@ def test_retries_are_events_with_attempt_counts(falyx_store: ExecutionStore) -> 
     assert [r.get(semconv.EXCEPTION_MESSAGE) for r in retries] == [
         "attempt 1 timed out", "attempt 2 timed out", None]
     assert flaky.result == "recovered"
+    # each retry also ran as a span of its own under the action: the waterfall shows them
+    attempts = list(falyx_store.children(flaky.span_id))
+    assert [(a.name, a.kind, a.status, a.attributes[semconv.FALYX_RETRY_ATTEMPT])
+            for a in attempts] == [
+        ("flaky_action retry 1", "retry", ExecStatus.FAILED, 1),
+        ("flaky_action retry 2", "retry", ExecStatus.COMPLETED, 2)]
+    assert attempts[0].exception_text == "TimeoutError('attempt 2 timed out')"
+    assert attempts[0].start_ns >= flaky.start_ns and attempts[1].end_ns <= flaky.end_ns
+    assert all(a not in otel_exec.registry.get_all() for a in attempts)
 
     hopeless = one(falyx_store, "hopeless")
     assert hopeless.status is ExecStatus.FAILED
