@@ -34,9 +34,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from otel_exec import _wiring, semconv
+from otel_exec import _wiring, logs_setup, semconv
 from otel_exec._sdk.provider import endpoint_of, exporter_of, shutdown_within, span_processors
 from otel_exec.execution_store import ExecutionSpanProcessor, ExecutionStore
+from otel_exec.instrumentation import logs
 from otel_exec.sampling import RecordLocally
 from otel_exec.values import policy, set_policy, with_extra_keys
 
@@ -92,7 +93,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               scrub: Callable[[str], str] | None = None,
               max_kept_values: int | None = None, max_kept_bytes: int | None = None,
               exit_timeout: float | None = None,
-              file: str | Path | None = None, console: bool | None = None) -> ExecutionStore:
+              file: str | Path | None = None, console: bool | None = None,
+              logs: bool | str | int | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
 
     Args:
@@ -126,6 +128,10 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
             Collector's file exporter writes; ``otel_exec.load`` and ``otel-exec`` read it).
         console: Print each finished root execution as a compact tree on standard error while
             the program runs (default: the ``OTEL_EXEC_CONSOLE`` variable; off).
+        logs: Log records emitted while an execution is current are kept with it (WARNING and
+            above); True also exports them as OTLP logs, a level name ("INFO") sets the least
+            severe one kept and exported, False keeps none (default: ``OTEL_EXEC_LOGS``; and
+            ``OTEL_LOGS_EXPORTER=otlp`` exports them from a provider otel_exec installs).
 
     Returns:
         The default ``ExecutionStore``.
@@ -174,12 +180,25 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                 if not _setup.owns_provider:
                     _logger.warning("otel_exec: the tracer provider set up elsewhere now also "
                                     "writes its spans to %r (configure(file=...))", key)
+        _keep_logs(logs, otlp_endpoint, protocol, otlp_headers)
         _set_live_console(console)
         _doctor_at_exit()
         if not _setup.exit_hook:
             atexit.register(shutdown)
             _setup.exit_hook = True
     return _store
+
+
+def _keep_logs(setting: bool | str | int | None, endpoint: str | None, protocol: str,
+               headers: Mapping[str, str] | None) -> None:
+    """Keep log records with their executions, and export them as OTLP logs when asked."""
+    keep, level = logs_setup.wanted(setting, _setup.owns_provider)
+    if not keep:
+        logs.uninstall()
+        return
+    logs.install(level)
+    if level is not None and _setup.provider is not None:
+        logs_setup.export(level, endpoint, protocol, headers, _setup.provider.resource)
 
 
 def _export_otlp_to(endpoint: str, protocol: str, headers: Mapping[str, str] | None) -> None:
@@ -260,6 +279,8 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
         if provider not in _attached:
             provider.add_span_processor(ExecutionSpanProcessor(_store))
             _attached.add(provider)
+            if logs_setup.wanted(None, owns_provider=False)[0]:  # OTEL_EXEC_LOGS=off: none
+                logs.install()
             _set_live_console(None)  # OTEL_EXEC_CONSOLE, without configure() too
             _doctor_at_exit()
 
@@ -523,6 +544,7 @@ def flush(timeout: float = DEFAULT_EXIT_TIMEOUT) -> bool:
     def flush_all() -> None:
         for processor in processors:
             processor.force_flush()
+        logs_setup.flush(int(timeout * 1000))
 
     worker = threading.Thread(target=flush_all, name="otel_exec-flush", daemon=True)
     worker.start()
@@ -549,5 +571,6 @@ def shutdown(timeout: float | None = None) -> None:
         provider = _setup.provider if _setup.owns_provider else None
     for processor in processors:
         processor.shutdown(None if timeout is None else timeout * 1000)
+    logs_setup.shutdown()
     if provider is not None:
         provider.shutdown()

@@ -161,6 +161,15 @@ class Execution:
         return str(self.attributes.get(semconv.EXEC_FRAMEWORK, self.scope))
 
     @property
+    def logs(self) -> list[str]:
+        """The log records kept with this execution, ``LEVEL logger: message`` each."""
+        return [f"{attributes.get(semconv.LOG_SEVERITY, '')} "
+                f"{attributes.get(semconv.LOG_LOGGER, '')}: "
+                f"{attributes.get(semconv.LOG_MESSAGE, '')}"
+                for event in self.events if event.name == semconv.LOG_EVENT
+                for attributes in (event.attributes or {},)]
+
+    @property
     def in_registry(self) -> bool:
         """Whether a registry numbers this execution: made by an otel_exec instrumentation and
         recorded by its framework (not a rollback, a declined confirmation, another

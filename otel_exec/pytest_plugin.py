@@ -264,6 +264,8 @@ class ExecSpans:
             error = f" {node['error']}" if node.get("error") else ""
             lines.append(visible(f"{'  ' * depth}{node['name']} [{node['kind']}] "
                                  f"{node['status']}{error}"))
+            lines.extend(visible(f"{'  ' * (depth + 1)}| {record}")
+                         for record in node.get("logs", ()))
             stack.extend((child, depth + 1) for child in reversed(node["children"]))
         return "\n".join(lines) + ("\n" if lines else "")
 

@@ -130,7 +130,7 @@ def _node_label(execution: Execution) -> Text:
     label.append_text(status_label(execution))
     label.append(f"  {_duration(execution)}", style="dim")
     notes = Counter(event.name for event in execution.events
-                    if event.name != semconv.EXCEPTION_EVENT)
+                    if event.name not in (semconv.EXCEPTION_EVENT, semconv.LOG_EVENT))
     for name, count in notes.items():
         label.append_text(literal(f"  {name}×{count}", style="magenta"))
     if not execution.success:
@@ -153,8 +153,20 @@ def execution_tree(executions: Sequence[Execution], *, title: str = "Trace") -> 
     while stack:
         node, span_id = stack.pop()
         for child in children.get(span_id, ()):
-            stack.append((node.add(_node_label(child)), child._span_id))
+            branch = node.add(_node_label(child))
+            for line in log_lines(child):
+                branch.add(line)
+            stack.append((branch, child._span_id))
     return root
+
+
+_LOG_STYLES = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "bold red"}
+
+
+def log_lines(execution: Execution) -> list[Text]:
+    """The log records kept with an execution, a line each: ``LEVEL logger: message``."""
+    return [literal(line, _LOG_STYLES.get(line.split(" ", 1)[0], "dim"))
+            for line in execution.logs]
 
 
 def trace_trees(store: ExecutionStore, trace_id: str | None = None) -> list[Tree]:

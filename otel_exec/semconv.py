@@ -37,6 +37,13 @@ EXEC_IGNORE_IN_HISTORY = "exec.ignore_in_history"
 #: False when the framework itself did not record the execution in its own history (a falyx
 #: confirmation declined before the run, a rollback); such executions stay out of the registry.
 EXEC_RECORDED = "exec.recorded"
+EXEC_LOGS_DROPPED = "exec.logs.dropped"
+
+# A log record emitted while an execution was current: a span event.
+LOG_EVENT = "log"
+LOG_SEVERITY = "log.severity"
+LOG_LOGGER = "log.logger"
+LOG_MESSAGE = "log.message"
 
 # Standard semantic conventions.
 ERROR_TYPE = "error.type"

@@ -1,6 +1,6 @@
-"""A real OTLP trace receiver on 127.0.0.1 for the tests: OTLP/HTTP (protobuf, gzip) and
-OTLP/gRPC on free ports, counting every span it is sent by span id (so a span exported twice
-shows), with the service each came from."""
+"""A real OTLP receiver on 127.0.0.1 for the tests: OTLP/HTTP (protobuf, gzip) and OTLP/gRPC on
+free ports, counting every span it is sent by span id (so a span exported twice shows), with
+the service each came from, and keeping every log record (body, trace and span ids)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ class Receiver:
         self.received: Counter[str] = Counter()
         self.names: dict[str, str] = {}
         self.services: dict[str, str] = {}
+        self.logs: list[tuple[str, str, str]] = []
+        """(body, trace id, span id) of each log record, as they came."""
         self._lock = threading.Lock()
         receiver = self
 
@@ -34,10 +37,16 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                request = trace_service_pb2.ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                receiver._take(request)
-                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                if self.path.endswith("/v1/logs"):
+                    logs_request = logs_service_pb2.ExportLogsServiceRequest()
+                    logs_request.ParseFromString(body)
+                    receiver._take_logs(logs_request)
+                    reply = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
+                else:
+                    request = trace_service_pb2.ExportTraceServiceRequest()
+                    request.ParseFromString(body)
+                    receiver._take(request)
+                    reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(reply)))
@@ -56,8 +65,14 @@ class Receiver:
                 receiver._take(request)
                 return trace_service_pb2.ExportTraceServiceResponse()
 
+        class LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
+            def Export(self, request: Any, context: Any) -> Any:
+                receiver._take_logs(request)
+                return logs_service_pb2.ExportLogsServiceResponse()
+
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self._grpc)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(), self._grpc)
         self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
         self._grpc.start()
 
@@ -73,6 +88,14 @@ class Receiver:
                         self.names[key] = span.name
                         self.services[key] = service
 
+    def _take_logs(self, request: Any) -> None:
+        with self._lock:
+            for resource_logs in request.resource_logs:
+                for scope_logs in resource_logs.scope_logs:
+                    for record in scope_logs.log_records:
+                        self.logs.append((record.body.string_value, record.trace_id.hex(),
+                                          record.span_id.hex()))
+
     def wait_for(self, count: int, timeout: float = 20) -> None:
         """Wait (at most ``timeout`` s) until ``count`` distinct spans have arrived."""
         deadline = time.monotonic() + timeout
@@ -84,6 +107,7 @@ class Receiver:
             self.received.clear()
             self.names.clear()
             self.services.clear()
+            self.logs.clear()
 
     def close(self) -> None:
         self._http.shutdown()

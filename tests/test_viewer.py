@@ -6,6 +6,7 @@ routilux tab its event flow, and nothing leaves the page."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -266,6 +267,29 @@ def test_unrepresentable_values_still_make_a_page(store: ExecutionStore, browser
         details = opened.page.inner_text("#details")
         assert str(2**70) in details and "[1,2,3]" in details
         assert "odd numbers" in opened.texts("#trace-list .row span:first-child")
+    finally:
+        opened.close()
+
+
+def test_log_records_show_in_the_details_of_their_execution(store: ExecutionStore,
+                                                            browser: Any,
+                                                            tmp_path: Path) -> None:
+    from otel_exec.instrumentation import logs
+
+    logs.install()
+
+    @otel_exec.traced(name="logged step")
+    def logged() -> None:
+        logging.getLogger("app.pipeline").error("disk <b>full</b> on /data")
+
+    logged()
+    opened = Page(browser, otel_exec.view(tmp_path / "logs.html"))
+    try:
+        opened.page.locator("#trace-list .row").filter(has_text="logged step").click()
+        lines = opened.texts("#details .event.log")
+        assert len(lines) == 1 and lines[0].startswith(
+            "ERROR app.pipeline: disk <b>full</b> on /data")
+        assert opened.page.locator("#details b").count() == 0
     finally:
         opened.close()
 

@@ -296,25 +296,28 @@ async def _attempt(call: _Call, action: Any, *args: Any, **kwargs: Any) -> Any:
     own exception may leave it (falyx counts any exception as a failed attempt)."""
     execution = contained(_attempt_span, call, action)
     if execution is not None:
-        execution.activate()
+        contained(execution.activate)
     try:
         result = await action.action(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:
         if execution is not None:
-            execution.deactivate()
-            execution.finish(exception=exc)
-        contained(_attempt_ended, call, action, exc)
-        raise
-    except BaseException as exc:  # cancelled: the span ends, falyx's bookkeeping is not ours
-        if execution is not None:
-            execution.deactivate()
-            execution.finish(exception=exc)
+            contained(_ended, execution, exc, MISSING)
+        if isinstance(exc, Exception):  # cancelled: falyx's bookkeeping is not ours
+            contained(_attempt_ended, call, action, exc)
         raise
     if execution is not None:
-        execution.deactivate()
-        execution.finish(result)
+        contained(_ended, execution, None, result)
     contained(_attempt_ended, call, action, None)
     return result
+
+
+def _ended(execution: ExecutionSpan, exception: BaseException | None, result: Any) -> None:
+    """Leave a span's context and end it with what the work did."""
+    execution.deactivate()
+    if exception is None:
+        execution.finish(result)
+    else:
+        execution.finish(exception=exception)
 
 
 def _attempt_span(call: _Call, action: Any) -> ExecutionSpan:
@@ -402,17 +405,15 @@ async def _run_handler(action: Any, rollback: _Rollback, handler: Callable[..., 
     if execution is None:
         return await handler(*args, **kwargs)
     rollback.ran += 1
-    execution.activate()
+    contained(execution.activate)
     try:
         result = await handler(*args, **kwargs)
     except BaseException as exc:
-        execution.deactivate()
         if isinstance(exc, Exception):
             rollback.failed += 1
-        execution.finish(exception=exc)  # never raises
+        contained(_ended, execution, exc, MISSING)
         raise
-    execution.deactivate()
-    execution.finish(result)
+    contained(_ended, execution, None, result)
     return result
 
 

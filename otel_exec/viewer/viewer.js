@@ -323,6 +323,12 @@
     if (others.length) {
       parts.push(el("h3", { text: `Events (${others.length})` }));
       for (const [name, at, eventAttributes] of others) {
+        if (name === "log") {  // a log record kept with the execution: one line
+          const severity = eventAttributes["log.severity"] || "";
+          parts.push(el("div", { class: `event log${["ERROR", "CRITICAL"].includes(severity) ? " error" : ""}` },
+            el("div", { text: `${severity} ${eventAttributes["log.logger"] || ""}: ${eventAttributes["log.message"] || ""}  +${duration(at - span[START])}` })));
+          continue;
+        }
         const bad = Object.keys(eventAttributes).some((k) => k.endsWith("error") || k.startsWith("exception"));
         parts.push(el("div", { class: `event${bad ? " error" : ""}` },
           el("div", { text: `${name}  +${duration(at - span[START])}` }),

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 def forest(executions: Sequence[Execution], *, stable: bool = False) -> list[dict[str, Any]]:
     """Root-first nested dicts of executions, children in start order.
 
-    With ``stable=True`` there are no ids and no timings (name, kind, status, error and
-    children only), so the same workload gives the same data on every run.
+    With ``stable=True`` there are no ids and no timings (name, kind, status, error, the log
+    records kept with it and children only), so the same workload gives the same data on
+    every run. ``logs`` (``LEVEL logger: message`` each) is there only when there are some.
     """
     by_span = {execution._span_id: execution for execution in executions}
     nodes: dict[int, dict[str, Any]] = {}
@@ -24,6 +25,8 @@ def forest(executions: Sequence[Execution], *, stable: bool = False) -> list[dic
                                 "status": execution.status.value}
         if not execution.success:
             node["error"] = execution.error_type or execution.status_description
+        if execution.logs:
+            node["logs"] = execution.logs
         if not stable:
             node.update(trace_id=execution.trace_id, span_id=execution.span_id,
                         duration=execution.duration)
@@ -34,3 +37,4 @@ def forest(executions: Sequence[Execution], *, stable: bool = False) -> list[dic
         siblings = nodes[parent]["children"] if parent in by_span else roots
         siblings.append(nodes[execution._span_id])
     return roots
+
