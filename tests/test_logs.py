@@ -17,7 +17,7 @@ from otel_exec import ExecutionStore, semconv
 from otel_exec.cli import main
 from otel_exec.execution import Execution
 from otel_exec.instrumentation import logs
-from tests.conftest import run_python
+from tests.conftest import needs_fsm, run_python
 from tests.otlp_receiver import Receiver, receiving
 
 app_log = logging.getLogger("app.orders")
@@ -227,3 +227,47 @@ def test_under_the_distros_logs_pipeline_records_are_exported_once(receiver: Rec
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert [body for body, _, _ in receiver.logs] == ["once"]
+
+
+def test_routilux_lines_sit_under_the_routine_that_failed(kept: ExecutionStore) -> None:
+    from routilux.core.error import ErrorStrategy
+    from routilux.core.runtime import Runtime
+
+    from tests.instrumentation import routilux_workload as workload
+
+    otel_exec.instrument("routilux", quiet_period=0.05)
+    runtime = Runtime()
+    try:
+        workload.fan_out_flow("logged_flow", ErrorStrategy.CONTINUE)
+        _, job = runtime.post("logged_flow", "src", "trigger", {"count": 2})
+        workload.wait_for_job(job.job_id)
+    finally:
+        runtime.shutdown(wait=True, timeout=5)
+        otel_exec.uninstrument("routilux")
+    failing = [e for e in kept.executions()
+               if e.attributes.get(semconv.ROUTILUX_ROUTINE_ID) == "bad"]
+    assert len(failing) == 2
+    for routine in failing:
+        lines = [r[semconv.LOG_MESSAGE] for r in log_events(routine)
+                 if str(r[semconv.LOG_LOGGER]).startswith("routilux")]
+        assert lines and all("cannot process" in str(line) for line in lines)
+
+
+@needs_fsm
+def test_a_line_logged_in_an_fsm_transform_sits_under_its_step(
+        kept: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.instrumentation import fsm_workload as workload
+
+    def scoring(data: dict[str, object], context: object = None) -> dict[str, object]:
+        logging.getLogger("app.scoring").warning("scoring %s", data["amount"])
+        return workload.score(data, context)  # type: ignore[arg-type]
+
+    monkeypatch.setitem(workload.FUNCTIONS, "score", scoring)
+    otel_exec.instrument("dataknobs_fsm")
+    try:
+        workload.loans().process({"amount": 3})
+    finally:
+        otel_exec.uninstrument("dataknobs_fsm")
+    holders = [e for e in kept.executions() if log_events(e)]
+    assert [(e.kind, r[semconv.LOG_MESSAGE]) for e in holders for r in log_events(e)] == [
+        ("step", "scoring 3")]

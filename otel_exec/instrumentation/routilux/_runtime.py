@@ -18,11 +18,15 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from otel_exec import semconv
+from otel_exec._context import current, instrumentation_enabled
+from otel_exec.execution import MISSING
 from otel_exec.instrumentation._patching import Patch, Replace, WrapPoint
 from otel_exec.instrumentation._wrappers import (
     argument,
     around,
     binding,
+    contained,
+    leave,
     observe,
     replacing,
 )
@@ -51,7 +55,7 @@ from otel_exec.instrumentation.routilux._jobs import (
 from otel_exec.semconv import ExecStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 _routilux: dict[str, Any] = {}
 """The routilux 1.x functions the wrappers call, imported once by ``import_routilux`` (not
@@ -133,13 +137,35 @@ def _event_marker(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Marker | Non
     return metadata.pop(META, None) if isinstance(metadata, dict) else None
 
 
-def _activating(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+class _Activation:
+    """A routine routilux is activating (``Runtime._check_routine_activation``). When its
+    logic fails, routilux logs the failure after the logic has returned: the failed call
+    stays current (so that line is kept with it) and ends when the activation does."""
+
+    __slots__ = ("failed", "routine")
+
+    def __init__(self, routine: Any) -> None:
+        self.routine = routine
+        self.failed: tuple[RoutineCall, BaseException, Any] | None = None
+
+
+def _activating(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Activation | None:
     """``Runtime._check_routine_activation(self, routine, ...)``: the routine, its logic
     wrapped (once), whose span that logic makes wherever it is defined."""
     routine = argument(args, kwargs, 1, "routine")
-    if routine is not None:
-        _wrap_logic_of(routine)
-    return routine
+    if routine is None:
+        return None
+    _wrap_logic_of(routine)
+    return _Activation(routine)
+
+
+def _activated(activation: _Activation | None) -> None:
+    """The activation is over: end the call whose logic failed in it."""
+    if activation is not None and activation.failed is not None:
+        call, error, before = activation.failed
+        activation.failed = None
+        leave(call, before)
+        finish_routine(call, error, MISSING)
 
 
 def _wrap_logic_of(routine: Any) -> None:
@@ -163,9 +189,10 @@ def _wrap_logic_of(routine: Any) -> None:
 
 def _start_logic(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                  ) -> RoutineCall | None:
-    routine = ACTIVATING.get()
-    if routine is None:
+    activation = ACTIVATING.get()
+    if activation is None:
         return None
+    routine = activation.routine
     marker = DELIVERY.get()
     job: Job | None = marker[0] if marker is not None else None
     if job is None:
@@ -185,7 +212,30 @@ def _routine_id(routine: Any, worker_state: Any) -> tuple[str, Any]:
     return str(routine_id or getattr(routine, "name", None) or type(routine).__name__), flow
 
 
-_wrap_logic = around(_start_logic, finish_routine)
+def _wrap_logic(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+    """A routine's logic in its span; a failure's span stays current until the activation
+    ends (``_Activation``)."""
+    if not instrumentation_enabled():
+        return wrapped(*args, **kwargs)
+    activation = ACTIVATING.get()  # read before the call's scope hides it
+    call = contained(_start_logic, instance, args, kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    before = current()
+    contained(call.activate)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        if activation is not None and isinstance(exc, Exception):
+            activation.failed = (call, exc, before)
+        else:
+            leave(call, before)
+            contained(finish_routine, call, exc, MISSING)
+        raise
+    leave(call, before)
+    contained(finish_routine, call, None, result)
+    return result
 
 
 def unwrap_logic() -> None:
@@ -237,7 +287,7 @@ PATCHES: tuple[WrapPoint, ...] = (
           binding(DELIVERY, _event_marker, delivered, always=True),
           params=("event", "event_data")),
     Replace(f"{_CORE}.runtime", "Runtime._check_routine_activation",
-          binding(ACTIVATING, _activating), params=("routine", "worker_state")),
+          binding(ACTIVATING, _activating, _activated), params=("routine", "worker_state")),
     Patch(f"{_CORE}.executor", "WorkerExecutor.pause",
           _worker_control(semconv.ROUTILUX_PAUSED_EVENT), optional=True),
     Patch(f"{_CORE}.executor", "WorkerExecutor.resume",
