@@ -11,8 +11,11 @@ steady state). "bare SDK span" is what a user writes by hand for the same nestin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,6 +26,7 @@ from opentelemetry import trace
 import otel_exec
 from otel_exec import ExecutionSpanProcessor, ExecutionStore, spans
 from otel_exec._sdk import span_path
+from otel_exec.instrumentation import logs
 
 
 def work(x: int) -> int:
@@ -82,6 +86,54 @@ def bench_calls(calls: int, rounds: int) -> None:
     }, timings.rounds)
 
 
+_quiet = logging.getLogger("bench.quiet")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False  # the records are made (and kept with the execution), not printed
+
+
+@otel_exec.traced(name="logging_work")
+def logging_work(x: int) -> int:
+    _quiet.warning("work on %s", x)
+    return x + 1
+
+
+@contextlib.contextmanager
+def _logs_kept(kept: bool) -> Iterator[None]:
+    if kept:
+        logs.install()
+    else:
+        logs.uninstall()
+    yield
+
+
+def bench_logs(calls: int, rounds: int) -> None:
+    """What keeping log records with their executions costs: a @traced call that logs one
+    WARNING record, with the records kept and with them off (the program's own logging
+    cost is in both), and the same call logging nothing."""
+    tracer = trace.get_tracer("bench")
+
+    def bare_span() -> None:
+        with tracer.start_as_current_span("work"):
+            work(1)
+
+    timings = per_call_us({
+        "bare SDK span (current, as users write it)": bare_span,
+        "@traced call logging nothing": lambda: traced_work(1),
+        "@traced call logging a WARNING, logs kept": lambda: logging_work(1),
+        "@traced call logging a WARNING, logs off": lambda: logging_work(1),
+    }, calls=calls, rounds=rounds, around={
+        "@traced call logging a WARNING, logs kept": lambda: _logs_kept(True),
+        "@traced call logging a WARNING, logs off": lambda: _logs_kept(False)})
+    report("log records kept with executions (B0: the bare SDK span)", timings, {
+        "logging a WARNING, logs kept / B0": ("@traced call logging a WARNING, logs kept",
+                                             "bare SDK span (current, as users write it)"),
+        "logging a WARNING, logs off / B0": ("@traced call logging a WARNING, logs off",
+                                            "bare SDK span (current, as users write it)"),
+        "logging nothing / B0": ("@traced call logging nothing",
+                                 "bare SDK span (current, as users write it)"),
+    }, timings.rounds)
+
+
 def bench_on_end(calls: int, rounds: int) -> None:
     store = ExecutionStore(max_spans=10_000)
     processor = ExecutionSpanProcessor(store)
@@ -124,6 +176,7 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
           f"{options.calls:,} calls, median")
     bench_calls(options.calls, options.rounds)
+    bench_logs(options.calls, options.rounds)
     bench_on_end(options.calls * 5, options.rounds)
     print()
     bench_memory(10_000)

@@ -276,12 +276,12 @@ class ExecutionSpan:
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         """Add attributes while running (ignored once finished or when not recording)."""
         if self.span.is_recording():
-            _set_attributes(self.span, attributes)
+            set_attributes(self.span, attributes)
 
     def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:
         """Add a span event (retry attempt, pause, emission...) while running."""
         if self.span.is_recording():
-            _add_event(self.span, name, attributes)
+            add_event(self.span, name, attributes)
 
     def finish(self, result: Any = MISSING, *, exception: BaseException | None = None,
                status: ExecStatus | None = None,
@@ -365,18 +365,20 @@ class ExecutionSpan:
             final.update(attributes)
         attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
         if failed and exception is not None:
-            _add_event(span, semconv.EXCEPTION_EVENT, {
+            add_event(span, semconv.EXCEPTION_EVENT, {
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
 
 
-def _set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
+def set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
+    """``span.set_attributes``, on the lean path where it applies."""
     if not span_path.set_attributes(span, attributes):
         span.set_attributes(attributes)
 
 
-def _add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | None) -> None:
+def add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | None) -> None:
+    """``span.add_event`` (at this moment), on the lean path where it applies."""
     if not span_path.add_event(span, name, attributes):
         span.add_event(name, attributes)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace as trace_api
 
 from otel_exec import semconv
-from otel_exec.spans import exception_type
+from otel_exec.spans import add_event, exception_type
 from otel_exec.values import policy
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def _keep(span: Any, record: logging.LogRecord, message: str) -> None:
                   semconv.LOG_MESSAGE: message}
     if record.exc_info and record.exc_info[1] is not None:
         attributes[semconv.EXCEPTION_TYPE] = exception_type(record.exc_info[1])
-    span.add_event(semconv.LOG_EVENT, attributes, timestamp=int(record.created * 1e9))
+    add_event(span, semconv.LOG_EVENT, attributes)  # now: within the record's microseconds
 
 
 def _scrubbed(record: logging.LogRecord, message: str) -> logging.LogRecord:
