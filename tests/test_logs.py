@@ -271,3 +271,40 @@ def test_a_line_logged_in_an_fsm_transform_sits_under_its_step(
     holders = [e for e in kept.executions() if log_events(e)]
     assert [(e.kind, r[semconv.LOG_MESSAGE]) for e in holders for r in log_events(e)] == [
         ("step", "scoring 3")]
+
+
+def test_under_the_distro_with_its_logging_pipeline_each_record_is_exported_once(
+        receiver: Receiver) -> None:
+    """``opentelemetry-instrument`` with OTLP logs and its logging auto-instrumentation: the
+    distro's handler exports the program's records; otel_exec keeps them with the spans and
+    adds no second export."""
+    import os
+    import subprocess
+    import sys
+
+    receiver.clear()
+    script = textwrap.dedent("""
+        import logging
+        import otel_exec
+        otel_exec.configure(logs=True)
+
+        @otel_exec.traced(name="work")
+        def work():
+            logging.getLogger("app").warning("distro once")
+
+        work()
+        assert [e.logs for e in otel_exec.store().by_name("work")] == [
+            ["WARNING app: distro once"]]
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.http_port}",
+               OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf", OTEL_LOGS_EXPORTER="otlp",
+               OTEL_METRICS_EXPORTER="none", OTEL_TRACES_EXPORTER="none",
+               OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    done = subprocess.run([str(instrument), sys.executable, "-c", script], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    bodies = [body for body, _, _ in receiver.logs]
+    assert bodies.count("distro once") == 1, bodies
