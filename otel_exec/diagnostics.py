@@ -109,6 +109,10 @@ def _store_lines() -> list[str]:
              if config.not_recording_reason() else "  recording"]
     for path, lost in config.file_losses().items():
         lines.append(f"  trace file {_shown(path)}: {lost:,} span(s) could not be written")
+    encoder = sys.modules.get("otel_exec._sdk.otlp_encoder")
+    if encoder is not None and encoder.left_out:
+        lines.append(f"  OTLP export: {encoder.left_out:,} span(s) the encoder could not take, "
+                     "left out of their batches (the rest sent)")
     return lines
 
 

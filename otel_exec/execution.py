@@ -65,6 +65,17 @@ def attach_outcome(span: object, outcome: Outcome) -> None:
         return
 
 
+def release_outcome(span: object) -> None:
+    """Take the real objects off a span once it has ended (every store took them in its
+    ``on_end``): the exception's traceback holds the frame of the wrapper that holds the
+    span, so a span keeping its exception would be a cycle that only the garbage collector
+    frees."""
+    try:
+        delattr(span, _OUTCOME_ATTRIBUTE)
+    except (AttributeError, TypeError):
+        return
+
+
 def outcome_of(span: object) -> Outcome | None:
     """The ``Outcome`` a wrapper attached to this live span, if any."""
     outcome: Outcome | None = getattr(span, _OUTCOME_ATTRIBUTE, None)

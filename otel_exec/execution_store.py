@@ -462,20 +462,40 @@ def _size(value: Any) -> int:
         return 64
     total = 0
     try:  # isinstance reads ``__class__``, which a hostile value may make raise
-        if isinstance(value, BaseException):
-            total += _FRAME_BYTES * _depth(value.__traceback__)  # frames keep their locals
-        total += sys.getsizeof(value)
-        if kind in _CONTAINERS and value:
-            items = value.values() if kind is dict else value
-            if len(value) > _SAMPLE:
-                items = list(itertools.islice(items, _SAMPLE))
-            if _SMALL.issuperset(map(type, items)):  # numbers: no call per item
-                total += 32 * len(value)
-            else:
-                total += sum(map(sys.getsizeof, items)) * len(value) // len(items)
+        if isinstance(value, BaseException):  # its frames, and what it carries
+            total += _FRAME_BYTES * _depth(value.__traceback__) + sys.getsizeof(value)
+            value = (value.args, getattr(value, "__dict__", None))
+        total += _walk(value)
     except Exception:
         total += 64
     return total
+
+
+_WALK = 256
+"""Objects at most that one estimate looks at (containers within containers included)."""
+
+
+def _walk(root: Any) -> int:
+    """Bytes of ``root`` and what its containers hold, nested: each container's items
+    sampled (``_SAMPLE``) and scaled to its length, at most ``_WALK`` objects looked into;
+    past that, the rest count by their own size."""
+    total = 0.0
+    stack: list[tuple[Any, float]] = [(root, 1.0)]
+    looked = 0
+    while stack:
+        item, scale = stack.pop()
+        kind = type(item)
+        if kind in _SMALL:
+            total += 32 * scale
+            continue
+        total += sys.getsizeof(item) * scale
+        looked += 1
+        if kind in _CONTAINERS and item and looked < _WALK:
+            members = itertools.chain(item.keys(), item.values()) if kind is dict else item
+            sample = list(itertools.islice(members, _SAMPLE))
+            share = scale * (len(item) * (2 if kind is dict else 1)) / len(sample)
+            stack.extend((member, share) for member in sample)
+    return int(total)
 
 
 _FRAME_BYTES = 8192

@@ -22,9 +22,9 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_exec import _context, _wiring, semconv
 from otel_exec._sdk import span_path
-from otel_exec.execution import MISSING, Outcome, attach_outcome
+from otel_exec.execution import MISSING, Outcome, attach_outcome, release_outcome
 from otel_exec.semconv import ExecStatus
-from otel_exec.values import ValuePolicy, policy
+from otel_exec.values import ValuePolicy, policy, utf8
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -111,7 +111,7 @@ def exception_message(exc: BaseException) -> str:
         return ""
     try:
         message = str(exc)
-    except Exception:
+    except BaseException:  # a __str__ raising SystemExit or KeyboardInterrupt too
         message = f"<unprintable {type(exc).__qualname__}>"
     return values.message(message)
 
@@ -154,7 +154,7 @@ def exception_stacktrace(exc: BaseException) -> str:
             text = "".join(["Traceback (most recent call last):\n",
                             *(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
                               for frame in formatted.stack), exception_type(exc), "\n"])
-    except Exception:
+    except BaseException:
         text = f"{exception_type(exc)} (its stack trace could not be formatted)"
     return values.stacktrace(text)
 
@@ -236,6 +236,7 @@ class ExecutionSpan:
         self._kwargs = kwargs
         self._token: object | None = None
         self.finished = False
+        name = utf8(name)  # a name with a lone surrogate would cost the export its batch
         start_attributes: dict[str, AttributeValue] = {
             semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework, **(attributes or {}),
         }
@@ -321,7 +322,7 @@ class ExecutionSpan:
                                texts)
             else:
                 _count_unrecorded()
-        except Exception:
+        except BaseException:  # describing runs user code (__repr__, __str__)
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
             if not span_path.end_span(span, end_time, final):
@@ -330,6 +331,7 @@ class ExecutionSpan:
                 span.end(end_time)
         except Exception:
             _logger.warning("otel_exec: could not end span %r", self.span, exc_info=True)
+        release_outcome(span)
 
     def _describe(self, span: Span, final: dict[str, AttributeValue], result: Any,
                   exception: BaseException | None, status: ExecStatus | None,

@@ -201,7 +201,7 @@ class _BoundedRepr(reprlib.Repr):
     def repr_instance(self, x: object, level: int) -> str:
         try:
             text = str.__str__(repr(x))  # a plain str, whatever subclass __repr__ returned
-        except Exception as exc:  # a user __repr__ that raises must not reach the user
+        except BaseException as exc:  # a user __repr__ raising (even SystemExit) stays ours
             return f"<unrepresentable {type(x).__qualname__}: {type(exc).__name__}>"
         if len(text) > self.maxother:
             return text[: self.maxother - 3] + "..."
@@ -390,10 +390,10 @@ class ValuePolicy:
             # is read as a plain str (a user's __repr__ may return a subclass overriding
             # str's methods)
             text = repr(value) if _small(value, 2) else str.__str__(self._repr.repr(value))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from a __repr__ too: never the user's
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
         if self._only_built_in and len(text) <= self.max_length:
-            return self.redact(text)  # all that _export would do to it
+            return self.redact(utf8(text))  # all that _export would do to it
         return self._export(text, self.max_length)
 
     def message(self, text: str) -> str:
@@ -412,7 +412,7 @@ class ValuePolicy:
         return self._export(text, limit + 64)
 
     def _export(self, text: str, limit: int) -> str:
-        text = str.__str__(text)  # a message from a user's __str__ may be a str subclass
+        text = utf8(str.__str__(text))  # a user's __str__ may return a str subclass
         if len(text) > limit:
             text = text[: limit - 3] + "..."
         text = self.redact(text)
@@ -484,6 +484,19 @@ def _small(value: object, depth: int) -> bool:
         elif item_kind not in _PRIMITIVES and not _small(item, depth - 1):
             return False
     return True
+
+
+def utf8(text: str) -> str:
+    """``text`` as valid UTF-8 can carry it: a lone surrogate (an undecodable file name from
+    ``os.fsdecode``) becomes its escape, ``\\udcff``, so no exporter, file or page refuses
+    the text, or the batch it is in."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def visible(text: str) -> str:

@@ -80,8 +80,25 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
                     schema_url=scope.schema_url if scope else None)
                 target.scope.CopyFrom(_encode_instrumentation_scope(scope))
             seen[(id(resource), id(scope))] = target
-        _encode_span(target.spans.add(), span)
+        try:
+            _encode_span(target.spans.add(), span)
+        except Exception as error:  # this span only: never the batch it came in
+            del target.spans[-1]
+            _left_out(span, error)
     return request
+
+
+left_out = 0
+"""Spans the encoder could not take (each left out of its batch, the rest sent)."""
+
+
+def _left_out(span: ReadableSpan, error: Exception) -> None:
+    global left_out
+    left_out += 1
+    if left_out == 1:
+        _logger.error("otel_exec: span %r left out of its export batch (%s: %s); the rest of "
+                      "the batch is sent (said once; otel-exec doctor counts them)",
+                      getattr(span, "name", "?"), type(error).__name__, error)
 
 
 _RESOURCE_SPANS = object()

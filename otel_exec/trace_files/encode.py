@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import StatusCode
@@ -24,13 +25,16 @@ STATUS_CODES = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
 CODES_STATUS = {code: status for status, code in STATUS_CODES.items()}
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def _value(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
         return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
+    if isinstance(value, float):  # NaN and the infinities as the OTLP JSON mapping writes them
+        return {"doubleValue": value if math.isfinite(value) else _NON_FINITE[str(value)]}
     if isinstance(value, (list, tuple)):
         return {"arrayValue": {"values": [_value(item) for item in value]}}
     if isinstance(value, bytes):

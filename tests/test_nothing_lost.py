@@ -1,0 +1,179 @@
+"""Nothing lost, memory bounded: a failing call is freed without the cycle collector, the byte
+bound sees inside what it keeps, and texts that UTF-8 or JSON cannot carry as they are still
+reach every channel."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import otel_exec
+from otel_exec import ExecutionStore
+from otel_exec.cli import main
+from otel_exec.trace_files import load
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def no_cycle_collector() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_a_failing_call_is_freed_without_the_cycle_collector(
+        store: ExecutionStore, no_cycle_collector: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cycle through otel_exec's frames: the exception, its traceback and the span go when
+    the caller lets go of them, as they do untraced."""
+    monkeypatch.setattr(store, "max_kept_values", 0)
+
+    @otel_exec.traced(name="fails")
+    def fails(n: int) -> None:
+        raise Boom("x" * 100_000)
+
+    freed = []
+    for i in range(20):
+        try:
+            fails(i)
+        except Boom as exc:
+            freed.append(weakref.ref(exc))
+    assert [ref() for ref in freed] == [None] * 20
+    assert len(store.by_name("fails")) == 20 and not store.by_name("fails")[0].success
+
+
+def test_the_byte_bound_sees_nested_values_and_exception_messages(
+        store: ExecutionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "max_kept_bytes", 2 * 1024 * 1024)
+
+    @otel_exec.traced(name="nested")
+    def nested() -> dict[str, list[bytes]]:
+        return {"data": [bytes(65_536)]}
+
+    @otel_exec.traced(name="loud")
+    def loud() -> None:
+        raise Boom("m" * 200_000)
+
+    for _ in range(200):
+        nested()
+        with pytest.raises(Boom):
+            loud()
+    kept = [e for e in store.executions() if e.name in ("nested", "loud")
+            and e._outcome is not None]
+    # 64 KiB results and 200 KB messages: the 2 MiB budget holds about 2 MiB of them
+    assert 0 < len(kept) <= 2 * 1024 * 1024 // 65_536
+    assert store._kept_bytes <= store.max_kept_bytes
+
+
+UNDECODABLE = os.fsdecode(b"/data/report-\xff.csv")  # a lone surrogate, as file names give
+
+
+def test_a_lone_surrogate_costs_nothing_and_reads_back(store: ExecutionStore,
+                                                      tmp_path: Path) -> None:
+    @otel_exec.traced(name="parse")
+    def parse(path: str) -> str:
+        raise ValueError(f"cannot parse {path}")
+
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            parse(UNDECODABLE)
+    with otel_exec.span(f"open {UNDECODABLE}", path=UNDECODABLE):
+        pass
+    (failed, *_) = store.by_name("parse")
+    for text in (failed.exception_text, failed.attributes["exec.args"], failed.traceback):
+        assert text is not None and "\\udcff" in text
+        text.encode("utf-8")  # valid UTF-8: every exporter and file takes it
+    path = tmp_path / "s.jsonl"
+    assert otel_exec.save(path) >= 4
+    loaded = load(path)
+    assert [e.exception_text for e in loaded.by_name("parse")] == [failed.exception_text] * 3
+    assert otel_exec.view(tmp_path / "s.html").exists()
+    assert main(["summary", str(path)]) == 0
+
+
+def test_nan_and_infinity_are_written_as_otlp_json_says_and_read_back(
+        store: ExecutionStore, tmp_path: Path) -> None:
+    with otel_exec.span("ratios", attributes={"nan": float("nan"), "inf": float("inf"),
+                                              "ninf": float("-inf"), "ok": 0.5}):
+        pass
+    path = tmp_path / "n.jsonl"
+    otel_exec.save(path)
+    assert '"doubleValue":"NaN"' in path.read_text()
+    (span,) = load(path).by_name("ratios")
+    assert math.isnan(span.attributes["nan"])
+    assert (span.attributes["inf"], span.attributes["ninf"], span.attributes["ok"]) == (
+        math.inf, -math.inf, 0.5)
+    assert main(["tree", str(path)]) == 0
+
+
+def test_a_span_the_encoder_cannot_take_costs_that_span_only() -> None:
+    """A span made elsewhere with a text UTF-8 cannot carry: left out of the request (counted,
+    said once), every other span of the batch encoded."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_exec._sdk import otlp_encoder
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("elsewhere")
+    for i in range(5):
+        with tracer.start_as_current_span(f"good {i}"):
+            pass
+        if i == 2:
+            with tracer.start_as_current_span("bad", attributes={"path": UNDECODABLE}):
+                pass
+    before = otlp_encoder.left_out
+    request = otlp_encoder.encode_spans(exporter.get_finished_spans())
+    names = [span.name for group in request.resource_spans for scope in group.scope_spans
+             for span in scope.spans]
+    if otlp_encoder.usable():
+        assert names == [f"good {i}" for i in range(5)]
+        assert otlp_encoder.left_out == before + 1
+    request.SerializeToString()  # what is left is a valid request
+
+
+class ReprExits:
+    def __repr__(self) -> str:
+        raise SystemExit(3)
+
+
+class StrInterrupts(Exception):
+    def __str__(self) -> str:
+        raise KeyboardInterrupt
+
+
+def test_a_repr_raising_systemexit_leaves_the_call_alone(store: ExecutionStore) -> None:
+    @otel_exec.traced(name="takes")
+    def takes(value: object) -> str:
+        return "ran"
+
+    assert takes(ReprExits()) == "ran"
+    (execution,) = store.by_name("takes")
+    assert execution.success and "unrepresentable ReprExits: SystemExit" in str(
+        execution.attributes["exec.args"])
+
+
+def test_an_exception_whose_str_interrupts_reaches_the_caller_as_itself(
+        store: ExecutionStore) -> None:
+    @otel_exec.traced(name="raises")
+    def raises() -> None:
+        raise StrInterrupts
+
+    with pytest.raises(StrInterrupts):
+        raises()
+    (execution,) = store.by_name("raises")
+    assert execution.end_ns is not None and not execution.success  # the span ended, failed
