@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -191,6 +192,11 @@ def _jobs(views: Views, options: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+TAIL_REMEMBERS = 100_000
+"""Span ids ``tail`` remembers, so a span written twice (a file appended to again, a
+collector retrying) is shown once."""
+
+
 def _tail(options: argparse.Namespace, console: Console) -> int:
     """Follow a trace file: one line per execution as it completes; Ctrl-C ends it."""
     from otel_exec.render import literal, status_label
@@ -198,6 +204,8 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
 
     try:
         matches = _matcher(options)
+        seen: dict[tuple[Any, ...], None] = {}  # the newest spans shown: each once
+
         def ready() -> None:
             sys.stderr.write(f"otel-exec tail: following {options.files[0]} (Ctrl-C ends)\n")
             sys.stderr.flush()
@@ -208,6 +216,13 @@ def _tail(options: argparse.Namespace, console: Console) -> int:
                 sys.stderr.write(f"otel-exec tail: {batch} (skipped)\n")
                 continue
             for execution in batch if matches is None else filter(matches, batch):
+                key = (execution._trace_id, execution._span_id, execution.end_ns,
+                       execution.name)
+                if key in seen:
+                    continue
+                seen[key] = None
+                if len(seen) > TAIL_REMEMBERS:
+                    del seen[next(iter(seen))]
                 line = literal(f"{execution.start_datetime:%H:%M:%S}  {execution.name}", "bold")
                 line.append_text(literal(f"  {execution.kind}  ", "dim"))
                 line.append_text(status_label(execution))
@@ -345,7 +360,7 @@ def _parser() -> argparse.ArgumentParser:
                "  otel-exec tail traces.jsonl --from-start --idle 5")
     tail.add_argument("--from-start", action="store_true",
                       help="print what the file holds already, then follow it")
-    tail.add_argument("--idle", type=float, metavar="SECONDS",
+    tail.add_argument("--idle", type=_seconds, metavar="SECONDS",
                       help="stop after this long without a new execution")
     return parser
 
@@ -374,14 +389,29 @@ def _filters(options: argparse.Namespace) -> str:
     return " ".join(given)
 
 
+def _seconds(text: str) -> float:
+    """A duration: a finite number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
 def _moment(text: str) -> float:
     """A time given as epoch seconds or ISO 8601 (local time when it has no zone)."""
     from datetime import datetime
 
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if math.isfinite(value):
+            return value
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time")
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:

@@ -149,15 +149,24 @@ def execution_tree(executions: Sequence[Execution], *, title: str = "Trace") -> 
         parent = execution._parent_id if execution._parent_id in by_span else None
         children.setdefault(parent, []).append(execution)
     root = Tree(Text(title, style="bold"), guide_style="tree.line")
-    stack: list[tuple[Tree, int | None]] = [(root, None)]
+    stack: list[tuple[Tree, int | None, int]] = [(root, None, 0)]
     while stack:
-        node, span_id = stack.pop()
+        node, span_id, depth = stack.pop()
         for child in children.get(span_id, ()):
-            branch = node.add(_node_label(child))
+            if depth < MAX_TREE_DEPTH:
+                branch, below = node.add(_node_label(child)), depth + 1
+            else:  # deeper levels flat under the last one shown: output stays linear
+                branch, below = node.add(_node_label(child).append(
+                    f"  (level {depth + 1})", style="dim")), depth
             for line in log_lines(child):
                 branch.add(line)
-            stack.append((branch, child._span_id))
+            stack.append((branch if below > depth else node, child._span_id, below))
     return root
+
+
+MAX_TREE_DEPTH = 64
+"""Levels a tree indents; deeper executions are listed flat under the last level, with their
+own level said, so a chain thousands deep prints in linear space."""
 
 
 _LOG_STYLES = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "bold red"}

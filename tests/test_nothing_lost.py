@@ -5,6 +5,7 @@ reach every channel."""
 from __future__ import annotations
 
 import gc
+import json
 import math
 import os
 import weakref
@@ -177,3 +178,94 @@ def test_an_exception_whose_str_interrupts_reaches_the_caller_as_itself(
         raises()
     (execution,) = store.by_name("raises")
     assert execution.end_ns is not None and not execution.success  # the span ended, failed
+
+
+def _fsm_shaped(store: ExecutionStore, path: Path, **odd: object) -> None:
+    fsm = {"exec.framework": "dataknobs_fsm"}
+    with otel_exec.span("odd run", attributes={**fsm, "exec.kind": "fsm_run",
+                                               "fsm.name": "odd", **odd}):
+        with otel_exec.span("step a", attributes={**fsm, "exec.kind": "step",
+                                                  "fsm.state": "a", **odd}):
+            pass
+        with otel_exec.span("chunk 0", attributes={**fsm, "exec.kind": "chunk", **odd}):
+            pass
+    otel_exec.save(path)
+
+
+@pytest.mark.parametrize("odd", [{"fsm.data_mode": "sideways"}, {"fsm.chunk.size": math.inf},
+                                 {"fsm.chunk.size": "a dozen"}, {"fsm.chunk.size": math.nan}],
+                         ids=["unknown data mode", "infinite chunk", "text chunk", "nan chunk"])
+def test_odd_fsm_attributes_in_a_file_are_shown_not_a_traceback(
+        store: ExecutionStore, tmp_path: Path, odd: dict[str, object],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "odd.jsonl"
+    _fsm_shaped(store, path, **odd)
+    for command in (["history", str(path)], ["history", str(path), "--json"],
+                    ["view", str(path), "-o", str(tmp_path / "odd.html")]):
+        assert main(command) == 0, command
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_unicode_digit_in_a_time_is_a_file_error(store: ExecutionStore, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_exec.trace_files import TraceFileError
+
+    with otel_exec.span("timed"):
+        pass
+    path = tmp_path / "t.jsonl"
+    otel_exec.save(path)
+    text = path.read_text()
+    start = text.index('"startTimeUnixNano":"') + len('"startTimeUnixNano":"')
+    path.write_text(text[:start] + "²" + text[text.index('"', start):])
+    with pytest.raises(TraceFileError, match="startTimeUnixNano"):
+        load(path)
+    assert main(["summary", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "startTimeUnixNano" in err
+
+
+def test_a_gzip_bomb_is_refused_quickly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+    import time
+
+    from otel_exec.trace_files import reader
+
+    monkeypatch.setattr(reader, "MIN_INFLATION_LIMIT", 8 * 1024 * 1024)
+    path = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        block = b"\n" * (1024 * 1024)
+        for _ in range(64):  # 64 MiB of blank lines: 64 KiB on disk
+            out.write(block)
+    started = time.monotonic()
+    assert main(["summary", str(path)]) == 2
+    assert time.monotonic() - started < 20
+    assert "decompresses to more than" in capsys.readouterr().err
+
+
+def test_a_chain_thousands_deep_prints_in_linear_space(
+        store: ExecutionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parent chain 5,000 deep (a hostile file, or a deep recursion): ``tree`` and
+    ``tree --json`` print it without recursion, deeper levels flat."""
+    import contextlib
+
+    from otel_exec.render import MAX_TREE_DEPTH
+
+    with contextlib.ExitStack() as stack:
+        for level in range(5_000):
+            stack.enter_context(otel_exec.span(f"level {level}"))
+    path = tmp_path / "deep.jsonl"
+    otel_exec.save(path)
+    assert main(["tree", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (roots,) = data.values()
+    node, depth = roots[0], 0
+    while node["children"] and len(node["children"]) == 1:
+        node, depth = node["children"][0], depth + 1
+    assert depth == MAX_TREE_DEPTH - 1 and len(node["children"]) == 5_000 - MAX_TREE_DEPTH
+    assert node["children"][-1]["level"] == 4_999
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main(["tree", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert len(out) < 5_000 * (MAX_TREE_DEPTH * 4 + 120) and "level 4999" in out

@@ -218,6 +218,9 @@ MISTAKES = [
     ["view", "{file}", "--kind", "no_such_kind", "-o", "{dir}/x.html"],
     ["tail", "{missing}/x.jsonl", "--idle", "0.1"],
     ["tail", "-", "--idle", "0.1"],
+    ["tail", "{file}", "--idle", "nan"],
+    ["tail", "{file}", "--idle", "-1"],
+    ["summary", "{file}", "--since", "nan"],
 ]
 
 
@@ -286,3 +289,14 @@ def test_an_index_means_one_execution_under_every_filter(
     assert main(["summary", str(path), "--result-index", str(last["index"]),
                  "--until", str(middle)]) == 2
     assert "no executions match --until" in capsys.readouterr().err
+
+
+def test_tail_shows_a_span_written_twice_once(tmp_path: Path) -> None:
+    line = _trace_file().read_bytes().splitlines(keepends=True)[0]
+    path = tmp_path / "twice.jsonl"
+    path.write_bytes(line * 3)
+    done = subprocess.run([sys.executable, "-m", "otel_exec", "tail", str(path), "--from-start",
+                           "--idle", "0.5"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "200"}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("cli_probe") == 1

@@ -167,7 +167,7 @@ def _id(text: object, width: int, what: str, required: bool = True) -> int:
 
 def _time(value: object, what: str) -> int:
     """A time in nanoseconds: a string of digits (the common case, checked first) or a number."""
-    if type(value) is str and len(value) <= 20 and value.isdigit():
+    if type(value) is str and len(value) <= 20 and value.isascii() and value.isdigit():
         number = int(value)
         if number <= _MAX_NS:
             return number
@@ -195,7 +195,7 @@ def _events(items: object) -> tuple[Event, ...]:
     if not items:
         return ()
     return tuple(
-        Event(str(_typed(event, dict, "an event").get("name", "")),
+        Event(_bounded(str(_typed(event, dict, "an event").get("name", ""))),
               _decode_attributes(event.get("attributes")),
               _integer(event.get("timeUnixNano", 0), "timeUnixNano", 0, _MAX_NS))
         for event in _typed(items, list, "events"))

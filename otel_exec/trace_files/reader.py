@@ -56,10 +56,29 @@ def _open(path: Path) -> BinaryIO:
     return raw
 
 
+MAX_INFLATION = 200
+"""How many times its own size a ``.gz`` file may decompress to (trace files compress about
+10 to 30 times; a gzip bomb, thousands), past ``MIN_INFLATION_LIMIT``."""
+MIN_INFLATION_LIMIT = 256 * 1024 * 1024
+
+
+def _inflation_limit(path: Path) -> int | None:
+    """The most a ``.gz`` file may decompress to (None: not compressed)."""
+    if path.suffix != ".gz":
+        return None
+    try:
+        return max(MIN_INFLATION_LIMIT, MAX_INFLATION * path.stat().st_size)
+    except OSError:
+        return None
+
+
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines, each at most ``MAX_LINE_BYTES``; a line that cannot be JSON fails at
-    its first character, without being read whole."""
+    its first character, without being read whole; a ``.gz`` file stops at its inflation
+    limit (a gzip bomb is an error, not an afternoon)."""
     stream = _open(path)
+    limit = _inflation_limit(path)
+    read = 0
     try:
         number = 0
         while True:
@@ -69,6 +88,10 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 raise TraceFileError(f"{path}: cannot be read ({exc})") from None
             if not line:
                 return
+            read += len(line)
+            if limit is not None and read > limit:
+                raise TraceFileError(f"{path}: decompresses to more than {MAX_INFLATION} "
+                                     "times its size (not a trace file: read no further)")
             number += 1
             stripped = line.lstrip()
             if not stripped:
@@ -84,6 +107,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 if not line:
                     break
                 size += len(line)
+                read += len(line)
                 if size > MAX_LINE_BYTES:
                     raise TraceFileError(f"{path}:{number}: line longer than "
                                          f"{MAX_LINE_BYTES // 1024 // 1024} MiB")

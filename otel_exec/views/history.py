@@ -54,6 +54,27 @@ def _mode(value: Any) -> DataMode:
     return DataMode(getattr(value, "value", value))
 
 
+def _recorded_mode(value: Any) -> DataMode:
+    """The data mode a span recorded; copy (dataknobs' default) for one no mode names (a
+    file from elsewhere)."""
+    try:
+        return _mode(value if value is not None else DataMode.COPY)
+    except ValueError:
+        return DataMode.COPY
+
+
+def _count(value: Any) -> int:
+    """A count a span recorded; 0 for what is not a finite whole number (a file from
+    elsewhere)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return 0
+
+
 _FROM_SPAN = {
     ExecStatus.COMPLETED: ExecutionStatus.COMPLETED,
     ExecStatus.FAILED: ExecutionStatus.FAILED,
@@ -408,7 +429,7 @@ def build_history(store: ExecutionStore, root: Execution) -> ExecutionHistory:
     if root.kind == semconv.KIND_STREAM or chunks:
         history.stream_summary.update(
             total_chunks=len(chunks), streams_processed=int(root.kind == semconv.KIND_STREAM),
-            total_records=sum(int(c.attributes.get(semconv.FSM_CHUNK_SIZE, 0)) for c in chunks))
+            total_records=sum(_count(c.attributes.get(semconv.FSM_CHUNK_SIZE)) for c in chunks))
     runs = [root] if root.kind == semconv.KIND_FSM_RUN else sorted(
         (m for m in members if m.kind == semconv.KIND_FSM_RUN), key=lambda m: m.start_ns)
     for run in runs:
@@ -437,7 +458,7 @@ def _step(span: Execution, children: list[Execution]) -> ExecutionStep:
     attributes = span.attributes
     step = ExecutionStep(span.span_id, str(attributes.get(semconv.FSM_STATE, span.name)),
                          str(attributes.get(semconv.FSM_NETWORK, "main")), span.start_time,
-                         attributes.get(semconv.FSM_DATA_MODE, "copy"),
+                         _recorded_mode(attributes.get(semconv.FSM_DATA_MODE)),
                          _FROM_SPAN[span.status])
     step.start_time = span.start_time
     step.end_time = span.end_time
