@@ -35,7 +35,7 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
     r"private_?key",
     r"api_?key",
     r"access_?key",
-    "session",
+    r"(?:^|_)session(?:_?(?:id|key|token|secret|cookie|data))?$",  # not sessions_per_day
     "cookie",
     r"(?:^|_)csrf",
     r"(?:^|_)xsrf",
@@ -49,6 +49,13 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
 )
 """Patterns (regular expressions, case-insensitive) matched against normalised names: lower
 case, words joined by ``_`` (``privateKey``, ``private-key``, ``PRIVATE_KEY`` → ``private_key``)."""
+
+_DESCRIBES = frozenset((
+    "url", "uri", "policy", "length", "len", "min", "max", "count", "hint", "field", "name",
+    "type", "format", "rule", "rules", "pattern", "regex", "prompt", "label", "enabled",
+    "required", "expires", "expiry", "ttl", "timeout", "path", "file", "header", "strength",
+    "changed", "reset", "valid", "validation", "limit", "size", "version", "provider"))
+"""Last words of a name that describes a secret rather than holding one."""
 
 _LOOSE_NAMES = ("pass", "pwd", "secret", "auth", "credential", "key", "session", "cookie",
                 "csrf", "xsrf", "jwt", "ssn", "card", "cvv", "security", "token")
@@ -81,10 +88,10 @@ _RUN_OF_40 = re.compile(r"[A-Za-z0-9/+]{40}")
 _LETTER = re.compile(r"[A-Za-z]")
 
 SECRET_SHAPES: tuple[str, ...] = (
-    r"(?P<scheme>\bBearer\s+)(?=[A-Za-z]*[0-9\-._~+/=])[A-Za-z0-9\-._~+/]{6,}=*",
-    r"(?P<basic>\bBasic\s+)(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{6,}={0,2}",
+    r"(?P<scheme>\b(?i:bearer)\s+)(?=[A-Za-z]*[0-9\-._~+/=])[A-Za-z0-9\-._~+/]{6,}=*",
+    r"(?P<basic>\b(?i:basic)\s+)(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{6,}={0,2}",
     r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_\-]*",
-    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s:@'\"]+(?::[^/\s@'\"]*)?@",
+    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?:[^/\s:@'\"]+(?::[^/\s@'\"]*)?|:[^/\s@'\"]+)@",
     r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b",
     r"(?<![A-Za-z0-9/+])(?P<aws>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
     r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})",
@@ -92,6 +99,16 @@ SECRET_SHAPES: tuple[str, ...] = (
     r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}",
     r"\bAIza[0-9A-Za-z\-_]{35}",
     r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)",
+    r"\bsk-(?:proj-|ant-[a-z0-9]+-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+    r"\bnpm_[A-Za-z0-9]{36}\b",
+    r"\bpypi-[A-Za-z0-9_\-]{50,}",
+    r"\bglpat-[A-Za-z0-9_\-]{20,}",
+    r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
+    r"(?P<keep_slack>https://hooks\.slack\.com/(?:services|workflows)/)[A-Za-z0-9_/\-]+",
+    r"(?P<keep_azure>\b(?i:AccountKey|SharedAccessKey)=)[A-Za-z0-9+/]{20,}={0,2}",
+    r"(?P<keep_sig>[?&](?i:sig)=)[A-Za-z0-9%+/=]{16,}",
+    r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}\b",
+    r"(?<![0-9])(?P<card>[0-9]{4}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{4,7})(?![0-9])",
 )
 """Shapes of secrets redacted wherever they appear."""
 _SHAPE_MARKERS: tuple[tuple[str, ...], ...] = (
@@ -101,12 +118,18 @@ _SHAPE_MARKERS: tuple[tuple[str, ...], ...] = (
     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"),
     ("_live_", "_test_"), ("aiza",), ("-----",),
+    ("sk-",), ("npm_",), ("pypi-",), ("glpat-",), ("sg.",), ("hooks.slack.com",),
+    ("accountkey=", "sharedaccesskey="), ("sig=",),
+    (":aa",),  # a Telegram bot token: digits, ":AA", then 33 token characters
+    (),  # a card number: digits (_CARD_RUN), its checksum checked (_redact_shape)
 )
 """For each of ``SECRET_SHAPES``, in order: words one of which the lower-cased text holds
 wherever the shape matches, so the first look at a text is one fast scan and only the shapes
 whose words it holds are searched for."""
 _MARKERS = tuple(marker for markers in _SHAPE_MARKERS for marker in markers)
 _AWS_SECRET = _SHAPE_MARKERS.index(())
+_CARD = len(_SHAPE_MARKERS) - 1
+_CARD_RUN = re.compile(r"[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}")
 _shape_sets: dict[tuple[tuple[int, ...], tuple[str, ...]], re.Pattern[str]] = {}
 _MOST_SHAPE_SETS = 256
 
@@ -118,7 +141,8 @@ def _shapes_in(text: str, lowered: str, extra: tuple[str, ...]) -> re.Pattern[st
     too, for the others cannot match. None: no shape can."""
     chosen = tuple(i for i, markers in enumerate(_SHAPE_MARKERS)
                    if any(marker in lowered for marker in markers)
-                   or (i == _AWS_SECRET and len(text) >= 40 and _RUN_OF_40.search(text)))
+                   or (i == _AWS_SECRET and len(text) >= 40 and _RUN_OF_40.search(text))
+                   or (i == _CARD and len(text) >= 12 and _CARD_RUN.search(text)))
     if not chosen and not extra:
         return None
     key = (chosen, extra)
@@ -135,9 +159,13 @@ def _shapes_in(text: str, lowered: str, extra: tuple[str, ...]) -> re.Pattern[st
 _PAIR = (r"""(?P<b>b?)(?P<q>['"]?)(?P<key>{key})(?P=q)"""
          r"""\s*(?:(?P<eq>=)|(?P<sep>[:,]))\s*"""
          r"""(?P<value>b?'(?:[^'\\]|\\.)*'?|b?"(?:[^"\\]|\\.)*"?"""
-         r"""|(?(eq)[^\s,;)}}\]&]+|[^\n,;)}}\]&]+))""")
-"""``name=value``, ``name: value``, ``'name': value`` and ``('name', value)`` pairs (the value
-runs to the end of the line after a colon) whose name is ``key``: ``_KEY_WITH`` or ``_ANY_KEY``."""
+         r"""|(?(eq)[^\s,;)}}\]&]*[^\s,;)}}\]&'"](?:[ \t]+(?![\w.\-]+\s*=)[^\s,;)}}\]&=]*"""
+         r"""[^\s,;)}}\]&='"])*"""
+         r"""|[^\n,;)}}\]&]*[^\n,;)}}\]&'"\s]))""")
+"""``name=value``, ``name: value``, ``'name': value`` and ``('name', value)`` pairs whose name
+is ``key`` (``_KEY_WITH`` or ``_ANY_KEY``). An unquoted value runs to the end of the line after
+a colon; after ``=``, over the words that follow until the next ``name=`` (``password=correct
+horse staple role=admin``). Neither takes a closing quote of the text around it."""
 _KEY_WITH = r"[\w.\-]*(?:{words})[\w.\-]*+"
 """A name holding one of ``words``. A key ends where its run of key characters does (``*+``:
 no character that can follow a key is one), so a failed look costs no backtracking there."""
@@ -259,8 +287,11 @@ class Redactor:
         self._own_shapes = _shapes_in("", "", secret_patterns)
 
     def is_sensitive(self, name: str) -> bool:
-        """Whether a parameter, key or field called ``name`` holds a secret."""
-        return self._names.search(normalise(name)) is not None
+        """Whether a parameter, key or field called ``name`` holds a secret (not one that
+        only describes one: ``password_policy_url``, ``token_count``, ``api_key_name``)."""
+        normal = normalise(name)
+        return (self._names.search(normal) is not None
+                and normal.rpartition("_")[2] not in _DESCRIBES)
 
     def redact(self, text: str) -> str:
         """``text`` with sensitive ``name=value`` pairs and secret shapes redacted.
@@ -273,8 +304,9 @@ class Redactor:
         (tested)."""
         letters = _LETTER.search(text) is not None
         lowered = text.lower() if letters else text
-        seen = letters and (self._first_look.search(lowered) is not None
-                            or (len(text) >= 40 and _RUN_OF_40.search(text) is not None))
+        seen = (letters and (self._first_look.search(lowered) is not None
+                             or (len(text) >= 40 and _RUN_OF_40.search(text) is not None))
+                ) or (len(text) >= 12 and _CARD_RUN.search(text) is not None)
         if not seen:  # numbers and punctuation, or no sensitive word, marker or long run:
             own = self._own_shapes  # only the policy's own patterns may match
             return text if own is None else own.sub(_redact_shape, text)
@@ -396,6 +428,17 @@ class ValuePolicy:
             return self.redact(utf8(text))  # all that _export would do to it
         return self._export(text, self.max_length)
 
+    def attribute(self, name: str, value: Any) -> Any:
+        """A span attribute the caller gave, as it may leave the process: a text bounded and
+        redacted (all of it under a sensitive name), each text of a sequence the same way;
+        numbers and booleans as they are."""
+        if isinstance(value, str):
+            return REDACTED if self.is_sensitive(name) else self._export(
+                value, self.max_message_length)
+        if isinstance(value, (list, tuple)):
+            return tuple(self.attribute(name, item) for item in value)
+        return value
+
     def message(self, text: str) -> str:
         """Free text (an exception message, a status description), bounded and scrubbed."""
         return self._export(text, self.max_message_length)
@@ -444,11 +487,28 @@ def _redact_shape(match: re.Match[str]) -> str:
     url = groups.get("url")
     if url:
         return f"{url}{REDACTED}@"
+    keep = groups.get("keep_slack") or groups.get("keep_azure") or groups.get("keep_sig")
+    if keep:
+        return f"{keep}{REDACTED}"
     aws = groups.get("aws")
     if aws and not (any(c.isdigit() for c in aws) and any(c.isupper() for c in aws)
-                    and any(c.islower() for c in aws) and ("/" in aws or "+" in aws)):
-        return match[0]  # 40 characters of base64 that do not look like a secret key
+                    and any(c.islower() for c in aws)):
+        return match[0]  # 40 characters that do not look like a secret key (a hex digest)
+    card = groups.get("card")
+    if card and not _luhn("".join(c for c in card if c.isdigit())):
+        return match[0]  # a number of card length whose checksum says it is none
     return REDACTED
+
+
+def _luhn(digits: str) -> bool:
+    """Whether a number of 13 to 19 digits passes the Luhn checksum of card numbers."""
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
 
 
 _PRIMITIVES = frozenset({float, bool, type(None)})

@@ -269,3 +269,70 @@ def test_a_chain_thousands_deep_prints_in_linear_space(
     assert main(["tree", str(path)]) == 0
     out = capsys.readouterr().out
     assert len(out) < 5_000 * (MAX_TREE_DEPTH * 4 + 120) and "level 4999" in out
+
+
+SHAPES = {
+    "aws secret without / or +": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYab",
+    "url with an empty user": "redis://:s3cretpw@cache:6379/0",
+    "password with words": "password=correct horse staple",
+    "slack webhook": "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "azure account key": "AccountKey=abcdefghijklmnopqrstuvwxyz0123456789ABCD==",
+    "azure sas": "https://a.blob.core.windows.net/c?sv=2020&sig=abcdEFGH1234%2Fxyz%3D",
+    "card number": "4111 1111 1111 1111",
+    "openai": "sk-proj-abcdefghijklmnopqrstuvwxyz123456",
+    "anthropic": "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123",
+    "npm": "npm_" + "a1B2" * 9,
+    "pypi": "pypi-AgEIcHlwaS5vcmcCJDAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA",
+    "gitlab": "glpat-abcdefghij0123456789",
+    "sendgrid": "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "lower-case bearer": "authorization: bearer abc123def456ghi789",
+    "telegram": "123456789:AA" + "hJkLmNoPqRsTuVwXyZ0123456789abcde",
+}
+INNOCENT = ["password_policy_url=https://example.com/policy", "sessions_per_day=40",
+            "order 1234567890123456", "sha 0123456789abcdef0123456789abcdef01234567",
+            "the token count was 12", "max_tokens=4096", "author=jane", "skip-this",
+            "session_timeout=30", "api_key_name=billing", "2026-12-06T05:01:02Z",
+            "uuid 123e4567-e89b-12d3-a456-426614174000", "phone +1 555 0100",
+            "isbn 978-3-16-148410-0", "version 1.45.2", "a secret santa list"]
+
+
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+def test_each_secret_shape_is_redacted_in_every_way_in(store: ExecutionStore, shape: str,
+                                                       tmp_path: Path) -> None:
+    secret = SHAPES[shape]
+    kept = secret.split("=", 1)[-1].split("@")[0].split(": ")[-1].split()[-1][-12:]
+
+    @otel_exec.traced(name="leaky")
+    def leaky(value: str) -> str:
+        raise ValueError(f"rejected {value}")
+
+    with pytest.raises(ValueError):
+        leaky(secret)
+    with otel_exec.span("block", attributes={"note": f"see {secret}"}, value=secret):
+        pass
+    path = tmp_path / "leak.jsonl"
+    otel_exec.save(path)
+    page = otel_exec.view(tmp_path / "leak.html")
+    for channel in (path.read_text(), page.read_text()):
+        assert kept not in channel, shape
+
+
+@pytest.mark.parametrize("text", INNOCENT)
+def test_innocent_values_are_not_redacted(text: str) -> None:
+    from otel_exec.values import REDACTED, policy
+
+    assert REDACTED not in policy().text(text)
+    assert REDACTED not in policy().message(text)
+
+
+def test_span_attributes_are_scrubbed_unless_the_caller_says_not(store: ExecutionStore) -> None:
+    with otel_exec.span("scrubbed", attributes={"api_key": "abc", "url": "https://u:p@h/x",
+                                                "n": 3}):
+        pass
+    with otel_exec.span("as given", attributes={"api_key": "abc"}, scrub=False):
+        pass
+    (scrubbed,) = store.by_name("scrubbed")
+    assert scrubbed.attributes["api_key"] == "[REDACTED]"
+    assert scrubbed.attributes["url"] == "https://[REDACTED]@h/x"
+    assert scrubbed.attributes["n"] == 3
+    assert store.by_name("as given")[0].attributes["api_key"] == "abc"

@@ -41,18 +41,22 @@ class span:
         name: Span and registry name.
         kind: ``exec.kind`` of the span (``block`` by default).
         framework: ``exec.framework`` of the span.
-        attributes: Extra constant span attributes (yours, set as given).
+        attributes: Extra constant span attributes: texts bounded and scrubbed like every
+            recorded text (a value under a sensitive name redacted whole).
+        scrub: False sets ``attributes`` exactly as given (what you know holds no secret).
         **values: Values the block works on: recorded like a function's keyword arguments
             (real objects in-process, scrubbed and bounded text on the span).
     """
 
     __slots__ = ("_attributes", "_before", "_execution", "_framework", "_kind", "_name",
-                 "_values", "result")
+                 "_scrub", "_values", "result")
 
     def __init__(self, name: str, /, *, kind: str = semconv.KIND_BLOCK,
                  framework: str = semconv.FRAMEWORK_PYTHON,
-                 attributes: Mapping[str, Any] | None = None, **values: Any) -> None:
+                 attributes: Mapping[str, Any] | None = None, scrub: bool = True,
+                 **values: Any) -> None:
         self._name = name
+        self._scrub = scrub
         self._kind = kind
         self._framework = framework
         self._attributes = attributes
@@ -71,8 +75,11 @@ class span:
         return self
 
     def _start(self) -> ExecutionSpan:
-        attributes = dict(self._attributes or {})
-        write_value_texts(attributes, policy(), kwargs=self._values)
+        values = policy()
+        given = self._attributes or {}
+        attributes = ({key: values.attribute(key, value) for key, value in given.items()}
+                      if self._scrub else dict(given))
+        write_value_texts(attributes, values, kwargs=self._values)
         return ExecutionSpan(get_tracer(_SCOPE), self._name, kind=self._kind,
                              framework=self._framework, attributes=attributes,
                              kwargs=self._values)
