@@ -14,6 +14,7 @@ import logging
 import os
 import time
 import traceback
+import types
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
@@ -116,6 +117,9 @@ def exception_message(exc: BaseException) -> str:
     return values.message(message)
 
 
+MAX_FRAMES = 100
+"""The newest frames a recorded stack trace keeps: the work per failure is bounded, so a
+failure deep in a recursion does not cost a pass over the whole stack's source lines."""
 _OWN_FILES = os.path.dirname(os.path.abspath(__file__)) + os.sep
 """Where otel_exec's own modules are: their frames are not the user's story."""
 
@@ -139,14 +143,31 @@ def _hide_own_frames(formatted: traceback.TracebackException) -> None:
                        if chained is not None)
 
 
+def _newest(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The newest ``MAX_FRAMES`` entries of a traceback, as a traceback of their own: the
+    standard library works out a code position for every entry it walks, so a failure deep
+    in a recursion would cost a walk of the whole stack (the exceptions chained to it are
+    walked to ``MAX_FRAMES`` entries: their oldest)."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    if len(entries) <= MAX_FRAMES:
+        return entries[0] if entries else None
+    newest = None
+    for entry in reversed(entries[-MAX_FRAMES:]):
+        newest = types.TracebackType(newest, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return newest
+
+
 def exception_stacktrace(exc: BaseException) -> str:
     """The formatted traceback (chained exceptions included, otel_exec's own frames left
     out), bounded and scrubbed; only the frames and the type when messages are not
     captured."""
     values = policy()
     try:
-        formatted = traceback.TracebackException(type(exc), exc, exc.__traceback__,
-                                                 compact=True)
+        formatted = traceback.TracebackException(type(exc), exc, _newest(exc.__traceback__),
+                                                 compact=True, limit=MAX_FRAMES)
         _hide_own_frames(formatted)
         if values.capture_messages:
             text = "".join(formatted.format())

@@ -336,3 +336,20 @@ def test_span_attributes_are_scrubbed_unless_the_caller_says_not(store: Executio
     assert scrubbed.attributes["url"] == "https://[REDACTED]@h/x"
     assert scrubbed.attributes["n"] == 3
     assert store.by_name("as given")[0].attributes["api_key"] == "abc"
+
+
+def test_a_failure_deep_in_a_recursion_records_a_bounded_stack(store: ExecutionStore) -> None:
+    from otel_exec.spans import MAX_FRAMES
+
+    @otel_exec.traced(name="down")
+    def down(n: int) -> int:
+        if n == 0:
+            raise ValueError("bottom")
+        return down(n - 1)
+
+    with pytest.raises(ValueError):
+        down(250)
+    outermost = max(store.by_name("down"), key=lambda e: e.duration or 0)
+    trace = outermost.traceback or ""
+    assert trace.endswith("ValueError: bottom\n")
+    assert 0 < trace.count('File "') <= MAX_FRAMES  # the newest frames, not all 500

@@ -44,9 +44,12 @@ class FastPath:
     _decision: tuple[bool, str] | None = field(default=None, repr=False)
 
     def open(self) -> bool:
-        """Whether the path may be tried (decided once; its probe may still refuse)."""
+        """Whether the path may be tried (decided once, with every other gate, at the first
+        use of any: where the stack is shallow; its probe may still refuse)."""
         decision = self._decision
         if decision is None:
+            for gate in GATES:
+                gate._decide()
             decision = self._decide()
         return decision[0]
 
