@@ -294,6 +294,32 @@ def test_log_records_show_in_the_details_of_their_execution(store: ExecutionStor
         opened.close()
 
 
+def test_the_page_holds_hostile_names_titles_and_many_attributes(browser: Any,
+                                                                tmp_path: Path) -> None:
+    """U+202E in a span name is escaped in the waterfall's header too; a title saying
+    {{DATA}} stays a title; 1,000 attributes show 200 and a count; a long key is cut."""
+    from otel_exec import ExecutionStore
+    from otel_exec.execution import Execution
+    from otel_exec.viewer import write_page
+
+    store = ExecutionStore()
+    attributes = {f"attribute_{i}": i for i in range(1_000)}
+    attributes["k" * 300] = "long key"
+    store.add(Execution("evil\u202ename", 7, 8, None, 1_000, 2_000, attributes))
+    path = write_page(store, tmp_path / "odd.html", title="report {{DATA}} /*SCRIPT*/")
+    opened = Page(browser, path)
+    try:
+        assert opened.page.title() == "report {{DATA}} /*SCRIPT*/"
+        assert opened.page.inner_text("#title") == "report {{DATA}} /*SCRIPT*/"
+        opened.page.locator("#trace-list .row").first.click()
+        header = opened.page.inner_text("#waterfall-title")
+        assert r"evil\u202ename" in header and "\u202e" not in header  # shown, not obeyed
+        assert opened.page.locator("#details dl.fields").last.locator("dt").count() == 201
+        assert "801 more not shown" in opened.page.inner_text("#details")
+    finally:
+        opened.close()
+
+
 def test_an_empty_store_makes_a_page_that_says_so(browser: Any, tmp_path: Path) -> None:
     opened = Page(browser, write_page(ExecutionStore(), tmp_path / "empty.html"))
     try:

@@ -9,6 +9,7 @@ control characters shown as escapes by the page as the terminal views show them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from importlib.resources import files
@@ -192,10 +193,14 @@ def render_page(data: Mapping[str, Any]) -> str:
         payload = orjson.dumps(_small_ints(data), default=_json_ready).decode()
     for character, escape in _SPECIAL:
         payload = payload.replace(character, escape)
-    return (page.replace("/*STYLE*/", assets.joinpath("viewer.css").read_text(encoding="utf-8"))
-            .replace("/*SCRIPT*/", assets.joinpath("viewer.js").read_text(encoding="utf-8"))
-            .replace("{{TITLE}}", _html_text(visible(str(data["title"]))))
-            .replace("{{DATA}}", payload))
+    parts = {"/*STYLE*/": assets.joinpath("viewer.css").read_text(encoding="utf-8"),
+             "/*SCRIPT*/": assets.joinpath("viewer.js").read_text(encoding="utf-8"),
+             "{{TITLE}}": _html_text(visible(str(data["title"]))), "{{DATA}}": payload}
+    # one pass over the template: a part's own text (a title saying {{DATA}}) is never read
+    return _PLACEHOLDER.sub(lambda found: parts[found[0]], page)
+
+
+_PLACEHOLDER = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
 
 
 def _html_text(text: str) -> str:

@@ -237,9 +237,9 @@
     const title = document.getElementById("waterfall-title");
     if (trace) {
       const root = trace.roots[0] ?? trace.first;
-      title.textContent = `${SPANS[root][NAME]} · ${trace.last - trace.first + 1} spans · ` +
-        `${duration(trace.end - trace.start)} · trace ${trace.id}`;
-      if (state.zoom >= 0) title.textContent += ` · zoomed to ${SPANS[state.zoom][NAME]}`;
+      title.textContent = literal(`${SPANS[root][NAME]} · ${trace.last - trace.first + 1} spans · ` +
+        `${duration(trace.end - trace.start)} · trace ${trace.id}` +
+        (state.zoom >= 0 ? ` · zoomed to ${SPANS[state.zoom][NAME]}` : ""));
     } else title.textContent = "No trace matches the filters.";
     document.getElementById("unzoom").hidden = state.zoom < 0;
     drawAxis();
@@ -286,9 +286,16 @@
   }
 
   // ---------------------------------------------------------------- details
+  const MOST_FIELDS = 200;  // a span with 100,000 attributes must not freeze the page
   function fields(pairs) {
     const list = el("dl", { class: "fields" });
-    for (const [key, value] of pairs) list.append(el("dt", { text: key }), el("dd", { text: show(value) }));
+    for (const [key, value] of pairs.slice(0, MOST_FIELDS)) {
+      list.append(el("dt", { text: key, title: key }), el("dd", { text: show(value) }));
+    }
+    if (pairs.length > MOST_FIELDS) {
+      list.append(el("dt", { text: "…" }),
+        el("dd", { class: "muted", text: `${pairs.length - MOST_FIELDS} more not shown (the file has them all)` }));
+    }
     return list;
   }
 
@@ -503,7 +510,7 @@
     if (handled) { event.preventDefault(); handled(); }
   }
 
-  document.getElementById("title").textContent = DATA.title;
+  document.getElementById("title").textContent = literal(DATA.title);
   fillSelect("kind-filter", DATA.kinds);
   fillSelect("framework-filter", DATA.frameworks);
   document.getElementById("tabs").addEventListener("click", (event) => {
