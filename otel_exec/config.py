@@ -22,6 +22,7 @@ import atexit
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -529,6 +530,23 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
         if timeout_millis is None:
             timeout_millis = _setup.exit_timeout * 1000
         shutdown_within(self, int(timeout_millis))
+
+
+def _flush_when_the_child_exits() -> None:
+    """In a forked child: a multiprocessing worker leaves through ``os._exit``, which runs no
+    ``atexit`` hook, so its queued spans would be lost; multiprocessing's own exit hooks
+    flush them instead (registered once the worker has cleared those it inherited)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and _batch_processors():
+        util.register_after_fork(_setup, _flush_at_worker_exit)
+
+
+def _flush_at_worker_exit(setup: _Setup) -> None:
+    util = sys.modules["multiprocessing.util"]
+    util.Finalize(None, flush, args=(setup.exit_timeout,), exitpriority=100)
+
+
+os.register_at_fork(after_in_child=_flush_when_the_child_exits)
 
 
 def _batch_processors() -> list[_BoundedBatchSpanProcessor]:

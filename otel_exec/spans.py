@@ -246,7 +246,7 @@ class ExecutionSpan:
     resumptions (generators) or callbacks (framework hooks).
     """
 
-    __slots__ = ("_args", "_kwargs", "_token", "context", "finished", "span")
+    __slots__ = ("_args", "_generation", "_kwargs", "_token", "context", "finished", "span")
 
     def __init__(self, tracer: Tracer, name: str, *, kind: str, framework: str,
                  attributes: Mapping[str, AttributeValue] | None = None,
@@ -256,6 +256,7 @@ class ExecutionSpan:
         self._args = args
         self._kwargs = kwargs
         self._token: object | None = None
+        self._generation = _process[0]
         self.finished = False
         name = utf8(name)  # a name with a lone surrogate would cost the export its batch
         start_attributes: dict[str, AttributeValue] = {
@@ -330,6 +331,8 @@ class ExecutionSpan:
         if self.finished:
             return
         self.finished = True
+        if self._generation != _process[0]:  # started before a fork: the parent ends it
+            return
         span = self.span
         final: dict[str, AttributeValue] = {}
         try:
@@ -407,6 +410,18 @@ def add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | 
 
 
 _unrecorded = 0
+
+_process = [0]
+"""How many forks this process descends from (counted in each child): a span a child
+inherited open is its parent's to end and export, not the child's, which would export it a
+second time under the same id."""
+
+
+def _forked() -> None:
+    _process[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _count_unrecorded() -> None:

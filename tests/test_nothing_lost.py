@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import textwrap
 import os
 import weakref
 from collections.abc import Iterator
@@ -293,7 +294,20 @@ INNOCENT = ["password_policy_url=https://example.com/policy", "sessions_per_day=
             "the token count was 12", "max_tokens=4096", "author=jane", "skip-this",
             "session_timeout=30", "api_key_name=billing", "2026-12-06T05:01:02Z",
             "uuid 123e4567-e89b-12d3-a456-426614174000", "phone +1 555 0100",
-            "isbn 978-3-16-148410-0", "version 1.45.2", "a secret santa list"]
+            "isbn 978-3-16-148410-0", "version 1.45.2", "a secret santa list",
+            "user_id=48213", "request_id=9f8c2d1e-77aa-4b3b-9c1e-2f0d8e6a1b2c",
+            "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "md5 d41d8cd98f00b204e9800998ecf8427e", "tokenizer=bpe", "token_count=512",
+            "num_tokens=77", "total_tokens=1024", "password_length=12",
+            "password_min=8", "api_key_header=X-Api-Key", "auth_url=https://id.example.com",
+            "authority=central", "authorization_url=https://example.com/oauth",
+            "cookie_policy=strict", "session_count=3", "keyboard=us", "monkey business",
+            "passport office hours", "the secretary arrived", "tokens are rotated daily",
+            "skeleton key metaphor", "sk-short", "npm_install", "pypi-mirror",
+            "glpat is a GitLab prefix", "SG.summary", "port 6379 on cache",
+            "postgres://db.internal:5432/app", "https://example.com/a?b=c&sig=x",
+            "order total 1234.56 EUR", "tracking 1Z999AA10123456784", "iban DE89 3704",
+            "42 items in 3 boxes", "status=ok retries=2", "credits_remaining=10"]
 
 
 @pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
@@ -353,3 +367,39 @@ def test_a_failure_deep_in_a_recursion_records_a_bounded_stack(store: ExecutionS
     trace = outermost.traceback or ""
     assert trace.endswith("ValueError: bottom\n")
     assert 0 < trace.count('File "') <= MAX_FRAMES  # the newest frames, not all 500
+
+
+def test_fork_children_export_their_spans_and_never_the_parents_again(tmp_path: Path) -> None:
+    """multiprocessing workers (fork) flush what they queued before their os._exit; a child
+    leaving a block its parent opened does not export the parent's span a second time."""
+    from tests.conftest import run_python
+
+    path = tmp_path / "fork.jsonl"
+    done = run_python(textwrap.dedent(f"""
+        import multiprocessing, os
+        import otel_exec
+        otel_exec.configure(file={str(path)!r})
+
+        @otel_exec.traced(name="child_work")
+        def child_work(n):
+            return n * 2
+
+        if __name__ == "__main__":
+            with otel_exec.span("parent block"):
+                pid = os.fork()
+                if pid == 0:  # the child leaves the block too, then exits at once
+                    pass
+            if pid == 0:
+                otel_exec.flush()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                assert pool.map(child_work, range(41)) == [n * 2 for n in range(41)]
+                pool.close()
+                pool.join()
+            otel_exec.shutdown()
+    """))
+    assert done.returncode == 0, done.stderr
+    spans = load(path)
+    assert len(spans.by_name("child_work")) == 41
+    assert len(spans.by_name("parent block")) == 1
