@@ -7,13 +7,15 @@ from __future__ import annotations
 import gc
 import json
 import math
-import textwrap
 import os
+import textwrap
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import otel_exec
 from otel_exec import ExecutionStore
@@ -403,3 +405,43 @@ def test_fork_children_export_their_spans_and_never_the_parents_again(tmp_path: 
     spans = load(path)
     assert len(spans.by_name("child_work")) == 41
     assert len(spans.by_name("parent block")) == 1
+
+
+odd_values = st.one_of(st.text(max_size=12), st.floats(allow_nan=True, allow_infinity=True),
+                       st.integers(-10**20, 10**20), st.booleans(),
+                       st.lists(st.integers(0, 9), max_size=3))
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mode=odd_values, size=odd_values, state=odd_values)
+def test_fuzzed_fsm_attributes_never_give_a_traceback(store: ExecutionStore, tmp_path: Path,
+                                                      mode: object, size: object,
+                                                      state: object) -> None:
+    """Any value where the FSM views expect a mode, a count or a state name: every command
+    that reads them, and load(), answer without a traceback."""
+    store.clear()
+    path = tmp_path / "fuzz.jsonl"
+    _fsm_shaped(store, path, **{"fsm.data_mode": mode, "fsm.chunk.size": size,
+                                "fsm.state": state})
+    load(path)
+    for command in (["history", str(path)], ["history", str(path), "--json"],
+                    ["summary", str(path)], ["tree", str(path)], ["stats", str(path)],
+                    ["view", str(path), "-o", str(tmp_path / "fuzz.html")]):
+        assert main(command) in (0, 2), command
+
+
+def test_a_huge_event_name_is_bounded_on_load(store: ExecutionStore, tmp_path: Path) -> None:
+    from otel_exec.trace_files.decode import MAX_VALUE_CHARS
+
+    with otel_exec.span("evented") as block:
+        pass
+    path = tmp_path / "e.jsonl"
+    otel_exec.save(path)
+    text = path.read_text()
+    event = '{"timeUnixNano":"1","name":"' + "e" * (MAX_VALUE_CHARS * 4) + '"}'
+    path.write_text(text.replace('"events":[]', f'"events":[{event}]', 1)
+                    if '"events":[]' in text else
+                    text.replace('"status"', f'"events":[{event}],"status"', 1))
+    (loaded,) = load(path).by_name("evented")
+    assert loaded.events and len(loaded.events[0].name) <= MAX_VALUE_CHARS
+    del block

@@ -31,8 +31,9 @@ _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 def _value(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
+    if isinstance(value, int):  # past int64, OTLP has no integer for it: its digits
+        return ({"intValue": str(value)} if -(2**63) <= value < 2**63
+                else {"stringValue": str(value)})
     if isinstance(value, float):  # NaN and the infinities as the OTLP JSON mapping writes them
         return {"doubleValue": value if math.isfinite(value) else _NON_FINITE[str(value)]}
     if isinstance(value, (list, tuple)):
