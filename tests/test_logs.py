@@ -238,9 +238,7 @@ def test_routilux_lines_sit_under_the_routine_that_failed(kept: ExecutionStore) 
     otel_exec.instrument("routilux", quiet_period=0.05)
     runtime = Runtime()
     try:
-        workload.fan_out_flow("logged_flow", ErrorStrategy.CONTINUE)
-        _, job = runtime.post("logged_flow", "src", "trigger", {"count": 2})
-        workload.wait_for_job(job.job_id)
+        workload.run_fan_out(runtime, "logged_flow", ErrorStrategy.CONTINUE, 2)
     finally:
         runtime.shutdown(wait=True, timeout=5)
         otel_exec.uninstrument("routilux")

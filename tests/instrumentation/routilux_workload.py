@@ -87,6 +87,14 @@ def fan_out_flow(name: str, strategy: ErrorStrategy | None) -> Flow:
     return flow
 
 
+def run_fan_out(runtime: Any, name: str, strategy: ErrorStrategy | None, count: int) -> Any:
+    """Post a job of a new fan-out flow called ``name`` and wait (bounded) for it to end;
+    its JobState."""
+    fan_out_flow(name, strategy)
+    _, job = runtime.post(name, "src", "trigger", {"count": count})
+    return wait_for_job(job.job_id)
+
+
 def wait_for_job(job_id: str, timeout: float = 10.0) -> Any:
     """The job's JobState once its span has ended (bounded wait)."""
     deadline = time.monotonic() + timeout

@@ -39,9 +39,7 @@ def runtime(store: ExecutionStore) -> Iterator[Runtime]:
 def run_flow(runtime: Runtime, strategy: ErrorStrategy | None, count: int = 3,
              ) -> tuple[str, JobState]:
     name = f"flow_{next(_names)}"
-    workload.fan_out_flow(name, strategy)
-    _, job = runtime.post(name, "src", "trigger", {"count": count})
-    return name, workload.wait_for_job(job.job_id)
+    return name, workload.run_fan_out(runtime, name, strategy, count)
 
 
 def routines(store: ExecutionStore, job: Execution) -> list[Execution]:
@@ -205,9 +203,7 @@ def test_uninstrument_restores_routilux(store: ExecutionStore) -> None:
     otel_exec.instrument("routilux")
     rt = Runtime()
     try:
-        workload.fan_out_flow("restore_me", ErrorStrategy.CONTINUE)
-        _, job = rt.post("restore_me", "src", "trigger", {"count": 1})
-        workload.wait_for_job(job.job_id)
+        workload.run_fan_out(rt, "restore_me", ErrorStrategy.CONTINUE, 1)
     finally:
         otel_exec.uninstrument("routilux")
     flow_routines = __import__("routilux.core.registry", fromlist=["FlowRegistry"]).FlowRegistry
