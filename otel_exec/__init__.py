@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from otel_exec.instrumentation import instrument, uninstrument
     from otel_exec.instrumentation.block import span
     from otel_exec.instrumentation.decorator import traced
+    from otel_exec.instrumentation.run_attributes import attributes
     from otel_exec.semconv import ExecStatus
     from otel_exec.views import Views
     from otel_exec.views.history import ExecutionHistory, HistoryView
@@ -66,6 +67,7 @@ _LAZY = {
     "uninstrument": "otel_exec.instrumentation",
     "traced": "otel_exec.instrumentation.decorator",
     "span": "otel_exec.instrumentation.block",
+    "attributes": "otel_exec.instrumentation.run_attributes",
 }
 _VIEWS = ("registry", "history", "tracker", "job_state")
 
@@ -192,6 +194,7 @@ __all__ = [
     "ExecutionTracker",
     "JobState",
     "__version__",
+    "attributes",
     "configure",
     "doctor",
     "flush",

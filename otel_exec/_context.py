@@ -69,3 +69,9 @@ def detach(token: Any) -> None:
         VARIABLE.reset(token)
     except Exception:
         context_api.detach(token)
+
+
+RUN_ATTRIBUTES = context_api.create_key("otel_exec.run_attributes")
+"""Where ``otel_exec.attributes(...)`` keeps, in the OpenTelemetry context, the attributes
+every execution started inside gets (the context carries them wherever it goes: tasks,
+``asyncio.to_thread``, the frameworks' own hand-offs)."""

@@ -292,6 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     found.add_argument("--trace", type=_trace_id, help="only this trace id (32 hex digits)")
     found.add_argument("--name", help="only executions with this name")
     found.add_argument("--kind", help="only this exec.kind (action, step, routine, job...)")
+    found.add_argument("--attr", type=_attribute, action="append", metavar="NAME=VALUE",
+                       help="only executions with this attribute (otel_exec.attributes); "
+                            "repeat for several")
     found.add_argument("--framework", help="only this framework (falyx, dataknobs_fsm, "
                                            "routilux, python)")
     found.add_argument("--service", help="only spans of this service.name")
@@ -384,9 +387,23 @@ def _filters(options: argparse.Namespace) -> str:
         ("trace", options.trace), ("name", options.name), ("kind", options.kind),
         ("framework", options.framework), ("service", options.service),
         ("since", options.since), ("until", options.until)) if value is not None]
+    given += [f"--attr {name}={value}" for name, value in options.attr or ()]
     if options.status != "all":
         given.append(f"--status {options.status}")
     return " ".join(given)
+
+
+def _attribute(text: str) -> tuple[str, str]:
+    """``NAME=VALUE``: an attribute an execution must have, compared as text."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def _has_attribute(name: str, value: str) -> Callable[[Execution], bool]:
+    """Whether an execution has attribute ``name`` equal to ``value`` as text."""
+    return lambda e: name in e.attributes and str(e.attributes[name]) == value
 
 
 def _seconds(text: str) -> float:
@@ -439,6 +456,8 @@ def _matcher(options: argparse.Namespace) -> Callable[[Execution], bool] | None:
         tests.append(lambda e: e.name == options.name)
     if not own and options.status != "all":
         tests.append(lambda e: keep(e, options.status))
+    for name, value in options.attr or ():
+        tests.append(_has_attribute(name, value))
     if options.since is not None:
         tests.append(lambda e: e.start_time >= options.since)
     if options.until is not None:

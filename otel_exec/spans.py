@@ -259,8 +259,11 @@ class ExecutionSpan:
         self._generation = _process[0]
         self.finished = False
         name = utf8(name)  # a name with a lone surrogate would cost the export its batch
+        around = _context.current() if parent is None else parent
+        run: Any = around.get(_context.RUN_ATTRIBUTES)  # otel_exec.attributes(...) around it
         start_attributes: dict[str, AttributeValue] = {
-            semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework, **(attributes or {}),
+            **(run or {}), semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework,
+            **(attributes or {}),
         }
         span = None
         if start_time is None:
@@ -268,8 +271,7 @@ class ExecutionSpan:
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
             start_time=start_time)
-        self.context = trace_api.set_span_in_context(
-            self.span, _context.current() if parent is None else parent)
+        self.context = trace_api.set_span_in_context(self.span, around)
 
     @property
     def recording(self) -> bool:
