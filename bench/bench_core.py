@@ -134,6 +134,38 @@ def bench_logs(calls: int, rounds: int) -> None:
     }, timings.rounds)
 
 
+def bench_metrics(calls: int, rounds: int) -> None:
+    """What execution metrics add per execution: the metrics processor's on_start and on_end
+    for one finished @traced span, beside B0 in the same rounds."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_exec.metrics_setup import ExecutionMetricsProcessor
+
+    processor = ExecutionMetricsProcessor(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    tracer = trace.get_tracer("bench")
+    with tracer.start_as_current_span("work", attributes={
+            "exec.kind": "function", "exec.framework": "python",
+            "exec.status": "completed"}) as span:
+        pass
+    readable = span._readable_span()  # type: ignore[attr-defined]
+
+    def bare_span() -> None:
+        with tracer.start_as_current_span("work"):
+            work(1)
+
+    def metrics() -> None:
+        processor.on_start(span)  # nothing: running executions are counted when collected
+        processor.on_end(readable)
+
+    timings = per_call_us({"bare SDK span (current, as users write it)": bare_span,
+                           "metrics per execution (on_start + on_end)": metrics},
+                          calls=calls, rounds=rounds)
+    report("execution metrics (B0: the bare SDK span)", timings, {
+        "metrics / B0": ("metrics per execution (on_start + on_end)",
+                         "bare SDK span (current, as users write it)")}, timings.rounds)
+
+
 def bench_on_end(calls: int, rounds: int) -> None:
     store = ExecutionStore(max_spans=10_000)
     processor = ExecutionSpanProcessor(store)
@@ -177,6 +209,7 @@ def main() -> None:
           f"{options.calls:,} calls, median")
     bench_calls(options.calls, options.rounds)
     bench_logs(options.calls, options.rounds)
+    bench_metrics(options.calls, options.rounds)
     bench_on_end(options.calls * 5, options.rounds)
     print()
     bench_memory(10_000)

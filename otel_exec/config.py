@@ -35,7 +35,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from otel_exec import _wiring, logs_setup, semconv
+from otel_exec import _wiring, logs_setup, metrics_setup, semconv
 from otel_exec._sdk.provider import endpoint_of, exporter_of, shutdown_within, span_processors
 from otel_exec.execution_store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.instrumentation import logs
@@ -95,7 +95,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               max_kept_values: int | None = None, max_kept_bytes: int | None = None,
               exit_timeout: float | None = None,
               file: str | Path | None = None, console: bool | None = None,
-              logs: bool | str | int | None = None) -> ExecutionStore:
+              logs: bool | str | int | None = None,
+              metrics: bool | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
 
     Args:
@@ -133,6 +134,10 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
             above); True also exports them as OTLP logs, a level name ("INFO") sets the least
             severe one kept and exported, False keeps none (default: ``OTEL_EXEC_LOGS``; and
             ``OTEL_LOGS_EXPORTER=otlp`` exports them from a provider otel_exec installs).
+        metrics: Record execution metrics (``exec.duration`` by name, kind, framework and
+            status; running, retries, rollbacks) and export them like the traces (default:
+            ``OTEL_EXEC_METRICS``; and ``OTEL_METRICS_EXPORTER=otlp`` on a provider otel_exec
+            installs).
 
     Returns:
         The default ``ExecutionStore``.
@@ -182,6 +187,10 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                     _logger.warning("otel_exec: the tracer provider set up elsewhere now also "
                                     "writes its spans to %r (configure(file=...))", key)
         _keep_logs(logs, otlp_endpoint, protocol, otlp_headers)
+        if (_setup.provider is not None
+                and metrics_setup.wanted(metrics, _setup.owns_provider)):
+            metrics_setup.record(_setup.provider, otlp_endpoint, protocol, otlp_headers,
+                                 running=_store.running)
         _set_live_console(console)
         _doctor_at_exit()
         if not _setup.exit_hook:
@@ -563,6 +572,7 @@ def flush(timeout: float = DEFAULT_EXIT_TIMEOUT) -> bool:
         for processor in processors:
             processor.force_flush()
         logs_setup.flush(int(timeout * 1000))
+        metrics_setup.flush(int(timeout * 1000))
 
     worker = threading.Thread(target=flush_all, name="otel_exec-flush", daemon=True)
     worker.start()
@@ -590,5 +600,6 @@ def shutdown(timeout: float | None = None) -> None:
     for processor in processors:
         processor.shutdown(None if timeout is None else timeout * 1000)
     logs_setup.shutdown()
+    metrics_setup.shutdown()
     if provider is not None:
         provider.shutdown()

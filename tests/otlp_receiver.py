@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ class Receiver:
         self.services: dict[str, str] = {}
         self.logs: list[tuple[str, str, str]] = []
         """(body, trace id, span id) of each log record, as they came."""
+        self.histograms: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+        """Per histogram, the newest count of each attribute set (cumulative)."""
         self._lock = threading.Lock()
         receiver = self
 
@@ -37,7 +43,12 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                if self.path.endswith("/v1/logs"):
+                if self.path.endswith("/v1/metrics"):
+                    metrics_request = metrics_service_pb2.ExportMetricsServiceRequest()
+                    metrics_request.ParseFromString(body)
+                    receiver._take_metrics(metrics_request)
+                    reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
+                elif self.path.endswith("/v1/logs"):
                     logs_request = logs_service_pb2.ExportLogsServiceRequest()
                     logs_request.ParseFromString(body)
                     receiver._take_logs(logs_request)
@@ -70,9 +81,16 @@ class Receiver:
                 receiver._take_logs(request)
                 return logs_service_pb2.ExportLogsServiceResponse()
 
+        class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
+            def Export(self, request: Any, context: Any) -> Any:
+                receiver._take_metrics(request)
+                return metrics_service_pb2.ExportMetricsServiceResponse()
+
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self._grpc)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(), self._grpc)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(),
+                                                                      self._grpc)
         self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
         self._grpc.start()
 
@@ -96,6 +114,19 @@ class Receiver:
                         self.logs.append((record.body.string_value, record.trace_id.hex(),
                                           record.span_id.hex()))
 
+    def _take_metrics(self, request: Any) -> None:
+        with self._lock:
+            for resource_metrics in request.resource_metrics:
+                for scope_metrics in resource_metrics.scope_metrics:
+                    for metric in scope_metrics.metrics:
+                        if metric.WhichOneof("data") != "histogram":
+                            continue
+                        counts = self.histograms.setdefault(metric.name, {})
+                        for point in metric.histogram.data_points:
+                            key = tuple(sorted((a.key, a.value.string_value)
+                                               for a in point.attributes))
+                            counts[key] = point.count
+
     def wait_for(self, count: int, timeout: float = 20) -> None:
         """Wait (at most ``timeout`` s) until ``count`` distinct spans have arrived."""
         deadline = time.monotonic() + timeout
@@ -108,6 +139,7 @@ class Receiver:
             self.names.clear()
             self.services.clear()
             self.logs.clear()
+            self.histograms.clear()
 
     def close(self) -> None:
         self._http.shutdown()

@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "otel_exec"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry points", ("otel_exec", "otel_exec.__main__", "otel_exec.cli", "otel_exec.demo",
                       "otel_exec.pytest_plugin")),
-    ("setup", ("otel_exec.config", "otel_exec.logs_setup", "otel_exec.diagnostics",
+    ("setup", ("otel_exec.config", "otel_exec.logs_setup", "otel_exec.metrics_setup",
+               "otel_exec.diagnostics",
                "otel_exec._test_routing")),
     ("instrumentation", ("otel_exec.instrumentation",)),
     ("spans", ("otel_exec.spans",)),
