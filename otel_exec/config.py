@@ -571,8 +571,8 @@ def flush(timeout: float = DEFAULT_EXIT_TIMEOUT) -> bool:
     def flush_all() -> None:
         for processor in processors:
             processor.force_flush()
-        logs_setup.flush(int(timeout * 1000))
-        metrics_setup.flush(int(timeout * 1000))
+        logs_setup.installed.flush(int(timeout * 1000))
+        metrics_setup.installed.flush(int(timeout * 1000))
 
     worker = threading.Thread(target=flush_all, name="otel_exec-flush", daemon=True)
     worker.start()
@@ -599,7 +599,7 @@ def shutdown(timeout: float | None = None) -> None:
         provider = _setup.provider if _setup.owns_provider else None
     for processor in processors:
         processor.shutdown(None if timeout is None else timeout * 1000)
-    logs_setup.shutdown()
-    metrics_setup.shutdown()
+    logs_setup.installed.shutdown()
+    metrics_setup.installed.shutdown()
     if provider is not None:
         provider.shutdown()

@@ -16,14 +16,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from otel_exec.instrumentation import logs
+from otel_exec.otlp_signals import InstalledProvider, otlp_exporter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_owned: Any = None
-"""The logger provider otel_exec installed (None: none, or someone else's)."""
+installed = InstalledProvider()
+"""The logger provider otel_exec installed (none: none, or someone else's)."""
 
 OFF = ("0", "false", "off", "no", "none")
 ON = ("1", "true", "on", "yes")
@@ -67,7 +68,6 @@ def export(level: int, endpoint: str | None, protocol: str,
     from opentelemetry import _logs as logs_api
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 
-    global _owned
     with _lock:
         handler = logs.install(level)
         if handler.exporting is not None:
@@ -80,7 +80,7 @@ def export(level: int, endpoint: str | None, protocol: str,
                 return
             handler.exporting = LoggingHandler(level, provider)
             return
-        exporter = _exporter(endpoint, protocol, headers)
+        exporter = otlp_exporter("logs", endpoint, protocol, headers)
         if exporter is None:
             return
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -92,39 +92,5 @@ def export(level: int, endpoint: str | None, protocol: str,
             provider.shutdown()
             provider = logs_api.get_logger_provider()
         else:
-            _owned = provider
+            installed.provider = provider
         handler.exporting = LoggingHandler(level, provider)
-
-
-def _exporter(endpoint: str | None, protocol: str, headers: Mapping[str, str] | None) -> Any:
-    exporter_headers = dict(headers) if headers else None
-    try:
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        else:
-            from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # type: ignore[assignment]
-                OTLPLogExporter,
-            )
-            if endpoint is not None:
-                endpoint = endpoint.rstrip("/") + "/v1/logs"
-    except ImportError:
-        _logger.warning("otel_exec: the OTLP %s log exporter is not installed; log records "
-                        "stay with their executions only", protocol)
-        return None
-    return OTLPLogExporter(endpoint=endpoint, headers=exporter_headers)
-
-
-def flush(timeout_millis: int) -> None:
-    """Export the log records still queued."""
-    provider = _owned
-    if provider is not None:
-        provider.force_flush(timeout_millis)
-
-
-def shutdown() -> None:
-    """Flush and stop the logger provider otel_exec installed."""
-    global _owned
-    with _lock:
-        provider, _owned = _owned, None
-    if provider is not None:
-        provider.shutdown()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec import semconv
+from otel_exec.otlp_signals import InstalledProvider, otlp_exporter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -110,7 +111,8 @@ def _kind_of(attributes: Mapping[str, Any]) -> dict[str, str]:
 
 
 _lock = threading.Lock()
-_owned: Any = None
+installed = InstalledProvider()
+"""The meter provider otel_exec installed (none: none, or someone else's)."""
 _installed = False
 
 
@@ -133,13 +135,13 @@ def record(tracer_provider: Any, endpoint: str | None, protocol: str,
     from opentelemetry import metrics as metrics_api
     from opentelemetry.sdk.metrics import MeterProvider
 
-    global _owned, _installed
+    global _installed
     with _lock:
         if _installed:
             return
         provider: Any = metrics_api.get_meter_provider()
         if not isinstance(provider, MeterProvider):  # none set: ours, exporting like traces
-            exporter = _exporter(endpoint, protocol, headers)
+            exporter = otlp_exporter("metrics", endpoint, protocol, headers)
             if exporter is None:
                 return
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -148,44 +150,9 @@ def record(tracer_provider: Any, endpoint: str | None, protocol: str,
                                      resource=tracer_provider.resource, shutdown_on_exit=False)
             metrics_api.set_meter_provider(provider)
             if metrics_api.get_meter_provider() is provider:
-                _owned = provider
+                installed.provider = provider
             else:  # lost a race: the winner's
                 provider.shutdown()
                 provider = metrics_api.get_meter_provider()
         tracer_provider.add_span_processor(ExecutionMetricsProcessor(provider, running))
         _installed = True
-
-
-def _exporter(endpoint: str | None, protocol: str, headers: Mapping[str, str] | None) -> Any:
-    exporter_headers = dict(headers) if headers else None
-    try:
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                OTLPMetricExporter,
-            )
-        else:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
-                OTLPMetricExporter,
-            )
-            if endpoint is not None:
-                endpoint = endpoint.rstrip("/") + "/v1/metrics"
-    except ImportError:
-        _logger.warning("otel_exec: the OTLP %s metric exporter is not installed; no metrics",
-                        protocol)
-        return None
-    return OTLPMetricExporter(endpoint=endpoint, headers=exporter_headers)
-
-
-def flush(timeout_millis: int) -> None:
-    """Export the metrics recorded so far."""
-    if _owned is not None:
-        _owned.force_flush(timeout_millis)
-
-
-def shutdown() -> None:
-    """Export what is left and stop the meter provider otel_exec installed."""
-    global _owned
-    with _lock:
-        provider, _owned = _owned, None
-    if provider is not None:
-        provider.shutdown()
