@@ -339,7 +339,7 @@ class ExecutionSpan:
         final: dict[str, AttributeValue] = {}
         try:
             if name is not None and name != getattr(span, "name", name):
-                span.update_name(name)
+                span.update_name(utf8(name))
             texts = args is not MISSING or kwargs is not MISSING
             if texts:
                 self._args, self._kwargs = args, kwargs

@@ -40,9 +40,12 @@ asyncio.run(main())
 ``otel_exec.configure()``: the chain and its two actions are three spans."""
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv with the wheel (and falyx, the distro) installed; its bin folder."""
+@pytest.fixture(scope="module", params=["newest", "oldest"])
+def installed(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A new virtualenv with the wheel (and falyx, the distro) installed, with the newest
+    OpenTelemetry pip finds or the oldest pyproject.toml allows; its bin folder."""
+    oldest = (["-c", str(ROOT / ".ci" / "opentelemetry-oldest.txt")]
+              if request.param == "oldest" else [])
     work = tmp_path_factory.mktemp("first-contact")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(work / "dist"), str(ROOT)], check=True, timeout=300)
@@ -50,7 +53,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True, timeout=120)
     bin_dir = work / "venv" / "bin"
     subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet",
-                    f"{wheel}[falyx,routilux]", "opentelemetry-distro"], check=True, timeout=600)
+                    f"{wheel}[falyx,routilux]", "opentelemetry-distro", *oldest], check=True,
+                   timeout=600)
+    sdk = subprocess.run([str(bin_dir / "python"), "-c", "from opentelemetry.sdk.version "
+                          "import __version__; print(__version__)"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout.strip()
+    assert (sdk == "1.40.0") == (request.param == "oldest"), sdk
     return bin_dir
 
 
