@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from otel_exec.instrumentation.block import span
     from otel_exec.instrumentation.decorator import traced
     from otel_exec.instrumentation.run_attributes import attributes
+    from otel_exec.sampling import KeepFailed
     from otel_exec.semconv import ExecStatus
     from otel_exec.views import Views
     from otel_exec.views.history import ExecutionHistory, HistoryView
@@ -57,6 +58,7 @@ _LAZY = {
     "ExecutionSpanProcessor": "otel_exec.execution_store",
     "ExecutionStore": "otel_exec.execution_store",
     "ExecutionTracker": "otel_exec.views.tracker",
+    "KeepFailed": "otel_exec.sampling",
     "JobState": "otel_exec.views.tracker",
     "configure": "otel_exec.config",
     "doctor": "otel_exec.diagnostics",
@@ -193,6 +195,7 @@ __all__ = [
     "ExecutionStore",
     "ExecutionTracker",
     "JobState",
+    "KeepFailed",
     "__version__",
     "attributes",
     "configure",

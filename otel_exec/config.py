@@ -34,12 +34,19 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from otel_exec import _wiring, logs_setup, metrics_setup, semconv
-from otel_exec._sdk.provider import endpoint_of, exporter_of, shutdown_within, span_processors
+from otel_exec._sdk.provider import (
+    endpoint_of,
+    exporter_of,
+    gather_exporting,
+    shutdown_within,
+    span_processors,
+)
 from otel_exec.execution_store import ExecutionSpanProcessor, ExecutionStore
 from otel_exec.instrumentation import logs
-from otel_exec.sampling import RecordLocally
+from otel_exec.sampling import RecordLocally, TraceBuffer, keep_failed_in
 from otel_exec.values import policy, set_policy, with_extra_keys
 
 if TYPE_CHECKING:
@@ -75,6 +82,8 @@ _lock = threading.RLock()
 _setup = _Setup()
 _store = ExecutionStore()
 _attached: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+_trace_buffers: weakref.WeakKeyDictionary[TracerProvider, TraceBuffer] = (
+    weakref.WeakKeyDictionary())
 _warned: set[str] = set()
 
 
@@ -96,7 +105,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               exit_timeout: float | None = None,
               file: str | Path | None = None, console: bool | None = None,
               logs: bool | str | int | None = None,
-              metrics: bool | None = None) -> ExecutionStore:
+              metrics: bool | None = None,
+              sampler: Sampler | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
 
     Args:
@@ -138,6 +148,9 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
             status; running, retries, rollbacks) and export them like the traces (default:
             ``OTEL_EXEC_METRICS``; and ``OTEL_METRICS_EXPORTER=otlp`` on a provider otel_exec
             installs).
+        sampler: What a provider otel_exec installs exports (default: ``OTEL_TRACES_SAMPLER``,
+            installed samplers by name too); ``KeepFailed(0.1)`` exports every trace with a
+            failure and a tenth of the others. The in-process store sees every execution.
 
     Returns:
         The default ``ExecutionStore``.
@@ -168,12 +181,16 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                 raise ValueError("exit_timeout must be zero or more seconds.")
             _setup.exit_timeout = exit_timeout
         if _setup.provider is None:
-            _setup.provider = _attach_or_install(service_name, service_version)
+            _setup.provider = _attach_or_install(service_name, service_version, sampler)
             if _setup.provider is not None and _setup.owns_provider:
                 for exporter in _environment_exporters(protocol):
                     _export(exporter)
-        elif service_name is not None:
+        else:
             _warn_if_renamed(service_name, _setup.provider)
+            if sampler is not None:
+                _warn_once("otel_exec: the tracer provider exists already; its sampler stays "
+                           "%s, not %s", _setup.provider.sampler.get_description(),
+                           sampler.get_description())
         if otlp_endpoint is not None and not _setup.otlp and _setup.provider is not None:
             _export_otlp_to(otlp_endpoint, protocol, otlp_headers)
         if file is not None and _setup.provider is not None:
@@ -182,7 +199,7 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
                 from otel_exec.trace_files import FileSpanExporter
 
                 _setup.files[key] = _BoundedBatchSpanProcessor(FileSpanExporter(file))
-                _setup.provider.add_span_processor(_setup.files[key])
+                _add_exporting(_setup.provider, _setup.files[key])
                 if not _setup.owns_provider:
                     _logger.warning("otel_exec: the tracer provider set up elsewhere now also "
                                     "writes its spans to %r (configure(file=...))", key)
@@ -258,9 +275,40 @@ def exported_receivers(provider: TracerProvider | None) -> set[str]:
 
 
 def span_exporters(provider: TracerProvider | None) -> list[SpanExporter]:
-    """The exporters behind ``provider``'s batch and simple span processors."""
-    return [exporter for processor in span_processors(provider)
+    """The exporters behind ``provider``'s batch and simple span processors (those behind
+    its ``KeepFailed`` buffer too)."""
+    processors = [inner for processor in span_processors(provider)
+                  for inner in (processor.processors if isinstance(processor, TraceBuffer)
+                                else (processor,))]
+    return [exporter for processor in processors
             if (exporter := exporter_of(processor)) is not None]
+
+
+def trace_buffer(provider: TracerProvider | None) -> TraceBuffer | None:
+    """The buffer holding ``provider``'s spans for ``KeepFailed``'s decision, if it has one."""
+    return None if provider is None else _trace_buffers.get(provider)
+
+
+def _hold_for_tail_decision(provider: TracerProvider) -> None:
+    """With a ``KeepFailed`` sampler, gather ``provider``'s exporting processors behind one
+    ``TraceBuffer`` (those added by ``configure()`` later go behind it too)."""
+    sampler = keep_failed_in(provider.sampler)
+    if sampler is None:
+        return
+    buffer = gather_exporting(provider, lambda exporting: TraceBuffer(sampler, exporting))
+    if buffer is None:
+        _warn_once("otel_exec: this tracer provider's span processors cannot be reached; "
+                   "KeepFailed exports every trace")
+    else:
+        _trace_buffers[provider] = buffer
+
+
+def _add_exporting(provider: TracerProvider, processor: BatchSpanProcessor) -> None:
+    buffer = _trace_buffers.get(provider)
+    if buffer is not None:
+        buffer.add(processor)
+    else:
+        provider.add_span_processor(processor)
 
 
 def _set_live_console(on: bool | None) -> None:
@@ -289,6 +337,7 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
         if provider not in _attached:
             provider.add_span_processor(ExecutionSpanProcessor(_store))
             _attached.add(provider)
+            _hold_for_tail_decision(provider)
             if logs_setup.wanted(None, owns_provider=False)[0]:  # OTEL_EXEC_LOGS=off: none
                 logs.install()
             _set_live_console(None)  # OTEL_EXEC_CONSOLE, without configure() too
@@ -398,8 +447,8 @@ def _apply_value_policy(**changes: Any) -> None:
         set_policy(dataclasses.replace(policy(), **given))
 
 
-def _attach_or_install(service_name: str | None,
-                       service_version: str | None) -> TracerProvider | None:
+def _attach_or_install(service_name: str | None, service_version: str | None,
+                       sampler: Sampler | None = None) -> TracerProvider | None:
     """Attach the store to the global SDK provider, installing one if there is none."""
     from otel_exec.spans import given_provider
 
@@ -411,6 +460,9 @@ def _attach_or_install(service_name: str | None,
     if isinstance(current, TracerProvider):
         attach_store(current)
         _warn_if_renamed(service_name, current)
+        if sampler is not None:
+            _warn_once("otel_exec: the tracer provider was set up elsewhere; its sampler stays "
+                       "%s, not %s", current.sampler.get_description(), sampler.get_description())
         return current
     if not isinstance(current, trace_api.ProxyTracerProvider):
         _setup.not_recording = (f"the global tracer provider is a {type(current).__name__}, "
@@ -425,13 +477,14 @@ def _attach_or_install(service_name: str | None,
         attributes[semconv.SERVICE_NAME] = service_name
     if service_version is not None:
         attributes[semconv.SERVICE_VERSION] = service_version
-    sampler = TracerProvider(shutdown_on_exit=False).sampler  # what the SDK reads from OTEL_*
+    if sampler is None:
+        sampler = _environment_sampler()
     provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False,
                               sampler=RecordLocally(sampler), span_limits=_span_limits())
     attach_store(provider)
     trace_api.set_tracer_provider(provider)
     if trace_api.get_tracer_provider() is not provider:  # lost a race with another setter
-        return _attach_or_install(service_name, service_version)
+        return _attach_or_install(service_name, service_version, sampler)
     _setup.owns_provider = True
     return provider
 
@@ -468,6 +521,24 @@ def _environment_exporters(protocol: str) -> list[SpanExporter]:
     return exporters
 
 
+def _environment_sampler() -> Sampler:
+    """The sampler ``OTEL_TRACES_SAMPLER`` names: the SDK's own, or one an installed package
+    provides (as ``opentelemetry-instrument`` finds them, ``otel_exec_keep_failed`` among them)."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
+    for entry in entry_points(group="opentelemetry_traces_sampler", name=name) if name else ():
+        if entry.value.startswith("opentelemetry.sdk."):
+            break
+        try:
+            sampler = entry.load()(os.environ.get("OTEL_TRACES_SAMPLER_ARG"))
+        except Exception:
+            _logger.warning("otel_exec: the %r sampler could not be created; sampling as the "
+                            "SDK does by default", name, exc_info=True)
+            break
+        if isinstance(sampler, Sampler):
+            return sampler
+    return TracerProvider(shutdown_on_exit=False).sampler  # the SDK's reading of OTEL_*
+
+
 def _named_exporter(name: str) -> SpanExporter | None:
     found = entry_points(group="opentelemetry_traces_exporter", name=name)
     if not found:
@@ -486,7 +557,7 @@ def _export(exporter: SpanExporter) -> None:
     processor = _BoundedBatchSpanProcessor(exporter)
     _setup.exporters.append(processor)
     if _setup.provider is not None:
-        _setup.provider.add_span_processor(processor)
+        _add_exporting(_setup.provider, processor)
 
 
 def _warn_if_renamed(service_name: str | None, provider: TracerProvider) -> None:
@@ -597,6 +668,9 @@ def shutdown(timeout: float | None = None) -> None:
         _setup.exporters.clear()
         _setup.files.clear()
         provider = _setup.provider if _setup.owns_provider else None
+        buffer = trace_buffer(_setup.provider)
+    if buffer is not None:
+        buffer.release_waiting()
     for processor in processors:
         processor.shutdown(None if timeout is None else timeout * 1000)
     logs_setup.installed.shutdown()

@@ -69,6 +69,12 @@ def _provider_lines(provider: trace_api.TracerProvider) -> list[str]:
         lines.append(f"  exporter: {_shown(type(exporter).__name__)} {described}".rstrip())
     if not exporters:
         lines.append("  exporter: none (spans stay in this process)")
+    buffer = config.trace_buffer(provider)
+    if buffer is not None:
+        counts = buffer.counts
+        lines.append(f"  keep failed: {counts.kept_failed} local traces kept for a failure, "
+                     f"{counts.kept_by_ratio} by ratio, {counts.dropped} dropped, "
+                     f"{counts.exported_undecided} exported undecided (buffer full or exit)")
     return lines
 
 

@@ -25,12 +25,15 @@ if TYPE_CHECKING:
 
 
 class Receiver:
-    """Both receivers; ``received`` counts span ids, ``names`` and ``services`` say more."""
+    """Both receivers; ``received`` counts span ids, ``names``, ``services`` and ``traces``
+    say more."""
 
     def __init__(self) -> None:
         self.received: Counter[str] = Counter()
         self.names: dict[str, str] = {}
         self.services: dict[str, str] = {}
+        self.traces: dict[str, str] = {}
+        """The trace id of each span id."""
         self.logs: list[tuple[str, str, str]] = []
         """(body, trace id, span id) of each log record, as they came."""
         self.histograms: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
@@ -105,6 +108,7 @@ class Receiver:
                         self.received[key] += 1
                         self.names[key] = span.name
                         self.services[key] = service
+                        self.traces[key] = span.trace_id.hex()
 
     def _take_logs(self, request: Any) -> None:
         with self._lock:
@@ -138,6 +142,7 @@ class Receiver:
             self.received.clear()
             self.names.clear()
             self.services.clear()
+            self.traces.clear()
             self.logs.clear()
             self.histograms.clear()
 

@@ -16,7 +16,7 @@ and OTLP output is byte for byte the same (tested).
 
 It relies on SDK internals, so a tracer takes it only when they are the ones checked here:
 the SDK releases its gate names (``otel_exec._sdk.SPAN_PATH``), the SDK's own ``Tracer`` and
-``RandomIdGenerator``, the default sampler (or otel_exec's ``RecordLocally`` around it), a
+``RandomIdGenerator``, the default sampler or ``KeepFailed`` (``RecordLocally`` around either), a
 probe span with exactly the fields this module fills and a ``ReadableSpan`` of exactly the
 fields it copies, the layout of ``SpanContext`` and of the context's span key. Anything else
 (another sampler, id generator, SDK release or layout, an unsampled parent, a value of another
@@ -38,7 +38,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from otel_exec._context import current
 from otel_exec._sdk import SPAN_PATH
-from otel_exec.sampling import RecordLocally
+from otel_exec.sampling import KeepFailed, RecordLocally
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -158,7 +158,7 @@ def _probe_tracer(tracer: Any) -> _Template | None:
     sampler = tracer.sampler
     if isinstance(sampler, RecordLocally):
         sampler = sampler.sampler
-    default = sampler is sampling.ALWAYS_ON or (
+    default = sampler is sampling.ALWAYS_ON or type(sampler) is KeepFailed or (
         type(sampler) is sampling.ParentBased and sampler._root is sampling.ALWAYS_ON
         and sampler._remote_parent_sampled is sampling.ALWAYS_ON
         and sampler._local_parent_sampled is sampling.ALWAYS_ON)
