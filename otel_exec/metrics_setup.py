@@ -7,7 +7,9 @@ started and not ended, counted when the metrics are collected), ``exec.retries``
 attempts) and ``exec.rollbacks`` (rollback handlers that ran). Names are bounded: past
 ``MAX_NAMES`` distinct ones, further names count under ``_OTHER``. Exported through the SDK's
 metrics pipeline to the traces' receiver and protocol; on a meter provider set up elsewhere,
-recorded there (no exporter added).
+recorded there (no exporter added). Each ``exec.duration`` measurement of a sampled span
+carries its trace as an exemplar (the SDK's default ``trace_based`` filter), so a dashboard's
+bucket opens the trace behind it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.trace import NonRecordingSpan, set_span_in_context
 
 from otel_exec import semconv
 from otel_exec.otlp_signals import InstalledProvider, otlp_exporter
@@ -27,6 +30,7 @@ from otel_exec.otlp_signals import InstalledProvider, otlp_exporter
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan
 
 _logger = logging.getLogger(__name__)
@@ -70,7 +74,8 @@ class ExecutionMetricsProcessor(SpanProcessor):
                 return
             recorded = {EXEC_NAME: self._bounded_name(span.name), **_kind_of(attributes),
                         semconv.EXEC_STATUS: str(attributes.get(semconv.EXEC_STATUS, ""))}
-            self._duration.record((end - start) / 1e9, recorded)
+            self._duration.record((end - start) / 1e9, recorded,
+                                  context=_exemplar_context(span))
             retries = attributes.get(semconv.FALYX_RETRY_ATTEMPTS)
             if isinstance(retries, int) and retries > 0:
                 self._retries.add(retries, recorded)
@@ -94,6 +99,15 @@ class ExecutionMetricsProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
+
+
+def _exemplar_context(span: ReadableSpan) -> Context | None:
+    """A context whose span is ``span`` (ended): the SDK's exemplar filter links the
+    measurement to its trace when the span was sampled."""
+    context = span.context
+    if context is None or not context.trace_flags.sampled:
+        return None
+    return set_span_in_context(NonRecordingSpan(context))
 
 
 def _running(running: Callable[[], Iterable[Any]], options: Any) -> Iterator[Any]:

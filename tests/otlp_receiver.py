@@ -38,6 +38,8 @@ class Receiver:
         """(body, trace id, span id) of each log record, as they came."""
         self.histograms: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
         """Per histogram, the newest count of each attribute set (cumulative)."""
+        self.exemplars: dict[str, set[str]] = {}
+        """Per histogram, the trace ids its exemplars link to."""
         self._lock = threading.Lock()
         receiver = self
 
@@ -130,6 +132,8 @@ class Receiver:
                             key = tuple(sorted((a.key, a.value.string_value)
                                                for a in point.attributes))
                             counts[key] = point.count
+                            self.exemplars.setdefault(metric.name, set()).update(
+                                exemplar.trace_id.hex() for exemplar in point.exemplars)
 
     def wait_for(self, count: int, timeout: float = 20) -> None:
         """Wait (at most ``timeout`` s) until ``count`` distinct spans have arrived."""
@@ -145,6 +149,7 @@ class Receiver:
             self.traces.clear()
             self.logs.clear()
             self.histograms.clear()
+            self.exemplars.clear()
 
     def close(self) -> None:
         self._http.shutdown()

@@ -54,6 +54,9 @@ def test_duration_counts_equal_the_executions_by_status(receiver: Receiver,
     (key,) = [k for k in receiver.histograms["exec.duration"] if dict(k)["exec.status"] == "failed"]
     assert dict(key)[semconv.EXEC_KIND] == "function"
     assert dict(key)[semconv.EXEC_FRAMEWORK] == "python"
+    receiver.wait_for(10)  # exemplars link buckets to traces that were exported
+    linked = receiver.exemplars["exec.duration"]
+    assert linked and linked <= set(receiver.traces.values())
 
 
 def test_off_by_default(receiver: Receiver) -> None:
