@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextvars
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import baggage
 from opentelemetry import context as context_api
 from opentelemetry.instrumentation import utils as instrumentation_utils
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from opentelemetry.context import Context
 
@@ -75,3 +76,21 @@ RUN_ATTRIBUTES = context_api.create_key("otel_exec.run_attributes")
 """Where ``otel_exec.attributes(...)`` keeps, in the OpenTelemetry context, the attributes
 every execution started inside gets (the context carries them wherever it goes: tasks,
 ``asyncio.to_thread``, the frameworks' own hand-offs)."""
+
+run_attributes_used = False
+"""Whether any run attributes may be in a context: set by the first ``otel_exec.attributes``
+block (or by baggage becoming attributes), so spans pay nothing for them before."""
+baggage_to_attributes: Callable[[Mapping[str, object]], dict[str, Any]] | None = None
+"""Set by ``configure(baggage=True)``: W3C baggage entries made into (bounded, scrubbed)
+attributes for the spans started under them."""
+
+
+def run_attributes(context: Context) -> Mapping[str, Any] | None:
+    """The attributes every span started in ``context`` gets: ``otel_exec.attributes`` blocks
+    over, when turned on, the W3C baggage that came with the context."""
+    run: Mapping[str, Any] | None = context.get(RUN_ATTRIBUTES)  # type: ignore[assignment]
+    if baggage_to_attributes is not None:
+        entries = baggage.get_all(context)
+        if entries:
+            run = {**baggage_to_attributes(entries), **(run or {})}
+    return run

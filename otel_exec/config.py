@@ -27,6 +27,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from otel_exec import _wiring, logs_setup, metrics_setup, semconv
+from otel_exec import _context, _wiring, logs_setup, metrics_setup, semconv
 from otel_exec._sdk.provider import (
     endpoint_of,
     exporter_of,
@@ -106,7 +107,8 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
               file: str | Path | None = None, console: bool | None = None,
               logs: bool | str | int | None = None,
               metrics: bool | None = None,
-              sampler: Sampler | None = None) -> ExecutionStore:
+              sampler: Sampler | None = None,
+              baggage: bool | None = None) -> ExecutionStore:
     """Set up tracing once; later calls adjust what can change and return the same store.
 
     Args:
@@ -151,6 +153,10 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
         sampler: What a provider otel_exec installs exports (default: ``OTEL_TRACES_SAMPLER``,
             installed samplers by name too); ``KeepFailed(0.1)`` exports every trace with a
             failure and a tenth of the others. The in-process store sees every execution.
+        baggage: ``otel_exec.attributes`` blocks also put their attributes in the W3C baggage
+            (the standard propagator carries it to other services), and baggage this process
+            receives becomes run attributes of its executions, bounded and scrubbed (default:
+            ``OTEL_EXEC_BAGGAGE``; off).
 
     Returns:
         The default ``ExecutionStore``.
@@ -209,6 +215,7 @@ def configure(service_name: str | None = None, *, service_version: str | None = 
             metrics_setup.record(_setup.provider, otlp_endpoint, protocol, otlp_headers,
                                  running=_store.running)
         _set_live_console(console)
+        _set_baggage(baggage)
         _doctor_at_exit()
         if not _setup.exit_hook:
             atexit.register(shutdown)
@@ -328,6 +335,28 @@ def _set_live_console(on: bool | None) -> None:
         _setup.console = None
 
 
+MAX_BAGGAGE_ATTRIBUTES = 64
+"""Most baggage entries made into attributes of one span."""
+
+
+def _set_baggage(on: bool | None) -> None:
+    """Carry run attributes as W3C baggage and take received baggage as run attributes, or
+    not (None: as ``OTEL_EXEC_BAGGAGE`` says, unless chosen already)."""
+    if on is None:
+        text = os.environ.get("OTEL_EXEC_BAGGAGE", "").strip().lower()
+        if not text or _context.baggage_to_attributes is not None:
+            return
+        on = text in ("1", "true", "yes", "on")
+    _context.baggage_to_attributes = _baggage_attributes if on else None
+    _context.run_attributes_used = _context.run_attributes_used or on
+
+
+def _baggage_attributes(entries: Mapping[str, object]) -> dict[str, Any]:
+    values_policy = policy()
+    return {name: values_policy.attribute(name, value)
+            for name, value in islice(entries.items(), MAX_BAGGAGE_ATTRIBUTES)}
+
+
 def attach_store(provider: trace_api.TracerProvider) -> None:
     """Feed the default store from ``provider`` if it is an SDK provider (once per provider;
     nothing else about it changes)."""
@@ -341,6 +370,7 @@ def attach_store(provider: trace_api.TracerProvider) -> None:
             if logs_setup.wanted(None, owns_provider=False)[0]:  # OTEL_EXEC_LOGS=off: none
                 logs.install()
             _set_live_console(None)  # OTEL_EXEC_CONSOLE, without configure() too
+            _set_baggage(None)
             _doctor_at_exit()
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from otel_exec import _context, semconv
 from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
 from otel_exec.rows import (
     NEXT_INDEX,
@@ -571,8 +572,21 @@ def _pop_front(index: dict[Any, _Slot], key: Any) -> None:
             bucket.head = 0
 
 
+def _with_run_attributes(span: Span, parent_context: Context | None) -> None:
+    """Give a span another instrumentation started the run attributes around it (otel_exec's
+    own spans start with them)."""
+    attributes = span.attributes
+    if attributes is not None and semconv.EXEC_FRAMEWORK in attributes:
+        return
+    run = _context.run_attributes(_context.current() if parent_context is None
+                                  else parent_context)
+    if run:
+        span.set_attributes(run)
+
+
 class ExecutionSpanProcessor(SpanProcessor):
-    """Feed every span of a TracerProvider into an ``ExecutionStore``.
+    """Feed every span of a TracerProvider into an ``ExecutionStore`` (and give the spans of
+    other instrumentations the run attributes of ``otel_exec.attributes`` blocks around them).
 
     ``on_start`` and ``on_end`` are called synchronously on the thread that starts or ends the
     span, therefore they must not block or throw an exception: they do O(1) work under one lock
@@ -586,6 +600,8 @@ class ExecutionSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             self.store.track(span)
+            if _context.run_attributes_used:
+                _with_run_attributes(span, parent_context)
         except Exception:
             _logger.exception("otel_exec: could not track span %r", getattr(span, "name", span))
 

@@ -260,7 +260,7 @@ class ExecutionSpan:
         self.finished = False
         name = utf8(name)  # a name with a lone surrogate would cost the export its batch
         around = _context.current() if parent is None else parent
-        run: Any = around.get(_context.RUN_ATTRIBUTES)  # otel_exec.attributes(...) around it
+        run = _context.run_attributes(around) if _context.run_attributes_used else None
         start_attributes: dict[str, AttributeValue] = {
             **(run or {}), semconv.EXEC_KIND: kind, semconv.EXEC_FRAMEWORK: framework,
             **(attributes or {}),

@@ -124,3 +124,60 @@ def test_the_cli_filters_by_them(store: ExecutionStore, tmp_path: Path,
     with pytest.raises(SystemExit) as exited:
         main(["summary", str(path), "--attr", "no-equals"])
     assert exited.value.code == 2 and "is not NAME=VALUE" in capsys.readouterr().err
+
+
+def test_spans_of_other_instrumentations_get_them_too(store: ExecutionStore) -> None:
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("someone-else")
+    with otel_exec.attributes(run_id="r-7"), tracer.start_as_current_span("http GET"):
+        step(1)
+    with tracer.start_as_current_span("outside"):
+        pass
+    (inside,) = store.by_name("http GET")
+    assert inside.attributes["run_id"] == "r-7"
+    assert "run_id" not in store.by_name("outside")[0].attributes
+    assert runs(store, "step") == ["r-7"]
+
+
+def test_baggage_carries_them_to_another_service_and_back_into_attributes(
+        store: ExecutionStore) -> None:
+    from opentelemetry import context, propagate
+
+    headers: dict[str, str] = {}
+    with otel_exec.attributes(run_id="r-42", tags=("a", "b"), baggage=True):
+        propagate.inject(headers)  # what an HTTP client instrumentation sends
+    with otel_exec.attributes(run_id="local only"):
+        quiet: dict[str, str] = {}
+        propagate.inject(quiet)
+    assert "run_id=r-42" in headers["baggage"] and "baggage" not in quiet
+
+    received = propagate.extract({**headers, "baggage": headers["baggage"] + ",token=hunter2"})
+    token = context.attach(received)
+    try:
+        step(1)  # baggage is not taken unless the service asks
+        otel_exec.configure(baggage=True)
+        step(2)
+        with otel_exec.attributes(run_id="overridden"):
+            step(3)
+    finally:
+        context.detach(token)
+        otel_exec.configure(baggage=False)
+    first, second, third = store.by_name("step")
+    assert "run_id" not in first.attributes
+    assert second.attributes["run_id"] == "r-42" and second.attributes["tags"] == "a,b"
+    assert second.attributes["token"] == "[REDACTED]"
+    assert third.attributes["run_id"] == "overridden"
+
+
+def test_configure_baggage_sends_every_block(store: ExecutionStore) -> None:
+    from opentelemetry import propagate
+
+    otel_exec.configure(baggage=True)
+    try:
+        headers: dict[str, str] = {}
+        with otel_exec.attributes(run_id="r-9"):
+            propagate.inject(headers)
+    finally:
+        otel_exec.configure(baggage=False)
+    assert headers.get("baggage") == "run_id=r-9"

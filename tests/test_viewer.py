@@ -411,3 +411,28 @@ def test_view_refuses_more_spans_than_a_page_holds(demo_file: Path, store: Execu
     finished = [row[3] for row in _page_data(otel_exec.view(tmp_path / "x.html"))["spans"]
                 if row[9] != "running"]
     assert finished == [work.__qualname__] * 2
+
+
+def test_search_finds_executions_by_attribute(store: ExecutionStore, browser: Any,
+                                              tmp_path: Path) -> None:
+    @otel_exec.traced(name="charge")
+    def charge(n: int) -> int:
+        return n
+
+    with otel_exec.attributes(run_id="r-42"):
+        charge(1)
+        charge(2)
+    with otel_exec.attributes(run_id="r-43"):
+        charge(3)
+    opened = Page(browser, otel_exec.view(tmp_path / "runs.html"))
+    try:
+        opened.page.fill("#search", "run_id=R-42")
+        expect(opened.page.locator("#counts")).to_contain_text("match")
+        assert opened.page.get_attribute("#trace-list", "data-count") == "2"
+        opened.page.fill("#search", "run_id=r-4")  # a value is matched whole
+        expect(opened.page.locator("#trace-list")).to_have_attribute("data-count", "0")
+        opened.page.click('#tabs button:has-text("History")')
+        opened.page.fill("#search", "run_id=r-43")
+        expect(opened.page.locator("#tab-history .history-row")).to_have_count(1)
+    finally:
+        opened.close()

@@ -4,7 +4,12 @@ Every execution started inside (a ``@traced`` call, a ``span()``, a falyx action
 a routilux job and its routines) gets them: they travel in the OpenTelemetry context, so they
 follow it into asyncio tasks, ``asyncio.to_thread`` and the frameworks' own hand-offs to their
 threads. Nested blocks add to (and may override) the outer ones. Values are bounded and
-scrubbed like every recorded value.
+scrubbed like every recorded value. Spans of other instrumentations started inside get them too.
+
+With ``baggage=True`` (or ``configure(baggage=True)`` for every block) they also go into the
+W3C baggage of the context, so the standard propagator carries them over HTTP to other
+services; a service with ``configure(baggage=True)`` makes the baggage it receives into the run
+attributes of its executions.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import functools
 import inspect
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from opentelemetry import baggage as baggage_api
 from opentelemetry import context as context_api
 
+from otel_exec import _context
 from otel_exec._context import RUN_ATTRIBUTES, attach, current, detach
 from otel_exec.values import policy
 
@@ -31,23 +38,31 @@ class attributes:  # used like a function: with / @otel_exec.attributes(...)
     """Attributes for every execution started inside a ``with`` block or a decorated call.
 
     Args:
+        baggage: Also put them in the W3C baggage, for other services (default: as
+            ``configure(baggage=...)`` says).
         **values: Attribute names and values: str, bool, int, float or a sequence of them
             (another type is recorded as its bounded text).
     """
 
-    __slots__ = ("_tokens", "_values")
+    __slots__ = ("_baggage", "_tokens", "_values")
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, *, baggage: bool | None = None, **values: Any) -> None:
         values_policy = policy()
         self._values = {name: _plain(values_policy.attribute(name, value))
                         for name, value in values.items()}
+        self._baggage = baggage
         self._tokens: list[object] = []
 
     def __enter__(self) -> attributes:
+        _context.run_attributes_used = True
         around = current()
         outer: Any = around.get(RUN_ATTRIBUTES) or {}
-        merged = {**outer, **self._values}
-        self._tokens.append(attach(context_api.set_value(RUN_ATTRIBUTES, merged, around)))
+        inside = context_api.set_value(RUN_ATTRIBUTES, {**outer, **self._values}, around)
+        if self._baggage or (self._baggage is None
+                             and _context.baggage_to_attributes is not None):
+            for name, value in self._values.items():
+                inside = baggage_api.set_baggage(name, _baggage_text(value), inside)
+        self._tokens.append(attach(inside))
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -75,6 +90,13 @@ class attributes:  # used like a function: with / @otel_exec.attributes(...)
             with self:
                 return func(*args, **kwargs)
         return run  # type: ignore[return-value]
+
+
+def _baggage_text(value: Any) -> str:
+    """A baggage value: the attribute's text (a sequence joined by commas)."""
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def _plain(value: Any) -> Any:

@@ -76,7 +76,7 @@
 
   // ---------------------------------------------------------------- state
   const state = { trace: -1, selected: -1, zoom: -1, collapsed: new Set(), rows: [],
-    filter: { text: "", status: "all", kind: "", framework: "" }, shownTraces: [], match: null };
+    filter: { text: "", attribute: null, status: "all", kind: "", framework: "" }, shownTraces: [], match: null };
 
   function matches(i) {
     const f = state.filter, span = SPANS[i];
@@ -84,7 +84,17 @@
     if (f.framework && span[FRAMEWORK] !== f.framework) return false;
     if (f.status === "error" && !failed(i)) return false;
     if (f.status === "ok" && failed(i)) return false;
-    return !f.text || span[NAME].toLowerCase().includes(f.text) || span[ID] === f.text;
+    return textMatches(i, span[NAME]);
+  }
+  // The search box: part of a name, a span id, or "run_id=r-42" (an attribute and its value).
+  function textMatches(i, name) {
+    const f = state.filter;
+    if (!f.text) return true;
+    if (f.attribute) {
+      const value = i >= 0 ? SPANS[i][ATTRIBUTES][f.attribute[0]] : undefined;
+      return value !== undefined && show(value).toLowerCase() === f.attribute[1];
+    }
+    return name.toLowerCase().includes(f.text) || (i >= 0 && SPANS[i][ID] === f.text);
   }
   const filtering = () => Boolean(state.filter.text || state.filter.kind ||
     state.filter.framework || state.filter.status !== "all");
@@ -374,7 +384,7 @@
 
   function drawHistory() {
     const f = state.filter;
-    historyRows = DATA.history.filter((entry) => (!f.text || entry.name.toLowerCase().includes(f.text)) &&
+    historyRows = DATA.history.filter((entry) => textMatches(bySpanId.get(entry.span) ?? -1, entry.name) &&
       (f.status === "all" || (f.status === "error") !== entry.success));
     historyList.setCount(historyRows.length);
     const panel = document.getElementById("tab-history");
@@ -466,7 +476,10 @@
 
   function applyFilters() {
     const f = state.filter;
-    f.text = document.getElementById("search").value.trim().toLowerCase();
+    const typed = document.getElementById("search").value.trim();
+    f.text = typed.toLowerCase();
+    const pair = /^([^\s=]+)=(.*)$/.exec(typed);
+    f.attribute = pair ? [pair[1], pair[2].trim().toLowerCase()] : null;
     f.status = document.getElementById("status-filter").value;
     f.kind = document.getElementById("kind-filter").value;
     f.framework = document.getElementById("framework-filter").value;
