@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 
 class Receiver:
-    """Both receivers; ``received`` counts span ids, ``names``, ``services`` and ``traces``
-    say more."""
+    """Both receivers; ``received`` counts span ids, ``names``, ``services``, ``traces``,
+    ``parents`` and ``attributes`` say more."""
 
     def __init__(self) -> None:
         self.received: Counter[str] = Counter()
@@ -34,6 +34,10 @@ class Receiver:
         self.services: dict[str, str] = {}
         self.traces: dict[str, str] = {}
         """The trace id of each span id."""
+        self.parents: dict[str, str] = {}
+        """The parent span id of each span id (empty for a root)."""
+        self.attributes: dict[str, dict[str, str]] = {}
+        """The string attributes of each span id."""
         self.logs: list[tuple[str, str, str]] = []
         """(body, trace id, span id) of each log record, as they came."""
         self.histograms: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
@@ -111,6 +115,10 @@ class Receiver:
                         self.names[key] = span.name
                         self.services[key] = service
                         self.traces[key] = span.trace_id.hex()
+                        self.parents[key] = span.parent_span_id.hex()
+                        self.attributes[key] = {a.key: a.value.string_value
+                                                for a in span.attributes
+                                                if a.value.HasField("string_value")}
 
     def _take_logs(self, request: Any) -> None:
         with self._lock:
@@ -147,6 +155,8 @@ class Receiver:
             self.names.clear()
             self.services.clear()
             self.traces.clear()
+            self.parents.clear()
+            self.attributes.clear()
             self.logs.clear()
             self.histograms.clear()
             self.exemplars.clear()

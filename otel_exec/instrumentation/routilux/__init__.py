@@ -31,7 +31,8 @@ open when the program shuts down (``otel_exec.shutdown()``, interpreter exit, ``
 ends *paused* if it was paused, else *unfinished*.
 
 The trace context crosses routilux's thread pool and event-loop hand-offs on the task objects
-themselves (captured when a task is made, in the emitting routine's span).
+themselves (captured when a task is made, in the emitting routine's span). Across HTTP, a
+job posted through routilux's server is a child of the caller's span (W3C ``traceparent``).
 
 .. _routilux: https://pypi.org/project/routilux/
 """
@@ -42,10 +43,12 @@ import atexit
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+import wrapt
+
 from otel_exec._wiring import run_before_shutdown
 from otel_exec.instrumentation._instrumentor import ExecInstrumentor
 from otel_exec.instrumentation._patching import UnsupportedFramework, WrapPoint
-from otel_exec.instrumentation.routilux import _flow, _runtime
+from otel_exec.instrumentation.routilux import _flow, _runtime, _server
 from otel_exec.instrumentation.routilux._flow import PATCHES_011
 from otel_exec.instrumentation.routilux._jobs import (
     DEFAULT_QUIET_PERIOD,
@@ -112,11 +115,14 @@ class RoutiluxInstrumentor(ExecInstrumentor):
         if not _exit_hooks:
             run_before_shutdown(end_open_jobs)
             atexit.register(end_open_jobs, "exit")
+            wrapt.register_post_import_hook(_server.add_middleware, _server.SERVER_MODULE)
             _exit_hooks.append(True)
+        _server.active[0] = True
         return _patches_for_installed_version()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         super()._uninstrument(**kwargs)
+        _server.active[0] = False
         unwrap_logic()
         end_open_jobs("uninstrument")
 
