@@ -22,7 +22,7 @@ from opentelemetry import baggage as baggage_api
 from opentelemetry import context as context_api
 
 from otel_exec import _context
-from otel_exec._context import RUN_ATTRIBUTES, attach, current, detach
+from otel_exec._context import attach, current, detach
 from otel_exec.values import policy
 
 if TYPE_CHECKING:
@@ -56,8 +56,9 @@ class attributes:  # used like a function: with / @otel_exec.attributes(...)
     def __enter__(self) -> attributes:
         _context.run_attributes_used = True
         around = current()
-        outer: Any = around.get(RUN_ATTRIBUTES) or {}
-        inside = context_api.set_value(RUN_ATTRIBUTES, {**outer, **self._values}, around)
+        outer: Any = around.get(_context.RUN_ATTRIBUTES) or {}
+        inside = context_api.set_value(_context.RUN_ATTRIBUTES, {**outer, **self._values},
+                                        around)
         if self._baggage or (self._baggage is None
                              and _context.baggage_to_attributes is not None):
             for name, value in self._values.items():
