@@ -17,11 +17,13 @@ import sys
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import per_call_us, report
 from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 
 import otel_exec
 from otel_exec import ExecutionSpanProcessor, ExecutionStore, spans
@@ -136,13 +138,37 @@ def bench_logs(calls: int, rounds: int) -> None:
 
 def bench_metrics(calls: int, rounds: int) -> None:
     """What execution metrics add per execution: the metrics processor's on_start and on_end
-    for one finished @traced span, beside B0 in the same rounds."""
+    for one finished @traced span, beside B0 in the same rounds; on the meter provider
+    otel_exec installs (exec.duration aggregated in process) and on one set up elsewhere (the
+    SDK's histogram)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    from otel_exec.metrics_setup import ExecutionMetricsProcessor
+    from otel_exec.duration_histogram import DurationHistogram, DurationReader
+    from otel_exec.metrics_setup import (
+        ATTRIBUTE_NAMES,
+        DURATION_BUCKETS,
+        ExecutionMetricsProcessor,
+    )
 
-    processor = ExecutionMetricsProcessor(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    class Discard(MetricExporter):
+        """Exports nothing: the bench times recording, not export."""
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000,
+                   **kwargs: Any) -> Any:
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            return None
+
+    histogram = DurationHistogram(DURATION_BUCKETS, ATTRIBUTE_NAMES)
+    ours = ExecutionMetricsProcessor(
+        MeterProvider(metric_readers=[DurationReader(Discard(), histogram)]),
+        histogram=histogram)
+    elsewhere = ExecutionMetricsProcessor(MeterProvider(metric_readers=[InMemoryMetricReader()]))
     tracer = trace.get_tracer("bench")
     with tracer.start_as_current_span("work", attributes={
             "exec.kind": "function", "exec.framework": "python",
@@ -154,16 +180,74 @@ def bench_metrics(calls: int, rounds: int) -> None:
         with tracer.start_as_current_span("work"):
             work(1)
 
-    def metrics() -> None:
-        processor.on_start(span)  # nothing: running executions are counted when collected
-        processor.on_end(readable)
+    def metrics_ours() -> None:
+        ours.on_start(span)  # nothing: running executions are counted when collected
+        ours.on_end(readable)
 
-    timings = per_call_us({"bare SDK span (current, as users write it)": bare_span,
-                           "metrics per execution (on_start + on_end)": metrics},
+    def metrics_elsewhere() -> None:
+        elsewhere.on_start(span)
+        elsewhere.on_end(readable)
+
+    b0 = "bare SDK span (current, as users write it)"
+    timings = per_call_us({b0: bare_span,
+                           "metrics, otel_exec's meter provider": metrics_ours,
+                           "metrics, a meter provider set up elsewhere": metrics_elsewhere},
                           calls=calls, rounds=rounds)
-    report("execution metrics (B0: the bare SDK span)", timings, {
-        "metrics / B0": ("metrics per execution (on_start + on_end)",
-                         "bare SDK span (current, as users write it)")}, timings.rounds)
+    report("execution metrics per execution (B0: the bare SDK span)", timings, {
+        "metrics (otel_exec's meter provider) / B0": ("metrics, otel_exec's meter provider", b0),
+        "metrics (set up elsewhere: SDK histogram) / B0": (
+            "metrics, a meter provider set up elsewhere", b0)}, timings.rounds)
+
+
+@contextlib.contextmanager
+def _traced_on(provider: Any) -> Iterator[None]:
+    spans.use_provider("otel_exec.traced", provider)
+    try:
+        yield
+    finally:
+        spans.use_provider("otel_exec.traced", None)
+
+
+def bench_production(calls: int, rounds: int) -> None:
+    """What run attributes and KeepFailed add to a @traced call, beside B0 in the same rounds:
+    the call inside an ``otel_exec.attributes`` block of three, and the call on a provider
+    exporting through a (discarding) simple processor, without and with KeepFailed's buffer
+    in front of it."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    exporting = TracerProvider()
+    exporting.add_span_processor(SimpleSpanProcessor(Discard()))
+    keep_failed = TracerProvider(sampler=otel_exec.KeepFailed(0.1))
+    keep_failed.add_span_processor(SimpleSpanProcessor(Discard()))
+    tracer = trace.get_tracer("bench")
+
+    def bare_span() -> None:
+        with tracer.start_as_current_span("work"):
+            work(1)
+
+    b0 = "bare SDK span (current, as users write it)"
+    timings = per_call_us({
+        b0: bare_span,
+        "@traced call": lambda: traced_work(1),
+        "@traced call in an attributes block": lambda: traced_work(1),
+        "@traced call, exporting": lambda: traced_work(1),
+        "@traced call, exporting through KeepFailed": lambda: traced_work(1),
+    }, calls=calls, rounds=rounds, around={
+        "@traced call in an attributes block": lambda: otel_exec.attributes(
+            run_id="r-42", user="ana", team="ops"),
+        "@traced call, exporting": lambda: _traced_on(exporting),
+        "@traced call, exporting through KeepFailed": lambda: _traced_on(keep_failed)})
+    report("run attributes and KeepFailed (B0: the bare SDK span)", timings, {
+        "@traced / B0": ("@traced call", b0),
+        "@traced in an attributes block / B0": ("@traced call in an attributes block", b0),
+        "@traced, exporting / B0": ("@traced call, exporting", b0),
+        "@traced, exporting through KeepFailed / B0": (
+            "@traced call, exporting through KeepFailed", b0)}, timings.rounds)
 
 
 def bench_on_end(calls: int, rounds: int) -> None:
@@ -210,6 +294,7 @@ def main() -> None:
     bench_calls(options.calls, options.rounds)
     bench_logs(options.calls, options.rounds)
     bench_metrics(options.calls, options.rounds)
+    bench_production(options.calls, options.rounds)
     bench_on_end(options.calls * 5, options.rounds)
     print()
     bench_memory(10_000)

@@ -222,6 +222,21 @@ class TraceBuffer(SpanProcessor):
         if decided is not None:
             return [span] if decided or failed else []
         waiting = self._waiting.get(root)
+        if is_root:  # decide: with the spans waiting for this root, if any
+            spans = [span]
+            if waiting is not None:
+                self._release(root)
+                spans = [*waiting.spans, span]
+                failed = failed or waiting.failed
+            keep = failed or self.sampler.keeps_unfailed(trace_id)
+            if failed:
+                self.counts.kept_failed += 1
+            elif keep:
+                self.counts.kept_by_ratio += 1
+            else:
+                self.counts.dropped += 1
+            self._remember(root, keep)
+            return spans if keep else []
         if waiting is None:
             waiting = self._waiting[root] = _Waiting()
         size = _size(span)
@@ -230,18 +245,7 @@ class TraceBuffer(SpanProcessor):
         waiting.failed = waiting.failed or failed
         self._spans += 1
         self._bytes += size
-        if not is_root:
-            return []
-        self._release(root)
-        keep = waiting.failed or self.sampler.keeps_unfailed(trace_id)
-        if waiting.failed:
-            self.counts.kept_failed += 1
-        elif keep:
-            self.counts.kept_by_ratio += 1
-        else:
-            self.counts.dropped += 1
-        self._remember(root, keep)
-        return waiting.spans if keep else []
+        return []
 
     def _release(self, root: int) -> _Waiting:
         waiting = self._waiting.pop(root)

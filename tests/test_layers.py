@@ -12,7 +12,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry points", ("otel_exec", "otel_exec.__main__", "otel_exec.cli", "otel_exec.demo",
                       "otel_exec.pytest_plugin")),
     ("setup", ("otel_exec.config", "otel_exec.logs_setup", "otel_exec.metrics_setup",
-               "otel_exec.otlp_signals",
+               "otel_exec.duration_histogram", "otel_exec.otlp_signals",
                "otel_exec.diagnostics",
                "otel_exec._test_routing")),
     ("instrumentation", ("otel_exec.instrumentation",)),

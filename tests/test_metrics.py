@@ -6,10 +6,18 @@ from __future__ import annotations
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 
 from otel_exec import ExecutionStore, metrics_setup, semconv
+from otel_exec.duration_histogram import DurationHistogram, DurationReader
 from tests.conftest import run_python
 from tests.otlp_receiver import Receiver, receiving
 
@@ -109,3 +117,102 @@ def test_running_executions_are_counted_when_collected() -> None:
                 if metric.name == "exec.running" for point in metric.data.data_points]
     assert point.value == 2 and dict(point.attributes) == {
         semconv.EXEC_KIND: "job", semconv.EXEC_FRAMEWORK: "routilux"}
+
+
+class _Collected(MetricExporter):
+    """What a metric reader exports, kept in memory (the in-memory exporter the SDK has for
+    spans, for metrics)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exported: list[MetricsData] = []
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+               **kwargs: Any) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
+def _points(data: MetricsData | None, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:
+    assert data is not None
+    return {tuple(sorted(dict(point.attributes).items())): point
+            for resource in data.resource_metrics for scope in resource.scope_metrics
+            for metric in scope.metrics if metric.name == name
+            for point in metric.data.data_points}
+
+
+def _run_spans(*processors: Any) -> list[tuple[int, int]]:
+    """Executions of several names, kinds and statuses, with durations on and between bucket
+    bounds; their (trace id, span id)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    for processor in processors:
+        provider.add_span_processor(processor)
+    tracer = provider.get_tracer("durations")
+    ids = []
+    durations = [0.0, 0.0004, 0.001, 0.0011, 0.02, 0.25, 0.2500001, 3.0, 700.0]
+    for n, seconds in enumerate(durations * 3):
+        span = tracer.start_span(f"step {n % 4}", start_time=1_000_000_000, attributes={
+            semconv.EXEC_KIND: "step" if n % 2 else "action", semconv.EXEC_FRAMEWORK: "python",
+            semconv.EXEC_STATUS: "failed" if n % 5 == 0 else "completed"})
+        span.end(end_time=1_000_000_000 + round(seconds * 1e9))
+        ids.append((span.get_span_context().trace_id, span.get_span_context().span_id))
+    return ids
+
+
+def test_the_in_process_histogram_exports_what_the_sdks_would() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    sdk_reader = InMemoryMetricReader()
+    sdk = metrics_setup.ExecutionMetricsProcessor(MeterProvider(metric_readers=[sdk_reader]))
+    exporter = _Collected()
+    histogram = DurationHistogram(metrics_setup.DURATION_BUCKETS, metrics_setup.ATTRIBUTE_NAMES)
+    provider = MeterProvider(metric_readers=[DurationReader(exporter, histogram)])
+    ours = metrics_setup.ExecutionMetricsProcessor(provider, histogram=histogram)
+    ids = _run_spans(sdk, ours)
+    provider.force_flush()
+    expected = _points(sdk_reader.get_metrics_data(), "exec.duration")
+    got = _points(exporter.exported[-1], "exec.duration")
+    assert got.keys() == expected.keys() and len(got) == 8
+    for key, point in got.items():
+        want = expected[key]
+        assert (point.count, point.bucket_counts, tuple(point.explicit_bounds)) == (
+            want.count, tuple(want.bucket_counts), tuple(want.explicit_bounds)), key
+        assert point.sum == pytest.approx(want.sum)
+        assert (point.min, point.max) == (want.min, want.max)
+        for exemplar in point.exemplars:  # the newest execution of each bucket, traced
+            assert (exemplar.trace_id, exemplar.span_id) in ids
+        assert len(point.exemplars) == sum(1 for count in point.bucket_counts if count)
+    running = _points(exporter.exported[-1], "exec.running")
+    assert {dict(key)[semconv.EXEC_KIND] for key in running} == {"step", "action"}
+    assert all(point.value == 0 for point in running.values())  # none runs now: 0, not gone
+
+
+def test_delta_temporality_starts_again_and_exemplars_can_be_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")
+    exporter = _Collected()
+    histogram = DurationHistogram(metrics_setup.DURATION_BUCKETS, metrics_setup.ATTRIBUTE_NAMES)
+    provider = MeterProvider(metric_readers=[DurationReader(exporter, histogram)])
+    processor = metrics_setup.ExecutionMetricsProcessor(provider, histogram=histogram)
+    _run_spans(processor)
+    provider.force_flush()
+    _run_spans(processor)
+    _run_spans(processor)
+    provider.force_flush()
+    first, second = (_points(data, "exec.duration") for data in exporter.exported[-2:])
+    assert sum(p.count for p in first.values()) == 27
+    assert sum(p.count for p in second.values()) == 54
+    point = next(iter(second.values()))
+    assert point.start_time_unix_nano >= next(iter(first.values())).time_unix_nano
+    assert all(not p.exemplars for p in second.values())
