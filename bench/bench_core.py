@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import per_call_us, report
+from _timing import B0, B1, ROUNDS, per_call_us, report, report_units, unit_cases
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 
@@ -37,6 +37,22 @@ def work(x: int) -> int:
 
 traced_work = otel_exec.traced(work)
 quiet_work = otel_exec.traced(capture_args=False, capture_result=False)(work)
+
+
+def span_block() -> None:
+    with otel_exec.span("work"):
+        work(1)
+
+
+def bench_units(calls: int, rounds: int) -> dict[str, float]:
+    """The reference rows, in B0 and B1: a @traced call and a span() block (default capture,
+    store on), and what the store adds to a span otel_exec did not make."""
+    timings = per_call_us({**unit_cases(), "@traced call": lambda: traced_work(1),
+                           "otel_exec.span() block": span_block}, calls=calls, rounds=rounds)
+    return report_units("added per unit, in B0 and B1 (store on, default capture)", timings, {
+        "@traced call": ("@traced call", None, 1),
+        "otel_exec.span() block": ("otel_exec.span() block", None, 1),
+        "store, added to a span otel_exec did not make": (B1, B0, 1)})
 
 
 def bench_calls(calls: int, rounds: int) -> None:
@@ -285,12 +301,13 @@ def bench_memory(count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     options = parser.parse_args()
     otel_exec.configure(max_spans=10_000)
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
           f"{options.calls:,} calls, median")
+    bench_units(options.calls, options.rounds)
     bench_calls(options.calls, options.rounds)
     bench_logs(options.calls, options.rounds)
     bench_metrics(options.calls, options.rounds)

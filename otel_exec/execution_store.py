@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec import _context, semconv
+from otel_exec._sdk.readable import start_attributes
 from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
 from otel_exec.rows import (
     NEXT_INDEX,
@@ -34,6 +35,7 @@ from otel_exec.rows import (
     registry_index,
     running_span_id,
     span_row,
+    trace_id_of,
 )
 
 if TYPE_CHECKING:
@@ -584,32 +586,63 @@ def _with_run_attributes(span: Span, parent_context: Context | None) -> None:
         span.set_attributes(run)
 
 
+MAX_EXECUTION_TRACES = 65_536
+"""Traces remembered as holding an otel_exec execution (the newest ones, at most)."""
+
+
 class ExecutionSpanProcessor(SpanProcessor):
-    """Feed every span of a TracerProvider into an ``ExecutionStore`` (and give the spans of
-    other instrumentations the run attributes of ``otel_exec.attributes`` blocks around them).
+    """Feed an ``ExecutionStore`` from a TracerProvider: every otel_exec execution, and the
+    spans of other instrumentations in the traces executions run in (a server span around a
+    job, an HTTP call inside an action); a span of a trace without an execution is not kept
+    and costs one lookup (``every_span=True`` keeps every span). Spans of other
+    instrumentations also get the run attributes of ``otel_exec.attributes`` blocks around
+    them.
 
     ``on_start`` and ``on_end`` are called synchronously on the thread that starts or ends the
     span, therefore they must not block or throw an exception: they do O(1) work under one lock
     and log (never raise) if anything goes wrong.
     """
 
-    def __init__(self, store: ExecutionStore) -> None:
+    def __init__(self, store: ExecutionStore, *, every_span: bool = False) -> None:
         self.store = store
+        self.every_span = every_span
+        self._traces: dict[int, None] = {}
+        self._older_traces: dict[int, None] = {}
         self._shutdown = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            self.store.track(span)
             if _context.run_attributes_used:
                 _with_run_attributes(span, parent_context)
+            if not self.every_span:
+                trace_id = trace_id_of(span)
+                if trace_id not in self._traces and trace_id not in self._older_traces:
+                    attributes = start_attributes(span)
+                    if attributes is None or semconv.EXEC_FRAMEWORK not in attributes:
+                        return  # another instrumentation's span, no execution in its trace
+                    self._remember(trace_id)
+            self.store.track(span)
         except Exception:
             _logger.exception("otel_exec: could not track span %r", getattr(span, "name", span))
+
+    def _remember(self, trace_id: int) -> None:
+        """Remember a trace with an execution: the newest ``MAX_EXECUTION_TRACES`` at least
+        (two generations of dicts, the older dropped when the newer is full)."""
+        traces = self._traces
+        traces[trace_id] = None
+        if len(traces) >= MAX_EXECUTION_TRACES // 2:
+            self._older_traces, self._traces = traces, {}
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._shutdown:
             return
         try:
-            self.store.record(span)
+            if self.every_span:
+                self.store.record(span)
+                return
+            trace_id = trace_id_of(span)
+            if trace_id in self._traces or trace_id in self._older_traces:
+                self.store.record(span)
         except Exception:
             _logger.exception("otel_exec: could not store span %r", getattr(span, "name", span))
 

@@ -42,6 +42,16 @@ def running_span_id(span: ReadableSpan) -> int | None:
     return None if context is None else context.span_id
 
 
+def trace_id_of(span: ReadableSpan) -> int:
+    """The trace id of a span (0 without a context), read as ``running_span_id`` reads ids."""
+    context = getattr(span, "_context", None)
+    if _IDS_BY_INDEX and type(context) is SpanContext:
+        trace_id: int = context[0]
+        return trace_id
+    context = span.context
+    return 0 if context is None else context.trace_id
+
+
 def span_row(span: ReadableSpan,
              number: Callable[[Mapping[str, Any]], int | None] | None = None) -> Row:
     """A span (finished, or still running) as a store row; ``number(attributes)`` gives its

@@ -18,9 +18,10 @@ from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan
 
 
-def private_provider(store: ExecutionStore) -> TracerProvider:
+def private_provider(store: ExecutionStore, *, every_span: bool = True) -> TracerProvider:
+    """A provider feeding ``store`` (every span: these tests are about the store itself)."""
     provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(ExecutionSpanProcessor(store))
+    provider.add_span_processor(ExecutionSpanProcessor(store, every_span=every_span))
     return provider
 
 
@@ -342,3 +343,28 @@ def test_kept_executions_cost_the_garbage_collector_nothing() -> None:
     assert len(store) == 44_000
     assert after - before < 500, (before, after)
     assert not gc.is_tracked(store._chunks) and not gc.is_tracked(store._by_span)
+
+
+def test_other_spans_are_kept_in_the_traces_of_executions_only() -> None:
+    """A span another instrumentation makes is kept when its trace holds an execution (around
+    it or inside it), and not otherwise: a lookup is all it costs then."""
+    store = ExecutionStore()
+    tracer = private_provider(store, every_span=False).get_tracer("test")
+    execution = {"exec.framework": "python"}
+    with tracer.start_as_current_span("GET /health"):
+        pass
+    with tracer.start_as_current_span("POST /orders"):  # ends after the execution inside it
+        with tracer.start_as_current_span("charge", attributes=execution):
+            with tracer.start_as_current_span("INSERT orders"):
+                pass
+        with tracer.start_as_current_span("after, same trace"):
+            pass
+    assert sorted(item.name for item in store.executions()) == [
+        "INSERT orders", "POST /orders", "after, same trace", "charge"]
+    processor = ExecutionSpanProcessor(ExecutionStore())
+    for trace_id in range(execution_store.MAX_EXECUTION_TRACES):
+        processor._remember(trace_id)
+    assert 0 not in processor._traces and execution_store.MAX_EXECUTION_TRACES - 1 in (
+        processor._traces.keys() | processor._older_traces.keys())
+    assert len(processor._traces) + len(processor._older_traces) <= (
+        execution_store.MAX_EXECUTION_TRACES)

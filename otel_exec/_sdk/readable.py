@@ -48,3 +48,13 @@ def read_span(span: ReadableSpan) -> SpanFields:
             None if status is None else status.status_code.value,
             None if status is None else status.description,
             getattr(getattr(span, "instrumentation_scope", None), "name", ""))
+
+
+def start_attributes(span: ReadableSpan) -> Any:
+    """The attributes of a span being started (the SDK's own mapping where the gate is open:
+    its public property costs more than the rest of a processor's ``on_start``)."""
+    if SPAN_READER.opened or (SPAN_READER.opened is None and SPAN_READER.open()):
+        attributes = getattr(span, "_attributes", None)
+        if attributes is not None:
+            return attributes
+    return span.attributes
