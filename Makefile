@@ -9,8 +9,10 @@ OLD_ROUTILUX := .venv-routilux011
 OLD_ROUTILUX_STAMP := $(OLD_ROUTILUX)/.installed
 PY311 := .venv-py311
 PY311_STAMP := $(PY311)/.installed
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
 
-.PHONY: demo test lint backends browser bench dist clean
+.PHONY: demo test lint backends browser bench peers dist clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
@@ -71,6 +73,17 @@ test: lint backends browser $(OLD_ROUTILUX_STAMP) $(PY311_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
+
+# The libraries bench/bench_peers.py compares @traced with, in a virtualenv of their own.
+$(PEERS_STAMP): pyproject.toml
+	@test -n "$(PYTHON_FOUND)" || { echo "no Python >= 3.12 found; set PYTHON=..." >&2; exit 1; }
+	$(PYTHON_FOUND) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet -e . logfire openinference-instrumentation traceloop-sdk
+	@touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+	$(PEERS)/bin/python bench/bench_peers.py
 
 # A wheel to install elsewhere: pip install dist/otel_exec-*.whl (add [falyx] etc. for the
 # frameworks).

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import per_call_us, report
+from _timing import ROUNDS, per_call_us, report, report_units, unit_cases
 from falyx.action import Action
 from opentelemetry import trace
 
@@ -57,8 +57,8 @@ def table(batches: dict[str, float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400, help="batches of 50 calls per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=100, help="batches of 50 calls per round")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     options = parser.parse_args()
     otel_exec.configure(max_spans=10_000)
     loop = asyncio.new_event_loop()
@@ -90,6 +90,7 @@ def main() -> None:
         "falyx Action in a bare SDK span": lambda: loop.run_until_complete(
             actions_in_bare_spans()),
         "falyx Action, instrumented": lambda: loop.run_until_complete(actions()),
+        **unit_cases(spans=BATCH),
     }, calls=options.calls, rounds=options.rounds,
         around={"falyx Action, instrumented": instrumented})
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
@@ -101,6 +102,8 @@ def main() -> None:
             "added by instrumentation (difference)",
             "one bare SDK span around an Action (difference)"),
     }, [table(one) for one in batches.rounds])
+    report_units("falyx Action, in B0 and B1 (both arms in every round)", batches, {
+        "falyx Action, added": ("falyx Action, instrumented", "falyx Action, uninstrumented", 1)})
     loop.close()
 
 

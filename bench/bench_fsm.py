@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import per_call_us, report
+from _timing import ROUNDS, per_call_us, report, report_units, unit_cases
 from dataknobs_fsm.api.async_simple import AsyncSimpleFSM
 from opentelemetry import trace
 
@@ -77,8 +77,8 @@ def table(per_run: dict[str, float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     options = parser.parse_args()
     otel_exec.configure(max_spans=10_000)
     loop = asyncio.new_event_loop()
@@ -112,6 +112,7 @@ def main() -> None:
         "FSM run, async transforms": run_async_fsm,
         "FSM run, async transforms, each in a bare SDK span": run_async_fsm_with_spans,
         f"{TRANSITIONS * 2} bare SDK spans (current)": bare_spans,
+        **unit_cases(spans=SPANS_PER_RUN),
     }, calls=options.runs, rounds=options.rounds, around={"FSM run, instrumented": instrumented})
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
           f"{options.runs} runs of {TRANSITIONS} transitions, median, CPU µs")
@@ -123,6 +124,8 @@ def main() -> None:
         "added per span made / one in a transform": ("added by instrumentation / span made",
                                                      "one bare SDK span in a transform"),
     }, [table(one) for one in per_run.rounds])
+    report_units("dataknobs-fsm, in B0 and B1 (both arms in every round)", per_run, {
+        "added per span made": ("FSM run, instrumented", "FSM run, uninstrumented", 1)})
     loop.close()
 
 

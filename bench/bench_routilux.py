@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import medians, report
+from _timing import B0, B1, ROUNDS, medians, report, report_units, unit_cases
 from opentelemetry import trace
 from routilux.core.flow import Flow
 from routilux.core.routine import Routine
@@ -136,7 +136,7 @@ def table(seconds: dict[str, float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     options = parser.parse_args()
     otel_exec.configure(max_spans=10_000)
     tracer = trace.get_tracer("bench")
@@ -144,7 +144,8 @@ def main() -> None:
     counter_with_spans = bench_flow("bench_with_spans", tracer)
     runtime = Runtime()
     samples: dict[str, list[float]] = {"uninstrumented": [], "instrumented": [], "bare": [],
-                                       "with spans": []}
+                                       "with spans": [], B0: [], B1: []}
+    units = unit_cases(spans=options.jobs * (ITEMS + 1))
     for _ in range(options.rounds):
         samples["uninstrumented"].append(
             sum(one_job(runtime, counter) for _ in range(options.jobs)) / options.jobs)
@@ -159,6 +160,10 @@ def main() -> None:
             with tracer.start_as_current_span("routine"):
                 pass
         samples["bare"].append((time.perf_counter() - started) / options.jobs / (ITEMS + 1))
+        for unit in (B0, B1):  # per job, as the jobs are timed
+            started = time.perf_counter()
+            units[unit]()
+            samples[unit].append((time.perf_counter() - started) / options.jobs)
     runtime.shutdown(wait=True, timeout=5)
     per_job = medians(samples)
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
@@ -168,6 +173,8 @@ def main() -> None:
         "added / one bare SDK span in a routine": ("added / routine execution",
                                                    "one bare SDK span in a routine"),
     }, [table(one) for one in per_job.rounds])
+    report_units("routilux, in B0 and B1 (both arms in every round)", per_job, {
+        "added per routine execution": ("instrumented", "uninstrumented", 1)})
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ from tests.conftest import needs_fsm
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 RUNS = {
-    "bench_core.py": (["--calls", "20", "--rounds", "1"], "ratio @traced / bare SDK span"),
-    "bench_falyx.py": (["--calls", "2", "--rounds", "1"],
-                       "added / one bare SDK span around an Action"),
-    "bench_fsm.py": (["--runs", "2", "--rounds", "1"], "added per span made / one in a transform"),
-    "bench_routilux.py": (["--jobs", "1", "--rounds", "1"],
-                          "added / one bare SDK span in a routine"),
+    "bench_core.py": (["--calls", "20", "--rounds", "1"], "store, added to a span otel_exec"),
+    "bench_peers.py": (["--calls", "20", "--rounds", "1"], "otel_exec @traced (store on)"),
+    "bench_falyx.py": (["--calls", "2", "--rounds", "1"], "falyx Action, added"),
+    "bench_fsm.py": (["--runs", "2", "--rounds", "1"], "added per span made  "),
+    "bench_routilux.py": (["--jobs", "1", "--rounds", "1"], "added per routine execution"),
     "bench_gc.py": (["--executions", "2000"], "first read"),
     "bench_load.py": (["--spans", "500", "--rounds", "1"], "x the floor"),
     "bench_view.py": (["--spans", "300"], "first paint"),

@@ -354,9 +354,9 @@ def test_other_spans_are_kept_in_the_traces_of_executions_only() -> None:
     with tracer.start_as_current_span("GET /health"):
         pass
     with tracer.start_as_current_span("POST /orders"):  # ends after the execution inside it
-        with tracer.start_as_current_span("charge", attributes=execution):
-            with tracer.start_as_current_span("INSERT orders"):
-                pass
+        with (tracer.start_as_current_span("charge", attributes=execution),
+              tracer.start_as_current_span("INSERT orders")):
+            pass
         with tracer.start_as_current_span("after, same trace"):
             pass
     assert sorted(item.name for item in store.executions()) == [
