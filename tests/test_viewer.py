@@ -5,6 +5,7 @@ routilux tab its event flow, and nothing leaves the page."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -436,3 +437,51 @@ def test_search_finds_executions_by_attribute(store: ExecutionStore, browser: An
         expect(opened.page.locator("#tab-history .history-row")).to_have_count(1)
     finally:
         opened.close()
+
+
+def test_search_finds_values_exception_text_and_ids_and_esc_clears_it(
+        store: ExecutionStore, browser: Any, tmp_path: Path) -> None:
+    @otel_exec.traced(name="charge")
+    def charge(card: str) -> str:
+        if card == "expired":
+            raise ValueError("card declined by issuer")
+        return "ok"
+
+    for card in ("visa-4242", "expired", "amex-0005"):
+        with contextlib.suppress(ValueError):
+            charge(card)
+    trace_ids = [e.trace_id for e in store.by_name("charge")]
+    opened = Page(browser, otel_exec.view(tmp_path / "search.html"))
+    try:
+        count = lambda: opened.page.get_attribute("#trace-list", "data-count")  # noqa: E731
+        total = count()
+        for text, expected in (("amex-0005", "1"), ("DECLINED BY", "1"), (trace_ids[0], "1"),
+                               ("no such thing anywhere", "0")):
+            opened.page.fill("#search", text)
+            expect(opened.page.locator("#trace-list")).to_have_attribute("data-count", expected)
+        opened.page.fill("#search", "amex-0005")
+        expect(opened.page.locator("#trace-list")).to_have_attribute("data-count", "1")
+        opened.page.press("#search", "Escape")
+        assert opened.page.input_value("#search") == ""
+        expect(opened.page.locator("#trace-list")).to_have_attribute("data-count", total)
+    finally:
+        opened.close()
+
+
+def test_enter_on_a_button_or_link_is_theirs_not_a_zoom(page: Page) -> None:
+    page.page.click("#waterfall .span-row >> nth=1")  # a span with a parent
+    page.page.focus("#collapse-all")
+    page.page.keyboard.press("Enter")
+    assert not page.page.is_visible("#unzoom")
+    assert page.page.locator("#waterfall .span-row").count() == 1  # collapsed, as clicked
+    page.page.click("#expand-all")
+    page.page.click("#waterfall .span-row >> nth=1")
+    parent = page.page.locator("#details a.jump").first
+    parent.focus()
+    page.page.keyboard.press("Enter")
+    assert not page.page.is_visible("#unzoom")
+    assert page.page.get_attribute("#details", "data-span") == page.page.get_attribute(
+        "#waterfall .span-row >> nth=0", "data-span")
+    page.page.focus('#tabs button[data-tab="history"]')
+    page.page.keyboard.press("Enter")
+    assert page.page.is_visible("#tab-history") and not page.page.is_visible("#unzoom")

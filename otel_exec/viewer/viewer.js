@@ -86,7 +86,8 @@
     if (f.status === "ok" && failed(i)) return false;
     return textMatches(i, span[NAME]);
   }
-  // The search box: part of a name, a span id, or "run_id=r-42" (an attribute and its value).
+  // The search box: "run_id=r-42" (an attribute and its whole value), or text found in a
+  // name, an attribute's value or an event's (an exception's message), or a span or trace id.
   function textMatches(i, name) {
     const f = state.filter;
     if (!f.text) return true;
@@ -94,7 +95,13 @@
       const value = i >= 0 ? SPANS[i][ATTRIBUTES][f.attribute[0]] : undefined;
       return value !== undefined && show(value).toLowerCase() === f.attribute[1];
     }
-    return name.toLowerCase().includes(f.text) || (i >= 0 && SPANS[i][ID] === f.text);
+    if (name.toLowerCase().includes(f.text)) return true;
+    if (i < 0) return false;
+    const span = SPANS[i];
+    if (span[ID] === f.text || DATA.traces[span[TRACE]] === f.text) return true;
+    const found = (attributes) => Object.values(attributes).some(
+      (value) => show(value).toLowerCase().includes(f.text));
+    return found(span[ATTRIBUTES]) || span[EVENTS].some(([, , attributes]) => found(attributes));
   }
   const filtering = () => Boolean(state.filter.text || state.filter.kind ||
     state.filter.framework || state.filter.status !== "all");
@@ -500,10 +507,20 @@
   }
 
   function onKey(event) {
-    const typing = ["INPUT", "SELECT"].includes(event.target.tagName);
+    const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(event.target.tagName);
     if (event.key === "/" && !typing) { event.preventDefault(); document.getElementById("search").focus(); return; }
-    if (event.key === "Escape" && typing) { event.target.blur(); return; }
+    if (event.key === "Escape" && typing) {
+      if (event.target.id === "search" && event.target.value) {
+        event.preventDefault();
+        event.target.value = "";
+        applyFilters();  // the list follows the emptied box
+      }
+      event.target.blur();
+      return;
+    }
     if (typing || state.tab !== "traces" || event.ctrlKey || event.metaKey || event.altKey) return;
+    // a focused button or link does what it says on Enter and Space: not the waterfall's keys
+    if ((event.key === "Enter" || event.key === " ") && event.target.closest("button, a")) return;
     const row = state.rows.findIndex(([i]) => i === state.selected);
     const t = state.shownTraces.indexOf(state.trace);
     const handled = {
