@@ -1,11 +1,13 @@
-"""Core overhead, side by side in one run: bare call, bare SDK span, @traced, store on_end, memory.
+"""Core overhead in B0, side by side in one run: @traced, span(), the store, logs, metrics,
+run attributes, KeepFailed, memory.
 
-    .venv/bin/python bench/bench_core.py [--calls 20000] [--rounds 7]
+    .venv/bin/python bench/bench_core.py [--calls 5000] [--rounds 41]
 
-All spans go through the same provider with the same processor (the embedded default:
-ExecutionSpanProcessor into the in-memory store, max_spans=10,000, so eviction is part of the
-steady state). "bare SDK span" is what a user writes by hand for the same nesting:
-``with tracer.start_as_current_span(name): work(x)``.
+Every section times B0 (a bare span on a plain provider with a no-op processor) and B1 (the same
+with the store) in its own rounds and prints its rows in both (``_timing.report_units``).
+otel_exec's spans go to the embedded default: the store (max_spans=10,000, so eviction is part
+of the steady state). The section "µs per call, same provider and processors" compares @traced
+with a span written by hand on that same provider.
 """
 
 from __future__ import annotations
@@ -128,28 +130,17 @@ def bench_logs(calls: int, rounds: int) -> None:
     """What keeping log records with their executions costs: a @traced call that logs one
     WARNING record, with the records kept and with them off (the program's own logging
     cost is in both), and the same call logging nothing."""
-    tracer = trace.get_tracer("bench")
-
-    def bare_span() -> None:
-        with tracer.start_as_current_span("work"):
-            work(1)
-
     timings = per_call_us({
-        "bare SDK span (current, as users write it)": bare_span,
+        **unit_cases(),
         "@traced call logging nothing": lambda: traced_work(1),
         "@traced call logging a WARNING, logs kept": lambda: logging_work(1),
         "@traced call logging a WARNING, logs off": lambda: logging_work(1),
     }, calls=calls, rounds=rounds, around={
         "@traced call logging a WARNING, logs kept": lambda: _logs_kept(True),
         "@traced call logging a WARNING, logs off": lambda: _logs_kept(False)})
-    report("log records kept with executions (B0: the bare SDK span)", timings, {
-        "logging a WARNING, logs kept / B0": ("@traced call logging a WARNING, logs kept",
-                                             "bare SDK span (current, as users write it)"),
-        "logging a WARNING, logs off / B0": ("@traced call logging a WARNING, logs off",
-                                            "bare SDK span (current, as users write it)"),
-        "logging nothing / B0": ("@traced call logging nothing",
-                                 "bare SDK span (current, as users write it)"),
-    }, timings.rounds)
+    report_units("log records kept with executions, added per record", timings, {
+        "a WARNING kept with its execution": ("@traced call logging a WARNING, logs kept",
+                                              "@traced call logging a WARNING, logs off", 1)})
 
 
 def bench_metrics(calls: int, rounds: int) -> None:
@@ -192,10 +183,6 @@ def bench_metrics(calls: int, rounds: int) -> None:
         pass
     readable = span._readable_span()  # type: ignore[attr-defined]
 
-    def bare_span() -> None:
-        with tracer.start_as_current_span("work"):
-            work(1)
-
     def metrics_ours() -> None:
         ours.on_start(span)  # nothing: running executions are counted when collected
         ours.on_end(readable)
@@ -204,15 +191,14 @@ def bench_metrics(calls: int, rounds: int) -> None:
         elsewhere.on_start(span)
         elsewhere.on_end(readable)
 
-    b0 = "bare SDK span (current, as users write it)"
-    timings = per_call_us({b0: bare_span,
+    timings = per_call_us({**unit_cases(),
                            "metrics, otel_exec's meter provider": metrics_ours,
                            "metrics, a meter provider set up elsewhere": metrics_elsewhere},
                           calls=calls, rounds=rounds)
-    report("execution metrics per execution (B0: the bare SDK span)", timings, {
-        "metrics (otel_exec's meter provider) / B0": ("metrics, otel_exec's meter provider", b0),
-        "metrics (set up elsewhere: SDK histogram) / B0": (
-            "metrics, a meter provider set up elsewhere", b0)}, timings.rounds)
+    report_units("execution metrics, added per execution", timings, {
+        "metrics (otel_exec's meter provider)": ("metrics, otel_exec's meter provider", None, 1),
+        "metrics (set up elsewhere: SDK histogram)": (
+            "metrics, a meter provider set up elsewhere", None, 1)})
 
 
 @contextlib.contextmanager
@@ -240,15 +226,9 @@ def bench_production(calls: int, rounds: int) -> None:
     exporting.add_span_processor(SimpleSpanProcessor(Discard()))
     keep_failed = TracerProvider(sampler=otel_exec.KeepFailed(0.1))
     keep_failed.add_span_processor(SimpleSpanProcessor(Discard()))
-    tracer = trace.get_tracer("bench")
 
-    def bare_span() -> None:
-        with tracer.start_as_current_span("work"):
-            work(1)
-
-    b0 = "bare SDK span (current, as users write it)"
     timings = per_call_us({
-        b0: bare_span,
+        **unit_cases(),
         "@traced call": lambda: traced_work(1),
         "@traced call in an attributes block": lambda: traced_work(1),
         "@traced call, exporting": lambda: traced_work(1),
@@ -258,12 +238,11 @@ def bench_production(calls: int, rounds: int) -> None:
             run_id="r-42", user="ana", team="ops"),
         "@traced call, exporting": lambda: _traced_on(exporting),
         "@traced call, exporting through KeepFailed": lambda: _traced_on(keep_failed)})
-    report("run attributes and KeepFailed (B0: the bare SDK span)", timings, {
-        "@traced / B0": ("@traced call", b0),
-        "@traced in an attributes block / B0": ("@traced call in an attributes block", b0),
-        "@traced, exporting / B0": ("@traced call, exporting", b0),
-        "@traced, exporting through KeepFailed / B0": (
-            "@traced call, exporting through KeepFailed", b0)}, timings.rounds)
+    report_units("run attributes and KeepFailed, added per execution", timings, {
+        "an attributes block of three around it": ("@traced call in an attributes block",
+                                                   "@traced call", 1),
+        "KeepFailed(0.1) before the exporter (one-span traces)": (
+            "@traced call, exporting through KeepFailed", "@traced call, exporting", 1)})
 
 
 def bench_on_end(calls: int, rounds: int) -> None:
