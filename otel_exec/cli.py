@@ -11,6 +11,7 @@ import gc
 import json
 import math
 import sys
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
@@ -41,6 +42,18 @@ _EPILOG = """examples:
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _print_json_object(items: Iterable[tuple[str, Any]]) -> None:
+    """``_print_json(dict(items))``, written an item at a time (the same text, without the
+    whole object in memory)."""
+    write = sys.stdout.write
+    first = True
+    for key, value in items:
+        text = json.dumps(value, indent=2, default=str).replace("\n", "\n  ")
+        write(f"{'{' if first else ','}\n  {json.dumps(key)}: {text}")
+        first = False
+    write("{}\n" if first else "\n}\n")
 
 
 def _summary(views: Views, options: argparse.Namespace, console: Console) -> int:
@@ -100,6 +113,10 @@ def _show_selection(selection: Selection, options: argparse.Namespace,
     return 0
 
 
+TREES_PER_PRINT = 256
+"""Trace trees rendered at a time by ``otel-exec tree``."""
+
+
 def _tree(views: Views, options: argparse.Namespace, console: Console) -> int:
     from otel_exec.render import trace_trees
     from otel_exec.views.tree import forest
@@ -108,10 +125,11 @@ def _tree(views: Views, options: argparse.Namespace, console: Console) -> int:
     if options.trace is not None and not store.by_trace(options.trace):
         raise LookupError(f"no trace {options.trace} among the spans read")
     if options.json:
-        traces = list(store.trace_ids())
-        _print_json({trace: forest(store.by_trace(trace)) for trace in traces})
+        _print_json_object((trace, forest(store.by_trace(trace))) for trace in store.trace_ids())
     else:
-        console.print(*trace_trees(store, options.trace))
+        trees = trace_trees(store, options.trace)
+        while batch := list(islice(trees, TREES_PER_PRINT)):  # memory: a batch, not the file
+            console.print(*batch)
     return 0
 
 

@@ -23,7 +23,7 @@ from otel_exec.semconv import ExecStatus
 from otel_exec.values import visible
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from otel_exec.execution import Execution
     from otel_exec.execution_store import ExecutionStore
@@ -178,20 +178,18 @@ def log_lines(execution: Execution) -> list[Text]:
             for line in execution.logs]
 
 
-def trace_trees(store: ExecutionStore, trace_id: str | None = None) -> list[Tree]:
-    """One tree per trace in the store (or just ``trace_id``), running executions included."""
-    running = store.running()
-    trace_ids = [trace_id] if trace_id is not None else list(store.trace_ids())
-    for execution in running:
-        if execution.trace_id not in trace_ids and trace_id is None:
-            trace_ids.append(execution.trace_id)
-    trees = []
+def trace_trees(store: ExecutionStore, trace_id: str | None = None) -> Iterator[Tree]:
+    """One tree per trace in the store (or just ``trace_id``), running executions included,
+    made as they are printed: a file of many traces never holds them all as trees at once."""
+    running: dict[str, list[Execution]] = {}
+    for execution in store.running():
+        running.setdefault(execution.trace_id, []).append(execution)
+    trace_ids = [trace_id] if trace_id is not None else [
+        *store.trace_ids(), *(current for current in running if not store.by_trace(current))]
     for current in trace_ids:
-        members = [*store.by_trace(current),
-                   *(item for item in running if item.trace_id == current)]
+        members = [*store.by_trace(current), *running.get(current, ())]
         if members:
-            trees.append(execution_tree(members, title=f"Trace {current}"))
-    return trees
+            yield execution_tree(members, title=f"Trace {current}")
 
 
 def stats_table(rows: Iterable[NameStats]) -> Table:

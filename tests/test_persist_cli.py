@@ -300,3 +300,26 @@ def test_tail_shows_a_span_written_twice_once(tmp_path: Path) -> None:
                           env={**os.environ, "COLUMNS": "200"}, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("cli_probe") == 1
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=4))
+def test_json_written_an_item_at_a_time_is_the_same_text(data: dict[str, object]) -> None:
+    """``tree --json`` writes trace by trace: the text equals the whole object's."""
+    import contextlib
+    import io
+
+    from otel_exec import cli
+
+    whole, streamed = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(whole):
+        cli._print_json(data)
+    with contextlib.redirect_stdout(streamed):
+        cli._print_json_object(data.items())
+    assert streamed.getvalue() == whole.getvalue()
+    assert json.loads(streamed.getvalue()) == data
