@@ -485,3 +485,19 @@ def test_enter_on_a_button_or_link_is_theirs_not_a_zoom(page: Page) -> None:
     page.page.focus('#tabs button[data-tab="history"]')
     page.page.keyboard.press("Enter")
     assert page.page.is_visible("#tab-history") and not page.page.is_visible("#unzoom")
+
+
+def test_failures_show_in_the_trace_list_and_the_jobs_tab(page: Page) -> None:
+    """A trace whose root completed but which holds failures is drawn as failed; a routine
+    that failed before it last ran shows its error beside its error count."""
+    statuses = page.page.eval_on_selector_all(
+        "#trace-list .row .status", "cells => cells.map(c => [c.textContent, c.className])")
+    with_failures = [cls for text, cls in statuses if "failed" in text]
+    assert with_failures and all("error" in cls for cls in with_failures)
+    assert any(text.startswith("completed ·") for text, _ in statuses)
+    page.page.click('#tabs [data-tab="jobs"]')
+    rows = page.page.eval_on_selector_all(
+        "#tab-jobs table.routines tr", "rows => rows.slice(1).map(r => [...r.cells].map("
+        "c => c.textContent))")
+    failing = [row for row in rows if row[3] != "0"]
+    assert failing and all(row[4] for row in failing), failing

@@ -149,6 +149,8 @@ def _jobs(views: Views) -> tuple[list[dict[str, Any]], int]:
     for job in jobs[-RUN_LIMIT:]:
         state, tracker = states(job.span_id), trackers(job.span_id)
         performance = tracker.get_flow_performance()
+        last_error = {record.routine_id: record.data["error"]  # a routine that failed, then ran
+                      for record in state.execution_history if record.data.get("error")}
         shown.append({
             "flow": state.flow_id, "job": state.job_id, "span": job.span_id,
             "status": state.status, "start": job.start_time,
@@ -158,7 +160,7 @@ def _jobs(views: Views) -> tuple[list[dict[str, Any]], int]:
             "states": [{"routine": routine, "status": routine_state["status"],
                         "executions": routine_state["executions"],
                         "errors": routine_state["errors"],
-                        "error": routine_state.get("error")}
+                        "error": routine_state.get("error") or last_error.get(routine)}
                        for routine, routine_state in state.routine_states.items()]})
     return shown, len(jobs)
 

@@ -159,7 +159,7 @@
     el("span", { text: isoDate(spanTime(trace.start)).slice(5, 19) }),
     el("span", { class: "num", text: duration(trace.end - trace.start) }),
     el("span", { class: "num", text: String(trace.last - trace.first + 1) }),
-    el("span", { class: `status ${tone(status)}`,
+    el("span", { class: `status ${trace.errors ? "error" : tone(status)}`,  // a failure anywhere
       text: trace.errors ? `${status} · ${trace.errors} failed` : status }));
   });
 
