@@ -481,7 +481,9 @@ _WALK = 256
 def _walk(root: Any) -> int:
     """Bytes of ``root`` and what its containers hold, nested: each container's items
     sampled (``_SAMPLE``) and scaled to its length, at most ``_WALK`` objects looked into;
-    past that, the rest count by their own size."""
+    past that, the rest count by their own size. Numbers and strings inside a container are
+    counted where they are met (they hold nothing), so a small argument costs a few calls."""
+    getsizeof = sys.getsizeof
     total = 0.0
     stack: list[tuple[Any, float]] = [(root, 1.0)]
     looked = 0
@@ -491,13 +493,26 @@ def _walk(root: Any) -> int:
         if kind in _SMALL:
             total += 32 * scale
             continue
-        total += sys.getsizeof(item) * scale
+        total += getsizeof(item) * scale
         looked += 1
-        if kind in _CONTAINERS and item and looked < _WALK:
-            members = itertools.chain(item.keys(), item.values()) if kind is dict else item
-            sample = list(itertools.islice(members, _SAMPLE))
-            share = scale * (len(item) * (2 if kind is dict else 1)) / len(sample)
-            stack.extend((member, share) for member in sample)
+        if kind not in _CONTAINERS or not item or looked >= _WALK:
+            continue
+        size = len(item) * (2 if kind is dict else 1)
+        if size <= _SAMPLE:
+            members: list[Any] = [*item, *item.values()] if kind is dict else [*item]
+        else:
+            members = list(itertools.islice(
+                itertools.chain(item.keys(), item.values()) if kind is dict else item, _SAMPLE))
+        share = scale * size / len(members)
+        for member in members:
+            member_kind = type(member)
+            if member_kind in _SMALL:
+                total += 32 * share
+            elif member_kind is str or member_kind is bytes:
+                total += getsizeof(member) * share
+                looked += 1
+            else:
+                stack.append((member, share))
     return int(total)
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -368,3 +369,24 @@ def test_other_spans_are_kept_in_the_traces_of_executions_only() -> None:
         processor._traces.keys() | processor._older_traces.keys())
     assert len(processor._traces) + len(processor._older_traces) <= (
         execution_store.MAX_EXECUTION_TRACES)
+
+
+def _exact_size(value: Any) -> int:
+    """Every object's own size, nested: what the estimate must give when nothing is sampled."""
+    if type(value) in (type(None), bool, int, float):
+        return 32
+    items = [*value, *value.values()] if type(value) is dict else (
+        list(value) if type(value) in (list, tuple) else [])
+    return sys.getsizeof(value) + sum(_exact_size(item) for item in items)
+
+
+_SMALL_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=6) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=5), max_leaves=40)
+
+
+@given(_SMALL_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_the_size_estimate_is_exact_for_values_it_does_not_sample(value: Any) -> None:
+    assert execution_store._walk(value) == _exact_size(value)
