@@ -366,6 +366,25 @@ def _parser() -> argparse.ArgumentParser:
                     "frameworks can be instrumented, and whether otel_exec's fast paths are on. "
                     "In a program: otel_exec.doctor(), or OTEL_EXEC_DOCTOR=1 to print it at "
                     "exit.")
+    from otel_exec import serve
+
+    served = commands.add_parser(
+        "serve", help="a local OTLP/HTTP endpoint and the live viewer page of what arrives",
+        description="Receive OTLP/HTTP traces (protobuf or JSON, gzip) from any OpenTelemetry "
+                    "program or collector at /v1/traces and show them on the viewer page at /, "
+                    "kept up to date, until Ctrl-C. Another host than 127.0.0.1 needs a token.",
+        epilog="examples:\n  otel-exec serve --file traces.jsonl\n"
+               "  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 python my_program.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    served.add_argument("--host", default=serve.DEFAULT_HOST,
+                        help="address to listen on (default: %(default)s)")
+    served.add_argument("--port", type=int, default=serve.DEFAULT_PORT,
+                        help="port (default: %(default)s, OTLP/HTTP's; 0: any free one)")
+    served.add_argument("--file", help="also append what arrives to this trace file")
+    served.add_argument("--max-spans", type=int, default=serve.DEFAULT_MAX_SPANS, metavar="N",
+                        help="executions kept, the oldest dropped first (default: %(default)s)")
+    served.add_argument("--token", help="required from clients and the page (default: none on "
+                                        "a loopback address, else one made and printed)")
     following = _Parser(add_help=False)
     following.add_argument("files", nargs=1, metavar="FILE",
                            help="the trace file to follow (an existing regular file, not - "
@@ -384,6 +403,27 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--idle", type=_seconds, metavar="SECONDS",
                       help="stop after this long without a new execution")
     return parser
+
+
+def _serve(options: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from otel_exec.serve import serve
+
+    if options.max_spans < 1 or not 0 <= options.port < 65536:
+        sys.stderr.write("otel-exec serve: --max-spans must be 1 or more and --port 0-65535\n")
+        return 2
+    if options.file is not None and not _writable(options.file):
+        sys.stderr.write(f"otel-exec serve: cannot write {options.file!r}\n")
+        return 2
+    try:
+        return serve(options.host, options.port, max_spans=options.max_spans,
+                     file=None if options.file is None else Path(options.file),
+                     token=options.token)
+    except OSError as exc:
+        sys.stderr.write(f"otel-exec serve: cannot listen on {options.host}:{options.port} "
+                         f"({exc.strerror or exc})\n")
+        return 2
 
 
 def _writable(path: str) -> bool:
@@ -537,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
         from otel_exec import demo
 
         return demo.run(output=options.output)
+    if options.command == "serve":
+        return _serve(options)
     if options.command == "tail":
         from pathlib import Path
 

@@ -135,4 +135,9 @@ def _next_steps(output: str) -> Text:
     for command, extra, what in lines:
         text.append(f"  {command} {output} {extra}".rstrip(), style="cyan")
         text.append(f"\n      {what}\n", style="dim")
+    text.append("  otel-exec serve", style="cyan")
+    text.append("   then, in another terminal:  ", style="dim")
+    text.append("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 otel-exec demo", style="cyan")
+    text.append("\n      the page at http://127.0.0.1:4318/ follows each run as it arrives\n",
+                style="dim")
     return text

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "otel_exec"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry points", ("otel_exec", "otel_exec.__main__", "otel_exec.cli", "otel_exec.demo",
-                      "otel_exec.pytest_plugin")),
+                      "otel_exec.pytest_plugin", "otel_exec.serve")),
     ("setup", ("otel_exec.config", "otel_exec.logs_setup", "otel_exec.metrics_setup",
                "otel_exec.duration_histogram", "otel_exec.otlp_signals",
                "otel_exec.diagnostics",

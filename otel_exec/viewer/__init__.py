@@ -185,7 +185,8 @@ def page_data(store: ExecutionStore, *, title: str, service: str | None = None,
 
 
 def render_page(data: Mapping[str, Any]) -> str:
-    """The HTML page for ``page_data``: one file, nothing fetched."""
+    """The HTML page for ``page_data``: one file, nothing fetched (a ``live`` page, served
+    by ``otel-exec serve``, asks its own server whether spans arrived, and nothing else)."""
     assets = files(__package__)
     page = assets.joinpath("page.html").read_text(encoding="utf-8")
     # orjson writes NaN and infinities as null (json would write NaN, which JSON.parse rejects)
@@ -197,12 +198,13 @@ def render_page(data: Mapping[str, Any]) -> str:
         payload = payload.replace(character, escape)
     parts = {"/*STYLE*/": assets.joinpath("viewer.css").read_text(encoding="utf-8"),
              "/*SCRIPT*/": assets.joinpath("viewer.js").read_text(encoding="utf-8"),
-             "{{TITLE}}": _html_text(visible(str(data["title"]))), "{{DATA}}": payload}
+             "{{TITLE}}": _html_text(visible(str(data["title"]))), "{{DATA}}": payload,
+             "{{CONNECT}}": "; connect-src 'self'" if data.get("live") else ""}
     # one pass over the template: a part's own text (a title saying {{DATA}}) is never read
     return _PLACEHOLDER.sub(lambda found: parts[found[0]], page)
 
 
-_PLACEHOLDER = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}")
+_PLACEHOLDER = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}|\{\{CONNECT\}\}")
 
 
 def _html_text(text: str) -> str:

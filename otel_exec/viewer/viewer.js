@@ -569,6 +569,48 @@
   drawHistory();
   drawRuns();
   drawJobs();
+  if (DATA.live) followLive();
+
+  // ---------------------------------------------------------------- live (otel-exec serve)
+  // The served page asks every second whether spans arrived; if so it reloads, keeping the
+  // search, filters, tab, selected trace and span, and the trace list's scroll.
+  function followLive() {
+    const key = "otel-exec-live-view";
+    const filters = ["status-filter", "kind-filter", "framework-filter"];
+    const saved = JSON.parse(sessionStorage.getItem(key) || "null");
+    sessionStorage.removeItem(key);
+    if (saved) {
+      document.getElementById("search").value = saved.search;
+      for (const id of filters) document.getElementById(id).value = saved.filters[id] ?? "";
+      applyFilters();
+      showTab(saved.tab);
+      const t = traces.findIndex((trace) => trace.id === saved.trace);
+      if (t >= 0) selectTrace(t);
+      const i = bySpanId.get(saved.span);
+      if (i !== undefined) selectSpan(i);
+      document.getElementById("trace-list").scrollTop = saved.scroll;
+    }
+    const poll = async () => {
+      try {
+        const response = await fetch(`api/version${location.search}`, { cache: "no-store" });
+        const { version } = await response.json();
+        if (version !== DATA.live.version) {
+          sessionStorage.setItem(key, JSON.stringify({
+            search: document.getElementById("search").value,
+            filters: Object.fromEntries(filters.map((id) => [id, document.getElementById(id).value])),
+            tab: state.tab, trace: traces[state.trace]?.id ?? null,
+            span: state.selected >= 0 ? SPANS[state.selected][ID] : null,
+            scroll: document.getElementById("trace-list").scrollTop }));
+          location.reload();
+          return;
+        }
+      } catch (error) {
+        // the server is not answering (stopped, restarting): ask again later
+      }
+      setTimeout(poll, 1000);
+    };
+    setTimeout(poll, 1000);
+  }
   requestAnimationFrame(() => {
     document.body.dataset.ready = String(Math.round(performance.now()));
   });
