@@ -501,3 +501,72 @@ def test_failures_show_in_the_trace_list_and_the_jobs_tab(page: Page) -> None:
         "c => c.textContent))")
     failing = [row for row in rows if row[3] != "0"]
     assert failing and all(row[4] for row in failing), failing
+
+
+def _timed(tracer: Any, name: str, start_ms: float, end_ms: float | None, parent: Any = None,
+           origin: int = 1_700_000_000_000_000_000) -> Any:
+    """An execution span at fixed times (end None: left running)."""
+    from opentelemetry import trace as trace_api
+
+    span = tracer.start_span(name, context=None if parent is None else
+                             trace_api.set_span_in_context(parent),
+                             start_time=origin + int(start_ms * 1e6),
+                             attributes={"exec.framework": "python", "exec.kind": "function"})
+    if end_ms is not None:
+        span.end(end_time=origin + int(end_ms * 1e6))
+    return span
+
+
+def _contrast(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of two ``rgb(r, g, b)`` colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(part) / 255 for part in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_zoom_deep_trees_running_spans_and_contrast(store: ExecutionStore, browser: Any,
+                                                    tmp_path: Path) -> None:
+    from opentelemetry import trace as trace_api
+
+    tracer = trace_api.get_tracer("viewer-test")
+    root = _timed(tracer, "zoom root", 0, None)
+    _timed(tracer, "early child", 0, 10, root)
+    _timed(tracer, "late child", 20, 30, root)
+    root.end(end_time=1_700_000_000_000_000_000 + int(40e6))
+    parent = _timed(tracer, "deep 0", 0, None)
+    deep = [parent]
+    for level in range(1, 160):
+        deep.append(_timed(tracer, f"deep {level}", level, None, deep[-1]))
+    for level, span in reversed(list(enumerate(deep))):
+        span.end(end_time=1_700_000_000_000_000_000 + int((400 - level) * 1e6))
+    waiting = _timed(tracer, "still running", 0, None)
+    _timed(tracer, "done inside", 0, 5, waiting)
+    opened = Page(browser, otel_exec.view(tmp_path / "waterfall.html"))
+    try:
+        page = opened.page
+        page.locator("#trace-list .row").filter(has_text="zoom root").click()
+        page.locator("#waterfall .span-row").filter(has_text="late child").dblclick()
+        early = page.locator("#waterfall .span-row").filter(has_text="early child")
+        assert early.locator(".bar").count() == 0
+        assert "before the zoomed span" in early.inner_text()
+        assert page.locator("#axis span").first.inner_text() == "20.0 ms"
+        page.locator("#trace-list .row").filter(has_text="deep 0").click()
+        page.eval_on_selector("#waterfall", "host => { host.scrollTop = host.scrollHeight; }")
+        deepest = page.locator("#waterfall .span-row").filter(has_text="deep 159")
+        name = deepest.locator(".name").bounding_box()
+        assert name is not None and name["width"] > 40
+        assert deepest.locator(".depth").inner_text() == "159›"
+        page.locator("#trace-list .row").filter(has_text="still running").click()
+        row = page.locator("#waterfall .span-row").filter(has_text="still running")
+        bar, lane = row.locator(".bar").bounding_box(), row.locator(".lane").bounding_box()
+        assert bar is not None and lane is not None and bar["width"] > lane["width"] * 0.5
+        colours = page.eval_on_selector_all(
+            ".status.ok", "cells => cells.map(c => [getComputedStyle(c).color, "
+            "getComputedStyle(document.body).backgroundColor])")
+        assert colours and all(_contrast(fg, bg) >= 4.5 for fg, bg in colours), colours
+    finally:
+        waiting.end()
+        opened.close()

@@ -188,23 +188,32 @@
     const [i, depth] = state.rows[row], span = SPANS[i];
     const [from, to] = windowOf();
     const scale = 100 / Math.max(to - from, 1);
+    const running = span[DURATION] < 0;  // drawn to the end of what the trace shows
+    const finish = running ? Math.max(to, span[START]) : end(i);
+    const outside = finish < from || span[START] > to;  // zoomed past it: no bar, a note
     const left = Math.min(Math.max((span[START] - from) * scale, 0), 100);
-    const right = Math.min(Math.max((end(i) - from) * scale, 0), 100);
+    const right = Math.min(Math.max((finish - from) * scale, 0), 100);
     const open = children[i] && !state.collapsed.has(i);
     const dim = state.match && !state.match[i];
+    const indent = Math.min(depth, MAX_INDENT);  // deeper levels say their depth instead
     return el("div", { class: `row span-row${i === state.selected ? " selected" : ""}${dim ? " dim" : ""}`,
       "data-span": span[ID], "data-status": span[STATUS], "data-kind": span[KIND],
       onclick: () => selectSpan(i), ondblclick: () => zoomTo(i) },
-    el("span", { class: "label", style: `padding-left:${6 + depth * 14}px` },
+    el("span", { class: "label", style: `padding-left:${6 + indent * 14}px` },
+      depth > MAX_INDENT ? el("span", { class: "depth", text: `${depth}›`, title: `depth ${depth}` }) : null,
       el("span", { class: "toggle", text: children[i] ? (open ? "▾" : "▸") : "",
         onclick: (event) => { event.stopPropagation(); toggle(i); } }),
       el("span", { class: "kind", text: span[KIND] }),
       el("span", { class: "name", text: span[NAME], title: span[NAME] })),
-    el("span", { class: "lane" },
-      el("span", { class: `bar ${tone(span[STATUS])}`, style: `left:${left}%;width:${Math.max(right - left, 0.15)}%`,
+    el("span", { class: "lane" }, ...(outside
+      ? [el("span", { class: "bar-label outside", style: "left:0", text: span[START] > to
+        ? "after the zoomed span" : "before the zoomed span" })]
+      : [el("span", { class: `bar ${running ? "running" : tone(span[STATUS])}`,
+        style: `left:${left}%;width:${Math.max(right - left, 0.15)}%`,
         title: `${span[NAME]}: ${duration(span[DURATION])}` }),
-      el("span", { class: "bar-label", style: labelPlace(left, right), text: duration(span[DURATION]) })));
+      el("span", { class: "bar-label", style: labelPlace(left, right), text: duration(span[DURATION]) })])));
   });
+  const MAX_INDENT = 12;
 
   function labelPlace(left, right) {
     if (right <= 85) return `left:${right}%`;
@@ -242,10 +251,12 @@
     return rows;
   }
 
-  function drawAxis() {
+  function drawAxis() {  // times from the trace's start, zoomed or not
     const axis = document.getElementById("axis"), [from, to] = windowOf();
+    const start = traces[state.trace] ? traces[state.trace].start : from;
     axis.replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((f) =>
-      el("span", { style: `left:${f * 100}%`, text: duration(Math.round((to - from) * f)) })));
+      el("span", { style: `left:${f * 100}%`,
+        text: duration(Math.round(from - start + (to - from) * f)) })));
   }
 
   function drawWaterfall() {
