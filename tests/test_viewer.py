@@ -570,3 +570,57 @@ def test_zoom_deep_trees_running_spans_and_contrast(store: ExecutionStore, brows
     finally:
         waiting.end()
         opened.close()
+
+
+def test_sorting_the_address_markers_and_the_keyboard(store: ExecutionStore, browser: Any,
+                                                      tmp_path: Path) -> None:
+    from opentelemetry import trace as trace_api
+
+    tracer = trace_api.get_tracer("viewer-test")
+    _timed(tracer, "slow job", 0, 900)
+    fast = _timed(tracer, "fast job", 0, None)
+    for n in range(3):
+        _timed(tracer, f"part {n}", n, n + 1, fast)
+    fast.end(end_time=1_700_000_000_000_000_000 + int(10e6))
+
+    @otel_exec.traced(name="flaky")
+    def flaky() -> None:
+        raise ValueError("boom")
+
+    with contextlib.suppress(ValueError):
+        flaky()
+    failing = store.by_name("flaky")[0]
+    path = otel_exec.view(tmp_path / "sorted.html")
+    opened = Page(browser, path)
+    try:
+        page = opened.page
+        first = page.locator("#trace-list .row").first.inner_text
+        page.select_option("#trace-sort", "slowest")
+        assert first().startswith("slow job")
+        page.select_option("#trace-sort", "spans")
+        assert first().startswith("fast job")
+        page.select_option("#trace-sort", "failures")
+        assert first().startswith("flaky")
+        # events on the bar: the exception's tick
+        page.locator("#trace-list .row").filter(has_text="flaky").click()
+        marker = page.locator('#waterfall .span-row .marker[data-event="exception"]')
+        assert marker.count() == 1 and "ValueError" in (marker.get_attribute("title") or "")
+        # the address holds the selection, and opens it again
+        assert f"span={failing.span_id}" in page.evaluate("location.hash")
+        # the keyboard reaches the trace list: focus a row, Enter selects it
+        row = page.locator("#trace-list .row").filter(has_text="slow job")
+        row.focus()
+        page.keyboard.press("Enter")
+        assert "slow job" in page.inner_text("#waterfall-title")
+        assert row.get_attribute("role") == "option"
+    finally:
+        opened.close()
+    part = store.by_name("part 1")[0]
+    again = browser.new_page()
+    try:
+        again.goto(f"{path.resolve().as_uri()}#trace={part.trace_id}&span={part.span_id}")
+        again.wait_for_selector("body[data-ready]", timeout=15_000)
+        assert again.get_attribute("#details", "data-span") == part.span_id
+        assert "fast job" in again.inner_text("#waterfall-title")
+    finally:
+        again.close()

@@ -74,6 +74,8 @@
     if (!bySpanId.has(span[ID])) bySpanId.set(span[ID], i);
   });
 
+  const OPENED_AT = new URLSearchParams(location.hash.slice(1));  // read before any selection
+
   // ---------------------------------------------------------------- state
   const state = { trace: -1, selected: -1, zoom: -1, collapsed: new Set(), rows: [],
     filter: { text: "", attribute: null, status: "all", kind: "", framework: "" }, shownTraces: [], match: null };
@@ -153,7 +155,9 @@
     const status = SPANS[root][STATUS];
     return el("div", { class: `row trace-row${t === state.trace ? " selected" : ""}`,
       "data-trace": trace.id, "data-spans": trace.last - trace.first + 1,
-      onclick: () => selectTrace(t) },
+      role: "option", tabindex: "0", "aria-selected": String(t === state.trace),
+      onclick: () => selectTrace(t),
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); selectTrace(t); } } },
     el("span", { text: SPANS[root][NAME] + more, title: trace.id }),
     el("span", { text: SPANS[root][SERVICE] }),
     el("span", { text: isoDate(spanTime(trace.start)).slice(5, 19) }),
@@ -162,6 +166,12 @@
     el("span", { class: `status ${trace.errors ? "error" : tone(status)}`,  // a failure anywhere
       text: trace.errors ? `${status} · ${trace.errors} failed` : status }));
   });
+
+  const SORTS = {  // largest first; "newest" is the file's order, newest first
+    slowest: (trace) => trace.end - trace.start,
+    spans: (trace) => trace.last - trace.first + 1,
+    failures: (trace) => trace.errors,
+  };
 
   function refreshTraces() {
     state.match = filtering() ? new Uint8Array(SPANS.length) : null;
@@ -173,6 +183,8 @@
     }
     state.shownTraces = traces.map((_, t) => t).filter((t) => !state.match || keep.has(t))
       .reverse();
+    const order = SORTS[document.getElementById("trace-sort").value];
+    if (order) state.shownTraces.sort((a, b) => order(traces[b]) - order(traces[a]) || b - a);
     document.getElementById("counts").textContent = `${SPANS.length} spans · ${traces.length} ` +
       `traces${state.match ? ` · ${state.shownTraces.length} match` : ""}`;
     traceList.setCount(state.shownTraces.length);
@@ -198,6 +210,7 @@
     const indent = Math.min(depth, MAX_INDENT);  // deeper levels say their depth instead
     return el("div", { class: `row span-row${i === state.selected ? " selected" : ""}${dim ? " dim" : ""}`,
       "data-span": span[ID], "data-status": span[STATUS], "data-kind": span[KIND],
+      role: "treeitem", "aria-level": String(depth + 1), "aria-selected": String(i === state.selected),
       onclick: () => selectSpan(i), ondblclick: () => zoomTo(i) },
     el("span", { class: "label", style: `padding-left:${6 + indent * 14}px` },
       depth > MAX_INDENT ? el("span", { class: "depth", text: `${depth}›`, title: `depth ${depth}` }) : null,
@@ -211,8 +224,21 @@
       : [el("span", { class: `bar ${running ? "running" : tone(span[STATUS])}`,
         style: `left:${left}%;width:${Math.max(right - left, 0.15)}%`,
         title: `${span[NAME]}: ${duration(span[DURATION])}` }),
-      el("span", { class: "bar-label", style: labelPlace(left, right), text: duration(span[DURATION]) })])));
+      el("span", { class: "bar-label", style: labelPlace(left, right), text: duration(span[DURATION]) }),
+      ...markers(span, from, scale)])));
   });
+
+  // Events on the bar: a tick where each happened (an exception, a retry, a log record...).
+  const MAX_MARKERS = 50;
+  function markers(span, from, scale) {
+    return span[EVENTS].slice(0, MAX_MARKERS).map(([name, at, attributes]) => {
+      const place = Math.min(Math.max((at - from) * scale, 0), 100);
+      const kind = name === "exception" ? "error" : name === "log" ? "log" : "event";
+      const detail = attributes["exception.type"] ?? attributes["log.message"] ?? "";
+      return el("span", { class: `marker ${kind}`, style: `left:${place}%`, "data-event": name,
+        title: detail ? `${name}: ${detail}` : name });
+    });
+  }
   const MAX_INDENT = 12;
 
   function labelPlace(left, right) {
@@ -284,6 +310,8 @@
 
   function selectSpan(i) {
     state.selected = i;
+    const address = `#trace=${traces[state.trace]?.id ?? ""}&span=${SPANS[i][ID]}`;
+    if (location.hash !== address) history.replaceState(null, "", address);
     const row = state.rows.findIndex(([j]) => j === i);
     if (row >= 0) waterfall.reveal(row); else waterfall.draw();
     drawDetails(i);
@@ -328,8 +356,9 @@
   }
 
   function spanLink(i, label) {
-    return el("a", { class: "jump", tabindex: "0", text: label,
-      onclick: () => jumpTo(i), onkeydown: (e) => { if (e.key === "Enter") jumpTo(i); } });
+    const target = typeof i === "number" ? (i >= 0 ? SPANS[i][ID] : "") : i;
+    return el("a", { class: "jump", href: `#span=${target}`, text: label,  // Enter clicks it
+      onclick: (event) => { event.preventDefault(); jumpTo(i); } });
   }
 
   function drawDetails(i) {
@@ -563,7 +592,7 @@
     clearTimeout(typingTimer);
     typingTimer = setTimeout(applyFilters, SPANS.length > 20000 ? 250 : 60);
   });
-  for (const id of ["status-filter", "kind-filter", "framework-filter"]) {
+  for (const id of ["status-filter", "kind-filter", "framework-filter", "trace-sort"]) {
     document.getElementById(id).addEventListener("change", applyFilters);
   }
   document.getElementById("unzoom").addEventListener("click", () => { state.zoom = -1; drawWaterfall(); });
@@ -580,7 +609,18 @@
   drawHistory();
   drawRuns();
   drawJobs();
+  openFromAddress();
   if (DATA.live) followLive();
+
+  // The address holds the selected trace and span (#trace=...&span=...): a link opens them.
+  function openFromAddress() {
+    const wanted = OPENED_AT;
+    const t = traces.findIndex((trace) => trace.id === wanted.get("trace"));
+    if (t < 0) return;
+    selectTrace(t);
+    const i = bySpanId.get(wanted.get("span"));
+    if (i !== undefined && SPANS[i][TRACE] === t) selectSpan(i);
+  }
 
   // ---------------------------------------------------------------- live (otel-exec serve)
   // The served page asks every second whether spans arrived; if so it reloads, keeping the
