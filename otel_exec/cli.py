@@ -380,6 +380,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="address to listen on (default: %(default)s)")
     served.add_argument("--port", type=int, default=serve.DEFAULT_PORT,
                         help="port (default: %(default)s, OTLP/HTTP's; 0: any free one)")
+    served.add_argument("--grpc-port", type=int, metavar="PORT",
+                        help="also receive OTLP/gRPC on this port (4317 is OTLP/gRPC's)")
     served.add_argument("--file", help="also append what arrives to this trace file")
     served.add_argument("--max-spans", type=int, default=serve.DEFAULT_MAX_SPANS, metavar="N",
                         help="executions kept, the oldest dropped first (default: %(default)s)")
@@ -419,7 +421,7 @@ def _serve(options: argparse.Namespace) -> int:
     try:
         return serve(options.host, options.port, max_spans=options.max_spans,
                      file=None if options.file is None else Path(options.file),
-                     token=options.token)
+                     token=options.token, grpc_port=options.grpc_port)
     except OSError as exc:
         sys.stderr.write(f"otel-exec serve: cannot listen on {options.host}:{options.port} "
                          f"({exc.strerror or exc})\n")

@@ -6,13 +6,13 @@ otel-exec serve --file traces.jsonl          # then, in another terminal:
 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 python my_program.py
 ```
 
-Spans arrive at ``POST /v1/traces`` (OTLP protobuf or JSON, gzip or not) from otel_exec or any
-other SDK or collector, into a bounded store (the oldest executions go first, counted); ``/``
-is the viewer page, which follows new spans by itself. ``--file`` appends what arrives as OTLP
-JSON lines, readable by every ``otel-exec`` command. The server listens on 127.0.0.1 unless
-told otherwise; on another address it needs a token (given, or made and printed) for both the
-page and the receiver. A request that is malformed, too large or of another type gets the OTLP
-error answer (400, 413, 415) and the server goes on.
+Spans arrive at ``POST /v1/traces`` (OTLP protobuf or JSON, gzip or not; and OTLP/gRPC on
+``--grpc-port``) from otel_exec or any other SDK or collector, into a bounded store (the oldest
+executions go first, counted); ``/`` is the viewer page, which follows new spans by itself.
+``--file`` appends what arrives as OTLP JSON lines, readable by every ``otel-exec`` command.
+The server listens on 127.0.0.1 unless told otherwise; on another address it needs a token
+(given, or made and printed) for both the page and the receiver. A request that is malformed,
+too large or of another type gets the OTLP error answer (400, 413, 415) and the server goes on.
 """
 
 from __future__ import annotations
@@ -269,10 +269,49 @@ class OTLPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
+def grpc_receiver(host: str, port: int, received: Received, token: str | None) -> Any:
+    """An OTLP/gRPC trace receiver on ``host:port`` feeding ``received`` (started), or None
+    when grpcio is not installed. A token, when set, is asked for as ``authorization``."""
+    try:
+        from concurrent import futures
+
+        import grpc
+        from google.protobuf.json_format import MessageToDict
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+    except ImportError:
+        return None
+
+    class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            if token is not None:
+                given = dict(context.invocation_metadata()).get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    received.refused += 1
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, "a token is needed")
+            data: dict[str, Any] = MessageToDict(request)
+            _hex_ids(data)
+            try:
+                received.take(data)
+            except Refused as refused:
+                received.refused += 1
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                         options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        TraceService(), server)
+    if not server.add_insecure_port(f"{host}:{port}"):
+        raise OSError(f"cannot listen on {host}:{port} for gRPC")
+    server.start()
+    return server
+
+
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, file: Path | None = None,
           max_spans: int = DEFAULT_MAX_SPANS, token: str | None = None,
-          out: TextIO | None = None) -> int:
-    """Receive and show spans until SIGINT or SIGTERM; the exit status."""
+          grpc_port: int | None = None, out: TextIO | None = None) -> int:
+    """Receive and show spans until SIGINT or SIGTERM; the exit status. ``grpc_port``: also
+    receive OTLP/gRPC there (when grpcio is installed)."""
     out = out or sys.stdout
     if token is None and token_needed(host):
         token = secrets.token_urlsafe(24)
@@ -283,12 +322,26 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, file: Path | No
     except OSError:
         received.close()
         raise
+    receiver = None
+    if grpc_port is not None:
+        try:
+            receiver = grpc_receiver(host, grpc_port, received, token)
+        except Exception:
+            server.server_close()
+            received.close()
+            raise
+        if receiver is None:
+            out.write("otel-exec serve: gRPC needs grpcio (pip install "
+                      "opentelemetry-exporter-otlp-proto-grpc); receiving OTLP/HTTP only\n")
     address = f"http://{host}:{server.server_address[1]}"
     query = f"?token={token}" if token else ""
     out.write(f"otel-exec serve: receiving OTLP/HTTP at {address}/v1/traces, the page at "
               f"{address}/{query}\n  export to it: OTEL_EXPORTER_OTLP_ENDPOINT={address}"
               + (f" OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer {token}'" if token else "")
               + "\n")
+    if receiver is not None:
+        out.write(f"  and OTLP/gRPC at {host}:{grpc_port} (OTEL_EXPORTER_OTLP_ENDPOINT="
+                  f"http://{host}:{grpc_port} OTEL_EXPORTER_OTLP_PROTOCOL=grpc)\n")
     out.flush()
 
     def stop(signum: int, frame: object) -> None:
@@ -302,6 +355,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, file: Path | No
         for number, handler in previous.items():
             signal.signal(number, handler)
         server.server_close()
+        if receiver is not None:
+            receiver.stop(grace=2).wait(5)
         received.close()
     out.write(f"otel-exec serve: stopped; {received.spans:,} spans received, "
               f"{received.refused:,} requests refused\n")

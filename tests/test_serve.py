@@ -242,3 +242,39 @@ def test_the_page_follows_new_spans_and_keeps_the_selection(served: Served, tmp_
         assert page.input_value("#search") == "order"
         assert "order 1" in page.inner_text("#waterfall-title")
         assert errors == []
+
+
+GRPC_PROGRAM = """
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
+    endpoint="127.0.0.1:{port}", insecure=True{headers})))
+with provider.get_tracer("grpc-client").start_as_current_span("over grpc"):
+    pass
+provider.shutdown()
+"""
+
+
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_otlp_grpc_too(tmp_path: Path, token: str | None) -> None:
+    grpc_port = free_port()
+    running = Served(tmp_path, "--grpc-port", str(grpc_port),
+                     *(("--token", token) if token else ()))
+    try:
+        wait_for_port(grpc_port, running.process, timeout=30)
+        headers = f', headers={{"authorization": "Bearer {token}"}}' if token else ""
+        done = run_python(textwrap.dedent(GRPC_PROGRAM.format(port=grpc_port, headers=headers)))
+        assert done.returncode == 0, done.stderr
+        if token:  # and without the token: refused
+            refused = run_python(textwrap.dedent(GRPC_PROGRAM.format(port=grpc_port,
+                                                                     headers="")))
+            assert "UNAUTHENTICATED" in refused.stderr
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        status, body, _ = running.request("GET", "/api/version", headers=auth)
+        assert status == 200 and json.loads(body)["spans"] == 1
+    finally:
+        code, out = running.stop()
+    assert code == 0 and "OTLP/gRPC at" in out
