@@ -624,3 +624,47 @@ def test_sorting_the_address_markers_and_the_keyboard(store: ExecutionStore, bro
         assert "fast job" in again.inner_text("#waterfall-title")
     finally:
         again.close()
+
+
+def test_duration_filter_statistics_copying_and_a_cleared_details_pane(
+        store: ExecutionStore, browser: Any, tmp_path: Path) -> None:
+    from opentelemetry import trace as trace_api
+
+    tracer = trace_api.get_tracer("viewer-test")
+    _timed(tracer, "slow job", 0, 900)
+    fast = _timed(tracer, "fast job", 0, None)
+    for n in range(3):
+        _timed(tracer, f"part {n}", n, n + 1, fast)
+    fast.end(end_time=1_700_000_000_000_000_000 + int(10e6))
+    opened = Page(browser, otel_exec.view(tmp_path / "tools.html"))
+    try:
+        page = opened.page
+        page.fill("#min-duration", "500")
+        page.dispatch_event("#min-duration", "change")
+        expect(page.locator("#trace-list")).to_have_attribute("data-count", "1")
+        assert page.locator("#trace-list .row").first.inner_text().startswith("slow job")
+        page.fill("#search", "no such span anywhere")
+        expect(page.locator("#trace-list")).to_have_attribute("data-count", "0")
+        assert page.get_attribute("#details", "data-span") is None
+        assert "Select a span." in page.inner_text("#details")
+        page.fill("#search", "")
+        page.fill("#min-duration", "")
+        page.dispatch_event("#min-duration", "change")
+        expect(page.locator("#trace-list")).to_have_attribute("data-count", "2")
+        page.locator("#trace-list .row").filter(has_text="fast job").click()
+        expect(page.locator("#waterfall-title")).to_contain_text("fast job")
+        page.click("#stats-toggle")
+        rows = page.eval_on_selector_all("#trace-stats tr", "rows => rows.slice(1).map("
+                                         "r => [...r.cells].map(c => c.textContent))")
+        by_name = {row[0]: row for row in rows}
+        assert by_name["fast job"][1:] == ["1", "0", "10.0 ms", "7.00 ms"]
+        assert by_name["part 1"][1:] == ["1", "0", "1.00 ms", "1.00 ms"]
+        with contextlib.suppress(Exception):  # where the clipboard can be granted, it is used
+            page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page.click("#details button.copy:has-text('copy as JSON')")
+        copied = page.locator("#details textarea.copy-text")
+        text = (copied.input_value() if copied.count()
+                else page.evaluate("navigator.clipboard.readText()"))
+        assert json.loads(text)["name"] == "fast job"
+    finally:
+        opened.close()

@@ -86,6 +86,7 @@
     if (f.framework && span[FRAMEWORK] !== f.framework) return false;
     if (f.status === "error" && !failed(i)) return false;
     if (f.status === "ok" && failed(i)) return false;
+    if (f.slowest && span[DURATION] >= 0 && span[DURATION] < f.slowest) return false;
     return textMatches(i, span[NAME]);
   }
   // The search box: "run_id=r-42" (an attribute and its whole value), or text found in a
@@ -106,7 +107,7 @@
     return found(span[ATTRIBUTES]) || span[EVENTS].some(([, , attributes]) => found(attributes));
   }
   const filtering = () => Boolean(state.filter.text || state.filter.kind ||
-    state.filter.framework || state.filter.status !== "all");
+    state.filter.framework || state.filter.status !== "all" || state.filter.slowest);
 
   // ---------------------------------------------------------------- virtual list
   class VirtualList {
@@ -190,7 +191,7 @@
     traceList.setCount(state.shownTraces.length);
     if (!state.shownTraces.includes(state.trace)) {
       if (state.shownTraces.length) selectTrace(state.shownTraces[0]);
-      else { state.trace = -1; state.rows = []; drawWaterfall(); }
+      else { state.trace = -1; state.selected = -1; state.rows = []; drawWaterfall(); clearDetails(); }
     } else drawWaterfall();
   }
 
@@ -277,6 +278,26 @@
     return rows;
   }
 
+  // Per name in the selected trace: count, total and self time (own time minus children's).
+  function drawStatistics() {
+    const table = document.getElementById("trace-stats"), trace = traces[state.trace];
+    if (table.hidden || !trace) return;
+    const byName = new Map();
+    for (let i = trace.first; i <= trace.last; i++) {
+      if (SPANS[i][TRACE] !== state.trace) continue;
+      const own = Math.max(SPANS[i][DURATION], 0);
+      const kids = (children[i] || []).reduce((sum, k) => sum + Math.max(SPANS[k][DURATION], 0), 0);
+      const row = byName.get(SPANS[i][NAME]) || { count: 0, total: 0, self: 0, failed: 0 };
+      row.count += 1; row.total += own; row.self += Math.max(own - kids, 0); row.failed += failed(i);
+      byName.set(SPANS[i][NAME], row);
+    }
+    const rows = [...byName].sort((a, b) => b[1].self - a[1].self);
+    table.replaceChildren(el("tr", {}, ...["Name", "Count", "Failed", "Total", "Self time"].map((h) => el("th", { text: h }))),
+      ...rows.map(([name, row]) => el("tr", {}, el("td", { text: name }), el("td", { text: String(row.count) }),
+        el("td", { text: String(row.failed) }), el("td", { text: duration(row.total) }),
+        el("td", { text: duration(row.self) }))));
+  }
+
   function drawAxis() {  // times from the trace's start, zoomed or not
     const axis = document.getElementById("axis"), [from, to] = windowOf();
     const start = traces[state.trace] ? traces[state.trace].start : from;
@@ -297,6 +318,7 @@
     } else title.textContent = "No trace matches the filters.";
     document.getElementById("unzoom").hidden = state.zoom < 0;
     drawAxis();
+    drawStatistics();
     waterfall.setCount(state.rows.length);
   }
 
@@ -411,8 +433,46 @@
     const kids = children[i] || [];
     if (kids.length) parts.push(el("div", { class: "muted", text: `${kids.length} child span(s)` }));
     parts.push(el("h3", { text: "Attributes" }), fields(Object.entries(attributes).sort()));
+    parts.splice(1, 0, el("div", { class: "copies" },
+      copyButton("copy span id", span[ID]), copyButton("copy trace id", DATA.traces[span[TRACE]]),
+      copyButton("copy as JSON", () => JSON.stringify(asJson(i), null, 2))));
     pane.replaceChildren(...parts);
     pane.dataset.span = span[ID];
+  }
+
+  function clearDetails() {  // nothing selected, or the selection filtered away
+    const pane = document.getElementById("details");
+    pane.replaceChildren(el("p", { class: "muted", text: "Select a span." }));
+    delete pane.dataset.span;
+  }
+
+  function asJson(i) {
+    const span = SPANS[i];
+    return { name: span[NAME], span_id: span[ID], trace_id: DATA.traces[span[TRACE]],
+      parent_span_id: span[PARENT] >= 0 ? SPANS[span[PARENT]][ID] : null, kind: span[KIND],
+      framework: span[FRAMEWORK], service: span[SERVICE], start: isoDate(spanTime(span[START])),
+      duration_us: span[DURATION], status: span[STATUS], description: span[DESCRIPTION],
+      attributes: span[ATTRIBUTES],
+      events: span[EVENTS].map(([name, at, attributes]) => ({ name, at_us: at - span[START], attributes })) };
+  }
+
+  function copyButton(label, text) {
+    const button = el("button", { class: "copy", type: "button", text: label });
+    button.addEventListener("click", async () => {
+      const value = typeof text === "function" ? text() : text;
+      try {
+        await navigator.clipboard.writeText(value);
+        button.textContent = "copied";
+      } catch (error) {  // no clipboard here: select the text instead, for Ctrl+C
+        const area = el("textarea", { class: "copy-text", readonly: "readonly" });
+        area.value = value;
+        button.after(area);
+        area.select();
+        button.textContent = "selected: Ctrl+C";
+      }
+      setTimeout(() => { button.textContent = label; }, 1500);
+    });
+    return button;
   }
 
   // ---------------------------------------------------------------- falyx history
@@ -528,14 +588,23 @@
     const pair = /^([^\s=]+)=(.*)$/.exec(typed);
     f.attribute = pair ? [pair[1], pair[2].trim().toLowerCase()] : null;
     f.status = document.getElementById("status-filter").value;
+    f.slowest = Math.max(Number(document.getElementById("min-duration").value) || 0, 0) * 1000;
     f.kind = document.getElementById("kind-filter").value;
     f.framework = document.getElementById("framework-filter").value;
+    // the same filters again (a change event after an input one): redrawing the lists now
+    // would replace the row under a click that has begun
+    const applied = JSON.stringify([f.text, f.status, f.slowest, f.kind, f.framework,
+      document.getElementById("trace-sort").value]);
+    if (applied === lastApplied) return;
+    lastApplied = applied;
     refreshTraces();
     drawHistory();
   }
+  let lastApplied = null;
 
   function clearFilters() {
     document.getElementById("search").value = "";
+    document.getElementById("min-duration").value = "";
     for (const id of ["kind-filter", "framework-filter"]) document.getElementById(id).value = "";
     document.getElementById("status-filter").value = "all";
     applyFilters();
@@ -592,9 +661,14 @@
     clearTimeout(typingTimer);
     typingTimer = setTimeout(applyFilters, SPANS.length > 20000 ? 250 : 60);
   });
-  for (const id of ["status-filter", "kind-filter", "framework-filter", "trace-sort"]) {
+  for (const id of ["status-filter", "kind-filter", "framework-filter", "trace-sort", "min-duration"]) {
     document.getElementById(id).addEventListener("change", applyFilters);
   }
+  document.getElementById("stats-toggle").addEventListener("click", () => {
+    const table = document.getElementById("trace-stats");
+    table.hidden = !table.hidden;
+    drawStatistics();
+  });
   document.getElementById("unzoom").addEventListener("click", () => { state.zoom = -1; drawWaterfall(); });
   document.getElementById("expand-all").addEventListener("click", () => { state.collapsed.clear(); drawWaterfall(); });
   document.getElementById("collapse-all").addEventListener("click", () => {
@@ -627,7 +701,7 @@
   // search, filters, tab, selected trace and span, and the trace list's scroll.
   function followLive() {
     const key = "otel-exec-live-view";
-    const filters = ["status-filter", "kind-filter", "framework-filter"];
+    const filters = ["status-filter", "kind-filter", "framework-filter", "min-duration", "trace-sort"];
     const saved = JSON.parse(sessionStorage.getItem(key) || "null");
     sessionStorage.removeItem(key);
     if (saved) {
