@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import trace as trace_api
 from playwright.sync_api import expect
 
 import otel_exec
@@ -503,11 +504,23 @@ def test_failures_show_in_the_trace_list_and_the_jobs_tab(page: Page) -> None:
     assert failing and all(row[4] for row in failing), failing
 
 
+@pytest.fixture
+def private() -> tuple[Any, ExecutionStore]:
+    """A tracer feeding a store of its own: a page of just this test's traces (the default
+    store may hold spans other tests left running)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_exec import ExecutionSpanProcessor
+
+    own = ExecutionStore()
+    provider = TracerProvider()
+    provider.add_span_processor(ExecutionSpanProcessor(own, every_span=True))
+    return provider.get_tracer("viewer-test"), own
+
+
 def _timed(tracer: Any, name: str, start_ms: float, end_ms: float | None, parent: Any = None,
            origin: int = 1_700_000_000_000_000_000) -> Any:
     """An execution span at fixed times (end None: left running)."""
-    from opentelemetry import trace as trace_api
-
     span = tracer.start_span(name, context=None if parent is None else
                              trace_api.set_span_in_context(parent),
                              start_time=origin + int(start_ms * 1e6),
@@ -527,11 +540,9 @@ def _contrast(foreground: str, background: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-def test_zoom_deep_trees_running_spans_and_contrast(store: ExecutionStore, browser: Any,
-                                                    tmp_path: Path) -> None:
-    from opentelemetry import trace as trace_api
-
-    tracer = trace_api.get_tracer("viewer-test")
+def test_zoom_deep_trees_running_spans_and_contrast(private: tuple[Any, ExecutionStore],
+                                                    browser: Any, tmp_path: Path) -> None:
+    tracer, own = private
     root = _timed(tracer, "zoom root", 0, None)
     _timed(tracer, "early child", 0, 10, root)
     _timed(tracer, "late child", 20, 30, root)
@@ -544,7 +555,7 @@ def test_zoom_deep_trees_running_spans_and_contrast(store: ExecutionStore, brows
         span.end(end_time=1_700_000_000_000_000_000 + int((400 - level) * 1e6))
     waiting = _timed(tracer, "still running", 0, None)
     _timed(tracer, "done inside", 0, 5, waiting)
-    opened = Page(browser, otel_exec.view(tmp_path / "waterfall.html"))
+    opened = Page(browser, write_page(own, tmp_path / "waterfall.html"))
     try:
         page = opened.page
         page.locator("#trace-list .row").filter(has_text="zoom root").click()
@@ -572,25 +583,22 @@ def test_zoom_deep_trees_running_spans_and_contrast(store: ExecutionStore, brows
         opened.close()
 
 
-def test_sorting_the_address_markers_and_the_keyboard(store: ExecutionStore, browser: Any,
-                                                      tmp_path: Path) -> None:
-    from opentelemetry import trace as trace_api
-
-    tracer = trace_api.get_tracer("viewer-test")
+def test_sorting_the_address_markers_and_the_keyboard(private: tuple[Any, ExecutionStore],
+                                                      browser: Any, tmp_path: Path) -> None:
+    tracer, own = private
     _timed(tracer, "slow job", 0, 900)
     fast = _timed(tracer, "fast job", 0, None)
     for n in range(3):
         _timed(tracer, f"part {n}", n, n + 1, fast)
     fast.end(end_time=1_700_000_000_000_000_000 + int(10e6))
 
-    @otel_exec.traced(name="flaky")
-    def flaky() -> None:
-        raise ValueError("boom")
-
-    with contextlib.suppress(ValueError):
-        flaky()
-    failing = store.by_name("flaky")[0]
-    path = otel_exec.view(tmp_path / "sorted.html")
+    flaky = tracer.start_span("flaky", attributes={
+        "exec.framework": "python", "exec.kind": "function", "exec.status": "failed"})
+    flaky.record_exception(ValueError("boom"))
+    flaky.set_status(trace_api.Status(trace_api.StatusCode.ERROR, "ValueError: boom"))
+    flaky.end()
+    failing = own.by_name("flaky")[0]
+    path = write_page(own, tmp_path / "sorted.html")
     opened = Page(browser, path)
     try:
         page = opened.page
@@ -615,7 +623,7 @@ def test_sorting_the_address_markers_and_the_keyboard(store: ExecutionStore, bro
         assert row.get_attribute("role") == "option"
     finally:
         opened.close()
-    part = store.by_name("part 1")[0]
+    part = own.by_name("part 1")[0]
     again = browser.new_page()
     try:
         again.goto(f"{path.resolve().as_uri()}#trace={part.trace_id}&span={part.span_id}")
@@ -627,16 +635,14 @@ def test_sorting_the_address_markers_and_the_keyboard(store: ExecutionStore, bro
 
 
 def test_duration_filter_statistics_copying_and_a_cleared_details_pane(
-        store: ExecutionStore, browser: Any, tmp_path: Path) -> None:
-    from opentelemetry import trace as trace_api
-
-    tracer = trace_api.get_tracer("viewer-test")
+        private: tuple[Any, ExecutionStore], browser: Any, tmp_path: Path) -> None:
+    tracer, own = private
     _timed(tracer, "slow job", 0, 900)
     fast = _timed(tracer, "fast job", 0, None)
     for n in range(3):
         _timed(tracer, f"part {n}", n, n + 1, fast)
     fast.end(end_time=1_700_000_000_000_000_000 + int(10e6))
-    opened = Page(browser, otel_exec.view(tmp_path / "tools.html"))
+    opened = Page(browser, write_page(own, tmp_path / "tools.html"))
     try:
         page = opened.page
         page.fill("#min-duration", "500")
