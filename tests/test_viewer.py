@@ -674,3 +674,28 @@ def test_duration_filter_statistics_copying_and_a_cleared_details_pane(
         assert json.loads(text)["name"] == "fast job"
     finally:
         opened.close()
+
+
+def test_the_header_filters_apply_to_the_runs_and_jobs_tabs(page: Page, demo: Views) -> None:
+    runs = page.page.locator("#tab-runs .card.run")
+    jobs = page.page.locator("#tab-jobs .card.job")
+    all_runs, all_jobs = runs.count(), jobs.count()
+    assert all_runs > 1 and all_jobs >= 1
+    page.page.select_option("#status-filter", "error")
+    failing_runs = [h for h in demo.history.histories() if h.get_summary()["failed_steps"]]
+    expect(runs).to_have_count(len(failing_runs))
+    assert 0 < len(failing_runs) < all_runs
+    assert "match the filters" in page.page.inner_text("#tab-runs")
+    page.page.select_option("#status-filter", "all")
+    expect(runs).to_have_count(all_runs)
+    page.page.fill("#search", "no run is called this")
+    expect(runs).to_have_count(0)
+    expect(jobs).to_have_count(0)
+    page.page.fill("#search", "")
+    expect(jobs).to_have_count(all_jobs)
+    # a step's chip takes Enter as a click: it opens the step's span
+    page.page.click('#tabs [data-tab="runs"]')
+    chip = page.page.locator("#tab-runs .chip").first
+    chip.focus()
+    page.page.keyboard.press("Enter")
+    assert page.page.get_attribute("#details", "data-span") == chip.get_attribute("data-span")

@@ -508,20 +508,35 @@
   function drawRuns() {
     const panel = document.getElementById("tab-runs");
     if (!DATA.runs.length) { panel.replaceChildren(el("p", { class: "empty muted", text: "No dataknobs-fsm runs in these spans." })); return; }
-    const cards = DATA.runs.slice().reverse().map((run) => {
+    const shown = DATA.runs.filter((run) => tabMatches(run.span, run.fsm, run.summary.failed_steps > 0));
+    const cards = shown.reverse().map((run) => {
       const s = run.summary;
       const paths = run.paths.map((path) => el("div", { class: "path" }, ...path.flatMap((step, k) => [
         k ? el("span", { class: "arrow", text: path[k - 1].arc ? `→ ${path[k - 1].arc} →` : "→" }) : null,
         el("span", { class: `chip ${tone(step.status)}`, "data-span": step.span, tabindex: "0",
-          title: step.error || step.status, text: `${step.state} (${step.status})`,
-          onclick: () => jumpTo(step.span) })])));
+          role: "link", title: step.error || step.status, text: `${step.state} (${step.status})`,
+          onclick: () => jumpTo(step.span),
+          onkeydown: (event) => { if (event.key === "Enter") jumpTo(step.span); } })])));
       return el("div", { class: "card run", "data-span": run.span },
         el("h2", {}, spanLink(bySpanId.get(run.span) ?? -1, run.fsm), el("span", { class: "muted",
           text: ` ${clock(run.start * 1000)} · ${s.total_steps} steps, ${s.failed_steps} failed, ` +
             `${s.skipped_steps} skipped, ${s.total_paths} path(s)` })),
         ...paths);
     });
-    panel.replaceChildren(...[note(DATA.runs.length, DATA.run_count, "runs"), ...cards].filter(Boolean));
+    panel.replaceChildren(...[note(DATA.runs.length, DATA.run_count, "runs"), filteredNote(shown.length, DATA.runs.length),
+      ...cards].filter(Boolean));
+  }
+
+  // The header's search and status filter apply to the FSM runs and routilux jobs tabs too.
+  function tabMatches(spanId, name, didFail) {
+    const f = state.filter;
+    if (f.status === "error" && !didFail) return false;
+    if (f.status === "ok" && didFail) return false;
+    return textMatches(bySpanId.get(spanId) ?? -1, name);
+  }
+
+  function filteredNote(shown, all) {
+    return shown < all ? el("p", { class: "muted filtered", text: `${shown} of ${all} match the filters.` }) : null;
   }
 
   function flowOf(job) {
@@ -547,7 +562,8 @@
   function drawJobs() {
     const panel = document.getElementById("tab-jobs");
     if (!DATA.jobs.length) { panel.replaceChildren(el("p", { class: "empty muted", text: "No routilux jobs in these spans." })); return; }
-    const cards = DATA.jobs.slice().reverse().map((job) => {
+    const shownJobs = DATA.jobs.filter((job) => tabMatches(job.span, `${job.flow} ${job.job}`, FAILED.has(job.status)));
+    const cards = shownJobs.reverse().map((job) => {
       const table = el("table", { class: "plain routines" }, el("tr", {},
         ...["Routine", "Last status", "Runs", "Errors", "Error"].map((h) => el("th", { text: h }))));
       for (const row of job.states) {
@@ -568,7 +584,8 @@
         table, el("h3", { text: "Event flow" }),
         flow.length ? el("ol", { class: "event-flow" }, ...flow) : el("p", { class: "muted", text: "No deliveries between routines." }));
     });
-    panel.replaceChildren(...[note(DATA.jobs.length, DATA.job_count, "jobs"), ...cards].filter(Boolean));
+    panel.replaceChildren(...[note(DATA.jobs.length, DATA.job_count, "jobs"),
+      filteredNote(shownJobs.length, DATA.jobs.length), ...cards].filter(Boolean));
   }
 
   // ---------------------------------------------------------------- tabs, filters, keys
@@ -599,6 +616,8 @@
     lastApplied = applied;
     refreshTraces();
     drawHistory();
+    drawRuns();
+    drawJobs();
   }
   let lastApplied = null;
 
