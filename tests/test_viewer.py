@@ -667,11 +667,13 @@ def test_duration_filter_statistics_copying_and_a_cleared_details_pane(
         assert by_name["part 1"][1:] == ["1", "0", "1.00 ms", "1.00 ms"]
         with contextlib.suppress(Exception):  # where the clipboard can be granted, it is used
             page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        assert "viewer-test" in page.inner_text("#details")  # the instrumentation scope
         page.click("#details button.copy:has-text('copy as JSON')")
         copied = page.locator("#details textarea.copy-text")
         text = (copied.input_value() if copied.count()
                 else page.evaluate("navigator.clipboard.readText()"))
         assert json.loads(text)["name"] == "fast job"
+        assert json.loads(text)["scope"] == "viewer-test"
     finally:
         opened.close()
 

@@ -107,6 +107,7 @@ def _spans(executions: Sequence[Execution], origin: int,
             [[position.get((link.context.trace_id, link.context.span_id), -1),
               f"{link.context.span_id:016x}", link.attributes or {}]
              for link in execution.links],
+            execution.scope,
         ])
     return rows, traces
 

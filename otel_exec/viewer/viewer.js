@@ -4,7 +4,7 @@
   const DATA = JSON.parse(document.getElementById("otel-exec-data").textContent);
   const SPANS = DATA.spans;
   const [ID, PARENT, TRACE, NAME, KIND, FRAMEWORK, SERVICE, START, DURATION, STATUS, DESCRIPTION,
-    ATTRIBUTES, EVENTS, LINKS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+    ATTRIBUTES, EVENTS, LINKS, SCOPE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
   const FAILED = new Set(DATA.failed_statuses);
   const WARN = new Set(["skipped", "cancelled", "paused", "unfinished"]);
   const ROW = 22;
@@ -390,6 +390,7 @@
       el("div", { class: `status ${tone(span[STATUS])}`, "data-field": "status",
         text: span[STATUS] + (span[DESCRIPTION] ? `: ${span[DESCRIPTION]}` : "") }),
       fields([["kind", span[KIND]], ["framework", span[FRAMEWORK]], ["service", span[SERVICE]],
+        ["instrumentation scope", span[SCOPE]],
         ["start", isoDate(spanTime(span[START]))], ["duration", duration(span[DURATION])],
         ["span id", span[ID]], ["trace id", DATA.traces[span[TRACE]]]])];
     if (span[PARENT] >= 0) parts.push(el("div", {}, "parent: ", spanLink(span[PARENT], SPANS[span[PARENT]][NAME])));
@@ -450,7 +451,8 @@
     const span = SPANS[i];
     return { name: span[NAME], span_id: span[ID], trace_id: DATA.traces[span[TRACE]],
       parent_span_id: span[PARENT] >= 0 ? SPANS[span[PARENT]][ID] : null, kind: span[KIND],
-      framework: span[FRAMEWORK], service: span[SERVICE], start: isoDate(spanTime(span[START])),
+      framework: span[FRAMEWORK], service: span[SERVICE], scope: span[SCOPE],
+      start: isoDate(spanTime(span[START])),
       duration_us: span[DURATION], status: span[STATUS], description: span[DESCRIPTION],
       attributes: span[ATTRIBUTES],
       events: span[EVENTS].map(([name, at, attributes]) => ({ name, at_us: at - span[START], attributes })) };
