@@ -385,6 +385,9 @@ def _parser() -> argparse.ArgumentParser:
     served.add_argument("--file", help="also append what arrives to this trace file")
     served.add_argument("--max-spans", type=int, default=serve.DEFAULT_MAX_SPANS, metavar="N",
                         help="executions kept, the oldest dropped first (default: %(default)s)")
+    served.add_argument("--max-mb", type=int, default=serve.DEFAULT_MAX_BYTES // 2**20,
+                        metavar="MB", help="span data kept at most, about (default: "
+                                           "%(default)s MB; the oldest dropped first)")
     served.add_argument("--token", help="required from clients and the page (default: none on "
                                         "a loopback address, else one made and printed)")
     following = _Parser(add_help=False)
@@ -412,8 +415,9 @@ def _serve(options: argparse.Namespace) -> int:
 
     from otel_exec.serve import serve
 
-    if options.max_spans < 1 or not 0 <= options.port < 65536:
-        sys.stderr.write("otel-exec serve: --max-spans must be 1 or more and --port 0-65535\n")
+    if options.max_spans < 1 or options.max_mb < 1 or not 0 <= options.port < 65536:
+        sys.stderr.write("otel-exec serve: --max-spans and --max-mb must be 1 or more and "
+                         "--port 0-65535\n")
         return 2
     if options.file is not None and not _writable(options.file):
         sys.stderr.write(f"otel-exec serve: cannot write {options.file!r}\n")
@@ -421,7 +425,8 @@ def _serve(options: argparse.Namespace) -> int:
     try:
         return serve(options.host, options.port, max_spans=options.max_spans,
                      file=None if options.file is None else Path(options.file),
-                     token=options.token, grpc_port=options.grpc_port)
+                     max_bytes=options.max_mb * 2**20, token=options.token,
+                     grpc_port=options.grpc_port)
     except OSError as exc:
         sys.stderr.write(f"otel-exec serve: cannot listen on {options.host}:{options.port} "
                          f"({exc.strerror or exc})\n")

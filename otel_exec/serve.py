@@ -7,12 +7,13 @@ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 python my_program.py
 ```
 
 Spans arrive at ``POST /v1/traces`` (OTLP protobuf or JSON, gzip or not; and OTLP/gRPC on
-``--grpc-port``) from otel_exec or any other SDK or collector, into a bounded store (the oldest
-executions go first, counted); ``/`` is the viewer page, which follows new spans by itself.
-``--file`` appends what arrives as OTLP JSON lines, readable by every ``otel-exec`` command.
-The server listens on 127.0.0.1 unless told otherwise; on another address it needs a token
-(given, or made and printed) for both the page and the receiver. A request that is malformed,
-too large or of another type gets the OTLP error answer (400, 413, 415) and the server goes on.
+``--grpc-port``) from otel_exec or any other SDK or collector, into a store bounded by spans
+and bytes (the oldest executions go first, counted); ``/`` is the viewer page, which follows
+new spans by itself. ``--file`` appends what arrives as OTLP JSON lines, readable by every
+``otel-exec`` command. The server listens on 127.0.0.1 unless told otherwise; on another
+address it needs a token (given, or made and printed) for both the page and the receiver. A
+request that is malformed, too large or of another type gets the OTLP error answer (400, 413,
+415) and the server goes on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ _logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318
 DEFAULT_MAX_SPANS = 100_000
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+"""Span data (as received, in OTLP JSON) the server keeps at most, about."""
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 """Largest request body taken, before and after gzip (413 past it)."""
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
@@ -132,13 +135,25 @@ class Received:
     """What the server holds: the store, the file it appends to, and a version that changes
     with every accepted request (the page follows it)."""
 
-    def __init__(self, max_spans: int, file: TextIO | None = None) -> None:
+    def __init__(self, max_spans: int, file: TextIO | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.store = ExecutionStore(max_spans=max_spans)
+        self.max_spans = max_spans
+        self.max_bytes = max_bytes
         self.version = 0
         self.spans = 0
+        self.bytes = 0
         self.refused = 0
         self._file = file
         self._lock = threading.Lock()
+
+    def _bound(self) -> None:
+        """Keep about ``max_bytes`` of span data: as many executions as fit at the mean size
+        received so far (never more than ``max_spans``); the oldest go first."""
+        fits = int(self.max_bytes / max(self.bytes / max(self.spans, 1), 1))
+        wanted = max(1, min(self.max_spans, fits))
+        if wanted != self.store.max_spans:
+            self.store.max_spans = wanted
 
     def take(self, data: dict[str, Any]) -> int:
         """Store the spans of one OTLP JSON request (and append it to the file); how many.
@@ -158,6 +173,8 @@ class Received:
                 self._file.write(line.decode() + "\n")
                 self._file.flush()
             self.spans += len(executions)
+            self.bytes += len(line)
+            self._bound()
             self.version += 1
         return len(executions)
 
@@ -247,7 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
         received = self.server.received
         if path == "/api/version":
             self._answer(200, json.dumps({"version": received.version,
-                                          "spans": received.spans}).encode(),
+                                          "spans": received.spans,
+                                          "kept": len(received.store),
+                                          "dropped": received.store.evicted}).encode(),
                          "application/json")
         elif path in ("/", "/index.html"):
             data = page_data(received.store, title="otel-exec serve")
@@ -308,15 +327,16 @@ def grpc_receiver(host: str, port: int, received: Received, token: str | None) -
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, file: Path | None = None,
-          max_spans: int = DEFAULT_MAX_SPANS, token: str | None = None,
-          grpc_port: int | None = None, out: TextIO | None = None) -> int:
+          max_spans: int = DEFAULT_MAX_SPANS, max_bytes: int = DEFAULT_MAX_BYTES,
+          token: str | None = None, grpc_port: int | None = None,
+          out: TextIO | None = None) -> int:
     """Receive and show spans until SIGINT or SIGTERM; the exit status. ``grpc_port``: also
     receive OTLP/gRPC there (when grpcio is installed)."""
     out = out or sys.stdout
     if token is None and token_needed(host):
         token = secrets.token_urlsafe(24)
     handle = open(file, "a", encoding="utf-8") if file is not None else None  # noqa: SIM115
-    received = Received(max_spans, handle)
+    received = Received(max_spans, handle, max_bytes)
     try:
         server = OTLPServer((host, port), received, token)
     except OSError:
@@ -359,5 +379,6 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, file: Path | No
             receiver.stop(grace=2).wait(5)
         received.close()
     out.write(f"otel-exec serve: stopped; {received.spans:,} spans received, "
+              f"{received.store.evicted:,} dropped as the oldest past the bounds, "
               f"{received.refused:,} requests refused\n")
     return 0

@@ -278,3 +278,29 @@ def test_otlp_grpc_too(tmp_path: Path, token: str | None) -> None:
     finally:
         code, out = running.stop()
     assert code == 0 and "OTLP/gRPC at" in out
+
+
+def _big_request(first: int, count: int, size: int) -> bytes:
+    """``count`` spans, each in a trace of its own, with a ``size``-character attribute."""
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "big"}, "spans": [{
+        "traceId": f"{first + n + 1:032x}", "spanId": f"{first + n + 1:016x}",
+        "name": f"big {first + n}", "startTimeUnixNano": "1544712660000000000",
+        "endTimeUnixNano": "1544712661000000000",
+        "attributes": [{"key": "payload", "value": {"stringValue": "x" * size}}]}
+        for n in range(count)]}]}]}).encode()
+
+
+def test_the_store_is_bounded_by_bytes_too(tmp_path: Path) -> None:
+    running = Served(tmp_path, "--max-mb", "1")
+    try:
+        for first in range(0, 300, 30):  # about 3 MB of spans, 10 KB each
+            assert running.post(_big_request(first, 30, 10_000), "application/json")[0] == 200
+        status, body, _ = running.request("GET", "/api/version")
+        counts = json.loads(body)
+        assert status == 200 and counts["spans"] == 300
+        assert 50 <= counts["kept"] <= 105 and counts["dropped"] == 300 - counts["kept"]
+        _, page, _ = running.request("GET", "/")
+        assert b"big 299" in page and b'"big 0"' not in page  # the newest kept, the oldest gone
+    finally:
+        code, out = running.stop()
+    assert code == 0 and "dropped as the oldest past the bounds" in out
