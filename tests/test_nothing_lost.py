@@ -317,6 +317,8 @@ def test_each_secret_shape_is_redacted_in_every_way_in(store: ExecutionStore, sh
                                                        tmp_path: Path) -> None:
     secret = SHAPES[shape]
     kept = secret.split("=", 1)[-1].split("@")[0].split(": ")[-1].split()[-1][-12:]
+    if len(kept) < 8:  # "1111" may be in a random id or a time on the page: look for more
+        kept = secret[-12:]
 
     @otel_exec.traced(name="leaky")
     def leaky(value: str) -> str:
