@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 
-SAMPLER_NAME = "otel_exec_keep_failed"
-"""The name ``OTEL_TRACES_SAMPLER`` gives ``KeepFailed`` (``OTEL_TRACES_SAMPLER_ARG``: ratio)."""
 DEFAULT_RATIO = 0.1
 DEFAULT_MAX_SPANS = 20_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024

@@ -518,8 +518,12 @@ def private() -> tuple[Any, ExecutionStore]:
     return provider.get_tracer("viewer-test"), own
 
 
+ORIGIN = 1_700_000_000_000_000_000
+"""Epoch nanoseconds the waterfall tests' spans are timed from."""
+
+
 def _timed(tracer: Any, name: str, start_ms: float, end_ms: float | None, parent: Any = None,
-           origin: int = 1_700_000_000_000_000_000) -> Any:
+           origin: int = ORIGIN) -> Any:
     """An execution span at fixed times (end None: left running)."""
     span = tracer.start_span(name, context=None if parent is None else
                              trace_api.set_span_in_context(parent),
@@ -528,6 +532,15 @@ def _timed(tracer: Any, name: str, start_ms: float, end_ms: float | None, parent
     if end_ms is not None:
         span.end(end_time=origin + int(end_ms * 1e6))
     return span
+
+
+def _slow_and_fast_jobs(tracer: Any) -> None:
+    """A one-span trace of 900 ms, and one of 10 ms holding three 1 ms parts."""
+    _timed(tracer, "slow job", 0, 900)
+    fast = _timed(tracer, "fast job", 0, None)
+    for n in range(3):
+        _timed(tracer, f"part {n}", n, n + 1, fast)
+    fast.end(end_time=ORIGIN + int(10e6))
 
 
 def _contrast(foreground: str, background: str) -> float:
@@ -546,13 +559,13 @@ def test_zoom_deep_trees_running_spans_and_contrast(private: tuple[Any, Executio
     root = _timed(tracer, "zoom root", 0, None)
     _timed(tracer, "early child", 0, 10, root)
     _timed(tracer, "late child", 20, 30, root)
-    root.end(end_time=1_700_000_000_000_000_000 + int(40e6))
+    root.end(end_time=ORIGIN + int(40e6))
     parent = _timed(tracer, "deep 0", 0, None)
     deep = [parent]
     for level in range(1, 160):
         deep.append(_timed(tracer, f"deep {level}", level, None, deep[-1]))
     for level, span in reversed(list(enumerate(deep))):
-        span.end(end_time=1_700_000_000_000_000_000 + int((400 - level) * 1e6))
+        span.end(end_time=ORIGIN + int((400 - level) * 1e6))
     waiting = _timed(tracer, "still running", 0, None)
     _timed(tracer, "done inside", 0, 5, waiting)
     opened = Page(browser, write_page(own, tmp_path / "waterfall.html"))
@@ -586,11 +599,7 @@ def test_zoom_deep_trees_running_spans_and_contrast(private: tuple[Any, Executio
 def test_sorting_the_address_markers_and_the_keyboard(private: tuple[Any, ExecutionStore],
                                                       browser: Any, tmp_path: Path) -> None:
     tracer, own = private
-    _timed(tracer, "slow job", 0, 900)
-    fast = _timed(tracer, "fast job", 0, None)
-    for n in range(3):
-        _timed(tracer, f"part {n}", n, n + 1, fast)
-    fast.end(end_time=1_700_000_000_000_000_000 + int(10e6))
+    _slow_and_fast_jobs(tracer)
 
     flaky = tracer.start_span("flaky", attributes={
         "exec.framework": "python", "exec.kind": "function", "exec.status": "failed"})
@@ -637,11 +646,7 @@ def test_sorting_the_address_markers_and_the_keyboard(private: tuple[Any, Execut
 def test_duration_filter_statistics_copying_and_a_cleared_details_pane(
         private: tuple[Any, ExecutionStore], browser: Any, tmp_path: Path) -> None:
     tracer, own = private
-    _timed(tracer, "slow job", 0, 900)
-    fast = _timed(tracer, "fast job", 0, None)
-    for n in range(3):
-        _timed(tracer, f"part {n}", n, n + 1, fast)
-    fast.end(end_time=1_700_000_000_000_000_000 + int(10e6))
+    _slow_and_fast_jobs(tracer)
     opened = Page(browser, write_page(own, tmp_path / "tools.html"))
     try:
         page = opened.page

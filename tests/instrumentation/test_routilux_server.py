@@ -75,6 +75,18 @@ def _server(receiver: Receiver, mode: str) -> tuple[subprocess.Popen[bytes], int
     return process, port
 
 
+def _execute(port: int, headers: dict[str, str], count: int) -> str:
+    """POST /api/v1/execute of the "orders" flow with a real HTTP client; the job id."""
+    body = json.dumps({"flow_id": "orders", "routine_id": "src", "slot_name": "trigger",
+                       "data": {"count": count}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/execute", data=body,
+                                     headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=20) as response:
+        assert response.status == 200
+        job_id: str = json.loads(response.read())["job_id"]
+    return job_id
+
+
 def _spans_named(receiver: Receiver, prefix: str, count: int, timeout: float = 20) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -97,13 +109,7 @@ def test_the_job_and_its_routines_join_the_callers_trace(receiver: Receiver, mod
         with client.start_as_current_span("checkout") as span, otel_exec.attributes(
                 run_id="r-42", baggage=True):
             propagate.inject(headers)
-        body = json.dumps({"flow_id": "orders", "routine_id": "src", "slot_name": "trigger",
-                           "data": {"count": 2}}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/execute", data=body,
-                                         headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=20) as response:
-            assert response.status == 200
-            job_id = json.loads(response.read())["job_id"]
+        job_id = _execute(port, headers, count=2)
         (job,) = _spans_named(receiver, "job orders", 1)
         routines = _spans_named(receiver, "routine ", 5)  # src, ok ×2, bad ×2; agg after ok
     finally:
@@ -130,12 +136,7 @@ def test_a_request_without_trace_context_starts_its_own_trace(receiver: Receiver
     receiver.clear()
     process, port = _server(receiver, "own")
     try:
-        body = json.dumps({"flow_id": "orders", "routine_id": "src", "slot_name": "trigger",
-                           "data": {"count": 1}}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/execute", data=body,
-                                         headers=HEADERS, method="POST")
-        with urllib.request.urlopen(request, timeout=20) as response:
-            assert response.status == 200
+        _execute(port, HEADERS, count=1)
         (job,) = _spans_named(receiver, "job orders", 1)
     finally:
         stop(process)
