@@ -190,26 +190,34 @@ class TraceBuffer(SpanProcessor):
             self.processors = (*self.processors, processor)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        context, parent = span.context, span.parent
-        if context is not None:
-            self._roots[context.span_id] = (
-                context.span_id if parent is None or parent.is_remote
-                else self._roots.get(parent.span_id, parent.span_id))
-            if len(self._roots) > 4 * self.sampler.max_spans:  # spans never ended
-                with self._lock:
-                    for span_id in list(self._roots)[:self.sampler.max_spans]:
-                        self._roots.pop(span_id, None)
+        try:
+            context, parent = span.context, span.parent
+            if context is not None:
+                self._roots[context.span_id] = (
+                    context.span_id if parent is None or parent.is_remote
+                    else self._roots.get(parent.span_id, parent.span_id))
+                if len(self._roots) > 4 * self.sampler.max_spans:  # spans never ended
+                    with self._lock:
+                        for span_id in list(self._roots)[:self.sampler.max_spans]:
+                            self._roots.pop(span_id, None)
+        except Exception:  # never into the program: the span is then decided alone
+            _logger.warning("otel_exec: KeepFailed could not note a span", exc_info=True)
         for processor in self.processors:
             processor.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        context = span.context
-        if context is None:
-            return
-        root = self._roots.pop(context.span_id, context.span_id)
-        with self._lock:
-            released = self._take(root, context.trace_id, span, root == context.span_id)
-            released.extend(self._overflow())
+        try:
+            context = span.context
+            if context is None:
+                return
+            root = self._roots.pop(context.span_id, context.span_id)
+            with self._lock:
+                released = self._take(root, context.trace_id, span, root == context.span_id)
+                released.extend(self._overflow())
+        except Exception:  # never into the program, nothing lost: exported undecided
+            _logger.warning("otel_exec: KeepFailed could not decide a span; exported",
+                            exc_info=True)
+            released = [span]
         self._export(released)
 
     def _take(self, root: int, trace_id: int, span: ReadableSpan,

@@ -276,3 +276,21 @@ def test_zero_code_by_name(receiver: Receiver, tmp_path: Path) -> None:
     traces = _exported_traces(receiver)
     assert len(traces) == 8, (traces, done.stderr)
     assert all(sorted(names) == ["job", "step"] for names in traces.values())
+
+
+def test_its_own_bookkeeping_failing_loses_nothing_and_raises_nothing(
+        store: ExecutionStore, traced_on: object, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    provider, exporter = _provider(sampling.KeepFailed(0.0))
+    traced_on(provider)  # type: ignore[operator]
+    _step(False)  # the buffer goes in front of the exporter
+
+    def broken(span: object) -> int:
+        raise RuntimeError("bookkeeping broke")
+
+    monkeypatch.setattr(sampling, "_size", broken)
+    exporter.clear()
+    assert _job(1, failing=False) == 3  # the program's result, untouched
+    assert sorted(span.name for span in exporter.get_finished_spans()) == ["step"] * 3
+    assert "KeepFailed could not decide a span" in caplog.text
+    assert len(store.by_name("job")) >= 1  # the store still sees it
