@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import math
+import re
 import sys
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from otel_exec.execution import Execution
     from otel_exec.views import Views
     from otel_exec.views.registry import Selection
+    from otel_exec.views.stats import NameStats
 
 _EPILOG = """examples:
   otel-exec demo                              run the example workflows, traced, and show them
@@ -135,10 +137,14 @@ def _tree(views: Views, options: argparse.Namespace, console: Console) -> int:
 
 def _stats(executions: Iterable[Execution], options: argparse.Namespace,
            console: Console) -> int:
-    from otel_exec.render import stats_table
     from otel_exec.views.stats import stats
 
-    rows = stats(executions)
+    return _show_stats(stats(executions), options, console)
+
+
+def _show_stats(rows: list[NameStats], options: argparse.Namespace, console: Console) -> int:
+    from otel_exec.render import stats_table
+
     if not rows and _filters(options):
         raise LookupError(f"no executions match {_filters(options)}")
     if options.slowest is not None:
@@ -270,6 +276,71 @@ def _view(views: Views, options: argparse.Namespace, console: Console) -> int:
 
 _COMMANDS = {"summary": _summary, "tree": _tree, "history": _history, "jobs": _jobs,
              "view": _view}
+_ENGINE_COMMANDS = ("summary", "stats", "history", "jobs")
+"""The commands that can run in a SQL engine (``--sql``, ``--clickhouse``)."""
+
+
+def _through_engine(options: argparse.Namespace, console: Console) -> int:
+    """``summary``, ``stats``, ``history`` or ``jobs`` answered by a SQL engine: the same rows
+    and verdicts as read into memory, from the rows the engine selects."""
+    from otel_exec import semconv
+    from otel_exec.trace_files import store_of
+    from otel_exec.trace_sql import queries
+    from otel_exec.views import Views
+
+    own = options.command == "summary"  # falyx's --name and --status: the registry's own
+    filters = queries.Filters(
+        options.trace, None if own else options.name, options.kind, options.framework,
+        options.service, "all" if own else options.status, options.attr or (),
+        options.since, options.until)
+    with queries.open_engine(options.files, options.clickhouse, options.table,
+                             cache=not options.no_cache) as engine:
+        if options.command == "stats":
+            return _show_stats(queries.stats(engine, filters), options, console)
+        if options.command == "summary":
+            return _show_selection(queries.registry(
+                engine, filters, options.name or "", options.index, options.result_index,
+                options.last_result, options.status, _limit(options), options.slowest),
+                options, console)
+        framework, kinds = ((semconv.FRAMEWORK_DATAKNOBS_FSM, (
+            semconv.KIND_FSM_RUN, semconv.KIND_BATCH, semconv.KIND_STREAM))
+            if options.command == "history" else (semconv.FRAMEWORK_ROUTILUX, (semconv.KIND_JOB,)))
+        spans = queries.spans_with(engine, framework, kinds, filters)
+        if not spans and _filters(options) and not queries.any_match(engine, filters):
+            raise LookupError(f"no executions match {_filters(options)}")
+    return _COMMANDS[options.command](Views(store_of(spans)), options, console)
+
+
+SQL_TABLE_ROWS = 1000
+"""Rows of a ``sql`` answer drawn as a table (``--csv`` and ``--json`` write every row)."""
+
+
+def _sql(options: argparse.Namespace, console: Console) -> int:
+    """``otel-exec sql``: a query over otel_traces and the views, as a table, CSV or JSON."""
+    from otel_exec.render import literal
+    from otel_exec.trace_sql import queries
+
+    *files, query = options.arguments
+    with queries.open_engine(files, options.clickhouse, options.table, options.allow_write,
+                             cache=not options.no_cache) as engine:
+        if options.csv or options.json:
+            sys.stdout.buffer.write(engine.run(query, "CSVWithNames" if options.csv
+                                               else "JSONEachRow"))
+            return 0
+        result = queries.fetch(engine, query)
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE, caption=None if len(result.rows) <= SQL_TABLE_ROWS else (
+        f"{len(result.rows) - SQL_TABLE_ROWS:,} more rows: add LIMIT, or use --csv / --json"))
+    for column, kind in zip(result.columns, result.types, strict=True):
+        table.add_column(literal(column), justify="right" if re.match(
+            r"(Nullable\()?(U?Int|Float|Decimal)", kind) else "left", overflow="fold")
+    for row in result.rows[:SQL_TABLE_ROWS]:
+        table.add_row(*(literal("NULL" if value is None else value if isinstance(value, str)
+                                else json.dumps(value, default=str)) for value in row))
+    console.print(table)
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -304,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="otel-exec-demo.jsonl",
                       help="trace file to write (default: %(default)s)")
     reading = _Parser(add_help=False)
-    reading.add_argument("files", nargs="+", metavar="FILE",
+    reading.add_argument("files", nargs="*", metavar="FILE",
                          help="OTLP JSON lines files (- for standard input, .gz read as gzip)")
     found = reading.add_argument_group("filters (a span is kept when it matches them all)")
     found.add_argument("--trace", type=_trace_id, help="only this trace id (32 hex digits)")
@@ -338,6 +409,9 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter)
         if name != "view":
             command.add_argument("--json", action="store_true", help="machine-readable output")
+        if name in _ENGINE_COMMANDS:
+            _engine_arguments(command.add_argument_group(
+                "SQL engine (the same rows, computed by ClickHouse)"), sql=True)
         if name in ("summary", "stats"):
             command.add_argument("--slowest", type=int, metavar="N",
                                  help="only the N slowest executions (summary) or names (stats)")
@@ -359,6 +433,30 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--max-spans", type=int, default=MAX_SPANS, metavar="N",
                                  help="refuse more spans than this, naming the filters to use "
                                       "(0: no bound; default %(default)s)")
+    asked = commands.add_parser(
+        "sql", help="SQL over trace files or a ClickHouse server: otel_traces and the views",
+        description="Run a query over otel_traces (the collector's ClickHouse exporter layout) "
+                    "and the views executions, falyx_history, fsm_runs, fsm_steps, "
+                    "routilux_jobs, routilux_routines: on trace files in embedded ClickHouse "
+                    "(pip install 'otel-exec[sql]'), or on a ClickHouse server fed by the "
+                    "collector (--clickhouse; pip install 'otel-exec[clickhouse]').",
+        epilog="examples:\n"
+               "  otel-exec sql traces.jsonl \"SELECT name, count() FROM falyx_history "
+               "GROUP BY name\"\n"
+               "  otel-exec sql 'logs/*.jsonl.gz' \"SELECT * FROM fsm_steps WHERE "
+               "state_name = 'score' AND NOT success\"\n"
+               "  CLICKHOUSE_PASSWORD=... otel-exec sql --clickhouse https://ch:8443/otel "
+               "\"SELECT * FROM routilux_jobs WHERE status = 'running'\"",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    asked.add_argument("arguments", nargs="+", metavar="[FILE ...] QUERY",
+                       help="trace files (globs are expanded; none with --clickhouse), then "
+                            "the query")
+    output = asked.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="JSON lines, every row")
+    output.add_argument("--csv", action="store_true", help="CSV with a header, every row")
+    _engine_arguments(asked, sql=False)
+    asked.add_argument("--allow-write", action="store_true",
+                       help="let statements other than reads run on the server")
     commands.add_parser(
         "doctor", help="what this installation can trace, and where spans would go",
         description="Print the Python, OpenTelemetry and framework versions, the tracer "
@@ -431,6 +529,22 @@ def _serve(options: argparse.Namespace) -> int:
         sys.stderr.write(f"otel-exec serve: cannot listen on {options.host}:{options.port} "
                          f"({exc.strerror or exc})\n")
         return 2
+
+
+def _engine_arguments(group: Any, sql: bool) -> None:
+    """The options that choose and tune the SQL engine."""
+    if sql:
+        group.add_argument("--sql", action="store_true",
+                           help="compute this in embedded ClickHouse (pip install "
+                                "'otel-exec[sql]'): files read by the engine, not by Python")
+    group.add_argument("--clickhouse", metavar="URL",
+                       help="a ClickHouse server instead of files: http(s)://host[:port]/db "
+                            "(credentials from CLICKHOUSE_USER / CLICKHOUSE_PASSWORD)")
+    group.add_argument("--table", default="otel_traces",
+                       help="the traces table on the server (default: %(default)s)")
+    group.add_argument("--no-cache", action="store_true",
+                       help="read large files again instead of keeping a columnar copy beside "
+                            "them")
 
 
 def _writable(path: str) -> bool:
@@ -563,6 +677,20 @@ def _bounded(matches: Callable[[Execution], bool] | None,
     return keep
 
 
+def _run_engine(options: argparse.Namespace) -> int:
+    """A command answered by a SQL engine; its errors are one line and exit status 2."""
+    from otel_exec.trace_files import TraceFileError
+    from otel_exec.trace_sql import SqlError
+
+    try:
+        if options.command == "sql":
+            return _sql(options, Console())
+        return _through_engine(options, Console())
+    except (TraceFileError, LookupError, SqlError) as error:
+        sys.stderr.write(f"otel-exec {options.command}: {str(error).strip(chr(39) + chr(34))}\n")
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``otel-exec``; returns the exit status: 0, or 2 for a file that cannot be
     read or a lookup that finds nothing (one line on stderr); 1 is only ever our own bug."""
@@ -586,6 +714,9 @@ def main(argv: list[str] | None = None) -> int:
         return demo.run(output=options.output)
     if options.command == "serve":
         return _serve(options)
+    if options.command == "sql" or (options.command in _ENGINE_COMMANDS and (
+            options.sql or options.clickhouse)):
+        return _run_engine(options)
     if options.command == "tail":
         from pathlib import Path
 
@@ -606,6 +737,10 @@ def main(argv: list[str] | None = None) -> int:
     from otel_exec.views import Views
     from otel_exec.views.registry import select_streamed
 
+    if not options.files:
+        sys.stderr.write(f"otel-exec {options.command}: give trace files (- for standard "
+                         "input)\n")
+        return 2
     notes: list[str] = []
     # Reading makes millions of short-lived objects and no reference cycles; with the cycle
     # collector on, each full collection walks the ever larger set of span ids seen (a third

@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instrumentation", ("otel_exec.instrumentation",)),
     ("spans", ("otel_exec.spans",)),
     ("pages", ("otel_exec.viewer",)),
+    ("SQL over traces", ("otel_exec.trace_sql",)),
     ("views", ("otel_exec.views",)),
     ("presentation and files", ("otel_exec.render", "otel_exec.live_console",
                                 "otel_exec.trace_files")),

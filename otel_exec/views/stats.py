@@ -29,10 +29,10 @@ class NameStats:
         return asdict(self)
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
+def _percentile(ordered: list[int], fraction: float) -> int:
     """Nearest-rank percentile of an ascending list."""
     if not ordered:
-        return 0.0
+        return 0
     rank = max(1, round(fraction * len(ordered) + 0.5 - 1e-9))
     return ordered[min(rank, len(ordered)) - 1]
 
@@ -40,21 +40,21 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 def stats(executions: Iterable[Execution]) -> list[NameStats]:
     """Statistics per (name, kind) of finished executions, largest total duration first.
 
-    Keeps each execution's duration only, so a stream of executions (a trace file read line
-    by line) is summed up without being held.
+    Keeps each execution's duration only (in whole nanoseconds, so the total is exact), and a
+    stream of executions (a trace file read line by line) is summed up without being held.
     """
-    durations: dict[tuple[str, str], list[float]] = {}
+    durations: dict[tuple[str, str], list[int]] = {}
     failures: dict[tuple[str, str], int] = {}
     for execution in executions:
         if execution.end_ns is not None:
             key = (execution.name, execution.kind)
-            durations.setdefault(key, []).append(execution.duration or 0.0)
+            durations.setdefault(key, []).append(execution.end_ns - execution.start_ns)
             if not execution.success:
                 failures[key] = failures.get(key, 0) + 1
     rows = []
     for (name, kind), values in durations.items():
         values.sort()
         rows.append(NameStats(name, kind, len(values), failures.get((name, kind), 0),
-                              _percentile(values, 0.50), _percentile(values, 0.95),
-                              values[-1], sum(values)))
+                              _percentile(values, 0.50) / 1e9, _percentile(values, 0.95) / 1e9,
+                              values[-1] / 1e9, sum(values) / 1e9))
     return sorted(rows, key=lambda row: (-row.total, row.name))

@@ -1,0 +1,283 @@
+"""Questions in SQL: any query (``sql``), and the commands' own (summary, stats, history,
+jobs) answered by the engine, with the rows the in-memory views would show."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry.sdk.trace import Event
+from opentelemetry.trace import Link, SpanContext, StatusCode, TraceFlags
+
+from otel_exec import semconv
+from otel_exec.execution import Execution
+from otel_exec.trace_sql import schema
+from otel_exec.trace_sql.engines import Cluster, Engine, Files, expand
+from otel_exec.views.registry import Selection
+from otel_exec.views.stats import NameStats
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+
+@dataclass
+class Result:
+    """A query's answer: column names and types, and the rows as Python values."""
+
+    columns: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as ``{column: value}``."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def fetch(engine: Engine, query: str) -> Result:
+    """Run ``query`` and read its answer."""
+    data = orjson.loads(engine.run(query, "JSONCompact") or b"{}")
+    meta = data.get("meta", [])
+    return Result([column["name"] for column in meta], [column["type"] for column in meta],
+                  [tuple(row) for row in data.get("data", [])])
+
+
+@contextlib.contextmanager
+def open_engine(files: Sequence[str] = (), clickhouse: str | None = None,
+                table: str = schema.TABLE, allow_write: bool = False,
+                cache: bool = True) -> Iterator[Engine]:
+    """The engine for trace files (chDB) or for a ClickHouse server (exactly one of them).
+
+    Raises:
+        SqlError: Neither or both are given, or the engine is not installed.
+        TraceFileError: A file is missing or is not a regular file.
+    """
+    from otel_exec.trace_sql.engines import SqlError
+
+    if bool(files) == bool(clickhouse):
+        raise SqlError("give trace files or --clickhouse URL (one of them)")
+    if clickhouse:
+        yield Cluster(clickhouse, table, allow_write)
+        return
+    with Files(expand(files), cache=cache) as engine:
+        yield engine
+
+
+def sql(query: str, *files: str, clickhouse: str | None = None, table: str = schema.TABLE,
+        allow_write: bool = False) -> Result:
+    """Run ``query`` over ``otel_traces`` and the views, on trace files (OTLP JSON lines,
+    ``.gz``, globs) or on the ClickHouse server at ``clickhouse``.
+
+    Raises:
+        SqlError: The engine refused the query or could not run it (one line).
+        TraceFileError: A file is missing or not OTLP JSON lines (``file:line``).
+    """
+    with open_engine(files, clickhouse, table, allow_write) as engine:
+        return fetch(engine, query)
+
+
+# ---- filters ----------------------------------------------------------------------------------
+def literal(value: object) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class Filters:
+    """The commands' span filters, as a condition on the ``executions`` view's columns."""
+
+    trace: str | None = None
+    name: str | None = None
+    kind: str | None = None
+    framework: str | None = None
+    service: str | None = None
+    status: str = "all"
+    attributes: Sequence[tuple[str, str]] = ()
+    since: float | None = None
+    until: float | None = None
+
+    def where(self) -> str:
+        """The condition (``1`` when nothing is filtered)."""
+        tests = [f"{column} = {literal(value)}" for column, value in (
+            ("trace_id", (self.trace or "").lower() or None), ("name", self.name),
+            ("kind", self.kind), ("framework", self.framework), ("service", self.service))
+            if value is not None]
+        if self.status != "all":
+            tests.append("success" if self.status == "success" else "NOT success")
+        tests += [f"attributes[{literal(key)}] = {literal(value)}"
+                  for key, value in self.attributes]
+        if self.since is not None:
+            tests.append(f"start_ns >= {int(self.since * 1e9)}")
+        if self.until is not None:
+            tests.append(f"start_ns < {int(self.until * 1e9)}")
+        return " AND ".join(tests) or "1"
+
+
+# ---- rows as executions -------------------------------------------------------------------------
+_HANDED_COLUMNS = (
+    "name", "trace_id", "span_id", "parent_span_id", "start_ns", "end_ns", "attributes",
+    "arrayMap(t -> toUnixTimestamp64Nano(t), event_times)", "event_names", "event_attributes",
+    "status_code", "status_message", "scope", "service", "link_trace_ids", "link_span_ids",
+    "link_attributes")
+"""What a row hands to Python to be an ``Execution`` (columns of the executions view)."""
+_HANDED = ", ".join(_HANDED_COLUMNS)
+_INT = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+_FLOAT = re.compile(r"-?\d+\.\d+(?:e[+-]?\d+)?")
+_TEXTS = frozenset({semconv.EXEC_ARGS, semconv.EXEC_KWARGS, semconv.EXEC_RESULT,
+                    semconv.EXEC_ITEMS, semconv.EXCEPTION_MESSAGE, semconv.EXCEPTION_TYPE,
+                    semconv.EXCEPTION_STACKTRACE, semconv.LOG_MESSAGE, semconv.FSM_ERROR,
+                    semconv.ROUTILUX_JOB_ID, semconv.ROUTILUX_ROUTINE_ID, semconv.ROUTILUX_REASON,
+                    semconv.SERVICE_NAME, semconv.SERVICE_VERSION})
+"""Keys whose values are always text (the bounded text of a Python value, an id, a message)."""
+_CODES = {"Error": StatusCode.ERROR, "STATUS_CODE_ERROR": StatusCode.ERROR,
+          "Ok": StatusCode.OK, "STATUS_CODE_OK": StatusCode.OK}
+
+
+def typed(key: str, text: str) -> Any:
+    """An attribute's value from the table's text: what OTLP carried (a bool, an int, a float,
+    an array as a tuple), where the text can only have come from that; else the text."""
+    if key in _TEXTS or not text:
+        return text
+    if text in ("true", "false"):
+        return text == "true"
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text) and repr(float(text)) == text:
+        return float(text)
+    if text[0] == "[" and text[-1] == "]":
+        with contextlib.suppress(ValueError):
+            items = json.loads(text)
+            if isinstance(items, list):
+                return tuple(items)
+    return text
+
+
+def _attributes(texts: dict[str, str]) -> dict[str, Any]:
+    return {key: typed(key, text) for key, text in texts.items()}
+
+
+def execution_of(row: Sequence[Any], index: int | None = None) -> Execution:
+    """A handed row (``_HANDED``'s columns) as the execution the in-memory views read."""
+    (name, trace_id, span_id, parent, start_ns, end_ns, attributes, times, names, event_attrs,
+     code, message, scope, service, link_traces, link_spans, link_attrs) = row
+    events = tuple(Event(event_name, _attributes(event_attributes), stamp)
+                   for event_name, event_attributes, stamp in zip(names, event_attrs, times,
+                                                                  strict=True))
+    links = tuple(Link(SpanContext(int(trace, 16), int(span, 16), is_remote=True,
+                                   trace_flags=TraceFlags(1)), _attributes(link_attributes))
+                  for trace, span, link_attributes in zip(link_traces, link_spans, link_attrs,
+                                                          strict=True))
+    return Execution(name, int(trace_id, 16), int(span_id, 16),
+                     int(parent, 16) if parent else None, start_ns, end_ns,
+                     _attributes(attributes), events, links, _CODES.get(code, StatusCode.UNSET),
+                     message or None, scope, index, None, service or None)
+
+
+# ---- the commands -------------------------------------------------------------------------------
+def stats(engine: Engine, filters: Filters) -> list[NameStats]:
+    """``otel-exec stats``: per name and kind, count, failures, p50 / p95 / max and total
+    (nearest-rank percentiles, as the in-memory statistics)."""
+    result = fetch(engine, f"""
+        SELECT name, kind, count() AS count, countIf(NOT success) AS failures,
+            arraySort(groupArray(duration)) AS ordered,
+            ordered[greatest(1, toUInt64(ceil(0.5 * count - 1e-9)))] AS p50,
+            ordered[greatest(1, toUInt64(ceil(0.95 * count - 1e-9)))] AS p95,
+            arrayMax(ordered) AS max, sum(end_ns - start_ns) / 1e9 AS total
+        FROM executions
+        WHERE {filters.where()}
+        GROUP BY name, kind ORDER BY total DESC, name""")
+    return [NameStats(name, kind, count, failures, p50, p95, top, total)
+            for name, kind, count, failures, _, p50, p95, top, total in result.rows]
+
+
+_TITLE = "📊 Execution History"
+
+
+def registry(engine: Engine, filters: Filters, name: str = "", index: int | None = None,
+             result_index: int | None = None, last_result: bool = False, status: str = "all",
+             limit: int | None = None, slowest: int | None = None) -> Selection:
+    """``otel-exec summary``: what the registry view selects for these arguments (falyx's
+    order: last_result, result_index, name, index, the whole history), the rows numbered as
+    the in-memory registry numbers them, only the rows shown read back. ``filters`` apply
+    after numbering; a lookup by index that they reject selects nothing."""
+    where = filters.where()
+    if last_result:
+        rows = _registry_rows(engine, f"NOT ignore_in_history AND {where}", 1)
+        return (Selection(result=rows[0][0]) if rows else
+                Selection(missing="No valid executions found to display last result."))
+    kept = {"all": "", "success": " AND success"}.get(status, " AND NOT success")
+    if (result_index is not None and result_index >= 0) or (
+            not name and index is not None and index >= 0):
+        number = result_index if result_index is not None and result_index >= 0 else index
+        rows = _registry_rows(engine, f"index = {int(number or 0)}", 1,
+                              matches=where + ("" if number == result_index else kept))
+        if not rows:
+            return Selection(missing=f"No execution found for index {number}.")
+        found, _, matches = rows[0]
+        if number == result_index:
+            return Selection(result=found) if matches else Selection()
+        return Selection(title=f"{_TITLE} for Index {index}",
+                         executions=[found] if matches else [])
+    title = _TITLE
+    if name:
+        if not fetch(engine, "SELECT 1 FROM falyx_history WHERE name = "
+                             f"{literal(name)} LIMIT 1").rows:
+            return Selection(missing=f"No executions found for action '{name}'.")
+        title = f"{_TITLE} for '{name}'"
+        where += f" AND name = {literal(name)}"
+    bound = slowest if slowest is not None else limit if limit and limit > 0 else None
+    rows = _registry_rows(engine, where + kept, bound, slowest is not None)
+    shown = [execution for execution, _, _ in rows]
+    matched = rows[0][1] if rows else 0
+    return Selection(title=title, executions=shown,
+                     hidden=0 if slowest is not None else matched - len(shown))
+
+
+def _registry_rows(engine: Engine, where: str, bound: int | None, slowest: bool = False,
+                   matches: str = "1") -> list[tuple[Execution, int, bool]]:
+    """Registry entries matching ``where``: the newest ``bound`` (or the slowest), oldest
+    first, each with the number that matched and whether it passes ``matches``. The entries
+    are chosen on a few narrow columns; only those chosen are read whole."""
+    order = ("end_ns - start_ns DESC, end_ns DESC" if slowest
+             else "end_ns DESC, start_ns ASC, span_id DESC")
+    chosen = fetch(engine, f"""
+        SELECT span_id, trace_id, index, count() OVER () AS matched, {matches} AS matches
+        FROM falyx_history WHERE {where}
+        ORDER BY {order} {f'LIMIT {int(bound)}' if bound is not None else ''}""").rows
+    if not chosen:
+        return []
+    found = {(row[0], row[1]): row[2:] for row in chosen}
+    ids = ", ".join(f"({literal(span)}, {literal(trace)})" for span, trace in found)
+    result = fetch(engine, f"""
+        SELECT {_HANDED} FROM executions WHERE (span_id, trace_id) IN ({ids})
+        ORDER BY end_ns, start_ns DESC, span_id""")
+    rows = []
+    for row in result.rows:
+        index, matched, passes = found[(row[2], row[1])]
+        rows.append((execution_of(row, index), matched, bool(passes)))
+    return rows
+
+
+def spans_with(engine: Engine, framework: str, kinds: Sequence[str],
+               filters: Filters) -> list[Execution]:
+    """Every span of the traces that hold a ``framework`` span of one of ``kinds`` (matching
+    the filters), those that match them: what the history and jobs views are built from, the
+    rest never read."""
+    kinds_list = ", ".join(literal(kind) for kind in kinds)
+    where = filters.where()
+    result = fetch(engine, f"""
+        SELECT {_HANDED} FROM executions
+        WHERE trace_id IN (SELECT trace_id FROM executions
+                           WHERE framework = {literal(framework)} AND kind IN ({kinds_list})
+                             AND {where})
+          AND {where}
+        ORDER BY end_ns, start_ns DESC""")
+    return [execution_of(row) for row in result.rows]
+
+
+def any_match(engine: Engine, filters: Filters) -> bool:
+    """Whether any span passes the filters."""
+    return bool(fetch(engine, f"SELECT 1 FROM executions WHERE {filters.where()} LIMIT 1").rows)
