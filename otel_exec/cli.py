@@ -677,6 +677,14 @@ def _bounded(matches: Callable[[Execution], bool] | None,
     return keep
 
 
+def _refused(command: str, error: Exception) -> int:
+    """A user error as one line on stderr (a lookup's message without the quotes a KeyError
+    adds); exit status 2."""
+    message = str(error).strip("'\"") if isinstance(error, LookupError) else str(error)
+    sys.stderr.write(f"otel-exec {command}: {message}\n")
+    return 2
+
+
 def _run_engine(options: argparse.Namespace) -> int:
     """A command answered by a SQL engine; its errors are one line and exit status 2."""
     from otel_exec.trace_files import TraceFileError
@@ -687,8 +695,7 @@ def _run_engine(options: argparse.Namespace) -> int:
             return _sql(options, Console())
         return _through_engine(options, Console())
     except (TraceFileError, LookupError, SqlError) as error:
-        sys.stderr.write(f"otel-exec {options.command}: {str(error).strip(chr(39) + chr(34))}\n")
-        return 2
+        return _refused(options.command, error)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -765,9 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         views = Views(store_of(data.executions))
         return _COMMANDS[options.command](views, options, Console())
     except (TraceFileError, LookupError) as error:
-        message = str(error).strip("'\"")
-        sys.stderr.write(f"otel-exec {options.command}: {message}\n")
-        return 2
+        return _refused(options.command, error)
     finally:
         gc.enable()
         for note in notes:

@@ -42,7 +42,8 @@ def port(endpoint: str) -> int:
 
 def test_every_file_parses() -> None:
     names = sorted(str(p.relative_to(FOLDER)) for p in FOLDER.rglob("*.y*ml"))
-    assert names == ["docker-compose.yml", "fleet/agent.yaml", "fleet/gateway.yaml",
+    assert names == ["clickhouse.yaml", "docker-compose.yml", "fleet/agent.yaml",
+                     "fleet/gateway.yaml",
                      "grafana-dashboards.yaml", "grafana-datasources.yaml", "otel-collector.yaml",
                      "tempo.yaml"]
     for name in names:

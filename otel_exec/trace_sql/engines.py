@@ -93,7 +93,8 @@ def expand(patterns: Sequence[str]) -> list[str]:
         if pattern == "-":
             found.append(pattern)
             continue
-        names = sorted(glob.glob(pattern)) if _GLOB.search(pattern) else [pattern]
+        literal = not _GLOB.search(pattern) or os.path.lexists(pattern)
+        names = [pattern] if literal else sorted(glob.glob(pattern))
         if not names:
             raise TraceFileError(f"{pattern}: no file matches")
         for name in names:
@@ -202,7 +203,8 @@ class Files:
             self._query(f"INSERT INTO FUNCTION file({_literal(str(partial))}, 'Arrow') {rows}",
                         "CSV", {**schema.READ_SETTINGS, "engine_file_truncate_on_insert": 1,
                                 "max_memory_usage": MAX_ENGINE_MEMORY})
-            empty = self._query(f"SELECT countIf(TraceId = '') FROM file("
+            empty = self._query(f"SELECT countIf(NOT match(TraceId, '^[0-9a-f]{{32}}$') OR NOT "
+                                f"match(SpanId, '^[0-9a-f]{{16}}$')) FROM file("
                                 f"{_literal(str(partial))}, 'Arrow')", "CSV", {}).strip()
         except SqlError as error:
             partial.unlink(missing_ok=True)
