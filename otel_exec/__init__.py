@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from otel_exec.instrumentation.run_attributes import attributes
     from otel_exec.sampling import KeepFailed
     from otel_exec.semconv import ExecStatus
+    from otel_exec.trace_sql import sql
     from otel_exec.views import Views
     from otel_exec.views.history import ExecutionHistory, HistoryView
     from otel_exec.views.registry import ExecutionRegistry
@@ -70,6 +71,7 @@ _LAZY = {
     "traced": "otel_exec.instrumentation.decorator",
     "span": "otel_exec.instrumentation.block",
     "attributes": "otel_exec.instrumentation.run_attributes",
+    "sql": "otel_exec.trace_sql",
 }
 _VIEWS = ("registry", "history", "tracker", "job_state")
 
@@ -209,6 +211,7 @@ __all__ = [
     "save",
     "shutdown",
     "span",
+    "sql",
     "store",
     "summary",
     "traced",

@@ -26,6 +26,7 @@ RUNS = {
     "bench_calls.py": ([], "routilux (routine execution)"),
     "bench_values.py": (["--calls", "2", "--rounds", "1"], "built-in policy / bare span"),
     "bench_startup.py": (["--rounds", "1"], "adds"),
+    "bench_sql.py": (["--spans", "500", "--rounds", "1"], "engine from the copy"),
 }
 WITH_FSM = {"bench_fsm.py", "bench_calls.py"}
 
