@@ -253,10 +253,15 @@ def test_falyx_indices_number_the_registry_as_in_memory(
         0] == ("function", None)
 
 
+HOSTILE_TEXTS = ['say "hi"', "back\\slash", "line\nbreak\ttab", "é 😀 中文", "\x1b[31mred",
+                 '{"stringValue": "inner"}', "", "[not json", "'quoted'"]
+
+
 def test_attribute_values_come_back_as_they_were_sent(tmp_path: Path) -> None:
     values = {"int": 7, "negative": -12, "bool": True, "false": False, "float": 1.5,
               "tuple": ("a", "b"), "ints": (1, 2), "text": "hello", "looks_like_int": "007",
-              semconv.EXEC_RESULT: "42"}
+              semconv.EXEC_RESULT: "42", "mixed": ("x", 2, True),
+              **{f"hostile{n}": text for n, text in enumerate(HOSTILE_TEXTS)}}
     made = _Spans(3)
     made.span("values", 5, None, values, made.clock, 10)
     path = tmp_path / "values.jsonl"
@@ -264,7 +269,9 @@ def test_attribute_values_come_back_as_they_were_sent(tmp_path: Path) -> None:
     (row,) = queries.sql("SELECT SpanAttributes FROM otel_traces", str(path)).rows
     assert row[0] == {"int": "7", "negative": "-12", "bool": "true", "false": "false",
                       "float": "1.5", "tuple": '["a","b"]', "ints": "[1,2]", "text": "hello",
-                      "looks_like_int": "007", semconv.EXEC_RESULT: "42"}
+                      "looks_like_int": "007", semconv.EXEC_RESULT: "42",
+                      "mixed": '["x",2,true]',
+                      **{f"hostile{n}": text for n, text in enumerate(HOSTILE_TEXTS)}}
     assert {key: queries.typed(key, text) for key, text in row[0].items()} == values
 
 

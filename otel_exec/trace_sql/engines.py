@@ -198,7 +198,7 @@ class Files:
         readable = _engine_path(path, self._scratch)
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         source = f"file({_literal(readable)}, 'JSONEachRow', {_literal(schema.LINE_STRUCTURE)})"
-        rows = schema.SPAN_ROWS.format(source=source)
+        rows = schema.span_rows(source)
         try:
             self._query(f"INSERT INTO FUNCTION file({_literal(str(partial))}, 'Arrow') {rows}",
                         "CSV", {**schema.READ_SETTINGS, "engine_file_truncate_on_insert": 1,
