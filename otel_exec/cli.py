@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 
+from otel_exec import semconv
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -283,7 +285,6 @@ _ENGINE_COMMANDS = ("summary", "stats", "history", "jobs")
 def _through_engine(options: argparse.Namespace, console: Console) -> int:
     """``summary``, ``stats``, ``history`` or ``jobs`` answered by a SQL engine: the same rows
     and verdicts as read into memory, from the rows the engine selects."""
-    from otel_exec import semconv
     from otel_exec.trace_files import store_of
     from otel_exec.trace_sql import queries
     from otel_exec.views import Views
@@ -302,10 +303,7 @@ def _through_engine(options: argparse.Namespace, console: Console) -> int:
                 engine, filters, options.name or "", options.index, options.result_index,
                 options.last_result, options.status, _limit(options), options.slowest),
                 options, console)
-        framework, kinds = ((semconv.FRAMEWORK_DATAKNOBS_FSM, (
-            semconv.KIND_FSM_RUN, semconv.KIND_BATCH, semconv.KIND_STREAM))
-            if options.command == "history" else (semconv.FRAMEWORK_ROUTILUX, (semconv.KIND_JOB,)))
-        spans = queries.spans_with(engine, framework, kinds, filters)
+        spans = queries.spans_with(engine, *_VIEW_ROOTS[options.command], filters)
         if not spans and _filters(options) and not queries.any_match(engine, filters):
             raise LookupError(f"no executions match {_filters(options)}")
     return _COMMANDS[options.command](Views(store_of(spans)), options, console)
@@ -655,6 +653,31 @@ def _spans(options: argparse.Namespace, notes: list[str]) -> Iterable[Execution]
     return spans if matches is None else filter(matches, spans)
 
 
+_VIEW_ROOTS = {"history": (semconv.FRAMEWORK_DATAKNOBS_FSM, (
+                   semconv.KIND_FSM_RUN, semconv.KIND_BATCH, semconv.KIND_STREAM)),
+               "jobs": (semconv.FRAMEWORK_ROUTILUX, (semconv.KIND_JOB,))}
+"""The framework whose spans alone a command's view is built from (runs, steps, resources,
+chunks; jobs and routines), and the kinds of the view's roots: only those spans are held, not
+the rest of the file."""
+
+
+def _held(matches: Callable[[Execution], bool] | None, framework: str | None,
+          matched: list[bool]) -> Callable[[Execution], bool] | None:
+    """What a command holds of the spans read: those that match, and of those only
+    ``framework``'s when given; ``matched`` gets an item when any span matched at all."""
+    if framework is None:
+        return matches
+
+    def keep(execution: Execution) -> bool:
+        if matches is not None and not matches(execution):
+            return False
+        if not matched:
+            matched.append(True)
+        return execution.framework == framework
+
+    return keep
+
+
 def _bounded(matches: Callable[[Execution], bool] | None,
              options: argparse.Namespace) -> Callable[[Execution], bool] | None:
     """``view --max-spans N``: stop reading (TooManySpans) at the first span past the bound."""
@@ -765,9 +788,12 @@ def main(argv: list[str] | None = None) -> int:
             data = read_traces(*options.files)
             notes = data.notes
             return _summary(Views(store_of(data.executions)), options, Console())
-        data = read_traces(*options.files, keep=_bounded(_matcher(options), options))
+        matched: list[bool] = []
+        data = read_traces(*options.files, keep=_held(
+            _bounded(_matcher(options), options),
+            _VIEW_ROOTS[options.command][0] if options.command in _VIEW_ROOTS else None, matched))
         notes = data.notes
-        if not data.executions and _filters(options):
+        if not (data.executions or matched) and _filters(options):
             raise LookupError(f"no executions match {_filters(options)}")
         views = Views(store_of(data.executions))
         return _COMMANDS[options.command](views, options, Console())
