@@ -11,6 +11,7 @@ import json
 import os
 import random
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -303,8 +304,14 @@ def test_the_demo_skip_hint_names_the_package(monkeypatch: pytest.MonkeyPatch,
 
 def _started(command: list[str], timeout: float = 30) -> subprocess.Popen[str]:
     """``otel-exec tail ...`` started, returned once it says it is following (bounded)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "COLUMNS": "200"})
+    # Ctrl-C reaches it even when the tests run as a background job: such a job inherits
+    # SIGINT ignored, and so would the process (a handled signal is reset at exec instead).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env={**os.environ, "COLUMNS": "200"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert process.stderr is not None
     ready, _, _ = select.select([process.stderr], [], [], timeout)
     line = process.stderr.readline() if ready else ""

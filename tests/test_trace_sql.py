@@ -6,6 +6,7 @@ files and queries, and the extra being optional."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import os
 import random
@@ -23,14 +24,15 @@ from otel_exec import semconv
 from otel_exec.cli import main
 from otel_exec.execution import Execution
 from otel_exec.trace_files import encode_line, iter_traces
+from otel_exec.trace_sql import engines, queries, schema
 
 from .conftest import needs_fsm
 
-chdb = pytest.importorskip("chdb")
-
-from otel_exec.trace_sql import engines, queries, schema  # noqa: E402
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# chDB is loaded by the first test that queries, not when the tests are collected: the engine
+# changes the signal handling of the process that loads it, and earlier tests start processes.
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.skipif(importlib.util.find_spec("chdb") is None,
+                                 reason="chDB is not installed (the sql extra)")]
 
 
 def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
