@@ -203,62 +203,109 @@ def registry(engine: Engine, filters: Filters, name: str = "", index: int | None
     order: last_result, result_index, name, index, the whole history), the rows numbered as
     the in-memory registry numbers them, only the rows shown read back. ``filters`` apply
     after numbering; a lookup by index that they reject selects nothing."""
+    numbering = _Numbering(engine)
     where = filters.where()
     if last_result:
-        rows = _registry_rows(engine, f"NOT ignore_in_history AND {where}", 1)
+        rows = numbering.rows(f"NOT ignore_in_history AND {where}", 1)
         return (Selection(result=rows[0][0]) if rows else
                 Selection(missing="No valid executions found to display last result."))
     kept = {"all": "", "success": " AND success"}.get(status, " AND NOT success")
     if (result_index is not None and result_index >= 0) or (
             not name and index is not None and index >= 0):
         number = result_index if result_index is not None and result_index >= 0 else index
-        rows = _registry_rows(engine, f"index = {int(number or 0)}", 1,
-                              matches=where + ("" if number == result_index else kept))
-        if not rows:
+        found = numbering.lookup(int(number or 0),
+                                 where + ("" if number == result_index else kept))
+        if found is None:
             return Selection(missing=f"No execution found for index {number}.")
-        found, _, matches = rows[0]
+        execution, matches = found
         if number == result_index:
-            return Selection(result=found) if matches else Selection()
+            return Selection(result=execution) if matches else Selection()
         return Selection(title=f"{_TITLE} for Index {index}",
-                         executions=[found] if matches else [])
+                         executions=[execution] if matches else [])
     title = _TITLE
     if name:
-        if not fetch(engine, "SELECT 1 FROM falyx_history WHERE name = "
+        if not fetch(engine, f"SELECT 1 FROM executions WHERE {_REGISTRY} AND name = "
                              f"{literal(name)} LIMIT 1").rows:
             return Selection(missing=f"No executions found for action '{name}'.")
         title = f"{_TITLE} for '{name}'"
         where += f" AND name = {literal(name)}"
     bound = slowest if slowest is not None else limit if limit and limit > 0 else None
-    rows = _registry_rows(engine, where + kept, bound, slowest is not None)
-    shown = [execution for execution, _, _ in rows]
-    matched = rows[0][1] if rows else 0
-    return Selection(title=title, executions=shown,
-                     hidden=0 if slowest is not None else matched - len(shown))
+    shown = [execution for execution, _ in numbering.rows(where + kept, bound,
+                                                          slowest is not None)]
+    hidden = 0
+    if slowest is None and bound is not None and len(shown) == bound:
+        hidden = fetch(engine, f"SELECT count() FROM executions WHERE {_REGISTRY} AND "
+                               f"{where}{kept}").rows[0][0] - len(shown)
+    return Selection(title=title, executions=shown, hidden=hidden)
 
 
-def _registry_rows(engine: Engine, where: str, bound: int | None, slowest: bool = False,
-                   matches: str = "1") -> list[tuple[Execution, int, bool]]:
-    """Registry entries matching ``where``: the newest ``bound`` (or the slowest), oldest
-    first, each with the number that matched and whether it passes ``matches``. The entries
-    are chosen on a few narrow columns; only those chosen are read whole."""
-    order = ("end_ns - start_ns DESC, end_ns DESC" if slowest
-             else "end_ns DESC, start_ns ASC, span_id DESC")
-    chosen = fetch(engine, f"""
-        SELECT span_id, trace_id, index, count() OVER () AS matched, {matches} AS matches
-        FROM falyx_history WHERE {where}
-        ORDER BY {order} {f'LIMIT {int(bound)}' if bound is not None else ''}""").rows
-    if not chosen:
-        return []
-    found = {(row[0], row[1]): row[2:] for row in chosen}
-    ids = ", ".join(f"({literal(span)}, {literal(trace)})" for span, trace in found)
-    result = fetch(engine, f"""
-        SELECT {_HANDED} FROM executions WHERE (span_id, trace_id) IN ({ids})
-        ORDER BY end_ns, start_ns DESC, span_id""")
-    rows = []
-    for row in result.rows:
-        index, matched, passes = found[(row[2], row[1])]
-        rows.append((execution_of(row, index), matched, bool(passes)))
-    return rows
+_REGISTRY = "in_registry"
+_COMPLETION = "end_ns, start_ns DESC"
+"""The registry's completion order (the outer of two spans ending together first)."""
+
+
+class _Numbering:
+    """The registry's numbers for the rows a request shows, without numbering every entry:
+    falyx's own indices where the spans have them; else an entry's number is how many entries
+    completed before it, counted up to the oldest row shown and numbered from there."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.owned = bool(fetch(engine, f"SELECT 1 FROM executions WHERE {_REGISTRY} AND "
+                                        "own_index IS NOT NULL LIMIT 1").rows)
+
+    def lookup(self, number: int, matches: str) -> tuple[Execution, bool] | None:
+        """The entry with index ``number`` and whether it passes ``matches``."""
+        choice = (f"own_index = {number} ORDER BY end_ns DESC LIMIT 1" if self.owned
+                  else f"1 ORDER BY {_COMPLETION} LIMIT 1 OFFSET {number}")
+        chosen = fetch(self.engine, f"SELECT span_id, trace_id, {matches} FROM executions "
+                                    f"WHERE {_REGISTRY} AND {choice}").rows
+        if not chosen:
+            return None
+        (row,) = self._read(chosen)
+        return execution_of(row, number), bool(chosen[0][2])
+
+    def rows(self, where: str, bound: int | None,
+             slowest: bool = False) -> list[tuple[Execution, int | None]]:
+        """Entries matching ``where``: the newest ``bound`` (or the slowest), oldest first,
+        numbered. They are chosen on a few narrow columns; only those chosen are read whole."""
+        order = "end_ns - start_ns DESC, end_ns DESC" if slowest else "end_ns DESC, start_ns"
+        chosen = fetch(self.engine, f"""
+            SELECT span_id, trace_id, own_index FROM executions WHERE {_REGISTRY} AND {where}
+            ORDER BY {order} {f'LIMIT {int(bound)}' if bound is not None else ''}""").rows
+        own = {(span, trace): index for span, trace, index in chosen}
+        rows = self._read(chosen)
+        numbers = ([own[(row[2], row[1])] for row in rows] if self.owned
+                   else list(self._numbers(rows)))
+        return [(execution_of(row, number), number)
+                for row, number in zip(rows, numbers, strict=True)]
+
+    def _read(self, chosen: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The handed rows of the chosen (span id, trace id, ...), in completion order."""
+        if not chosen:
+            return []
+        ids = ", ".join(f"({literal(row[0])}, {literal(row[1])})" for row in chosen)
+        return fetch(self.engine, f"SELECT {_HANDED} FROM executions WHERE (span_id, trace_id) "
+                                  f"IN ({ids}) ORDER BY {_COMPLETION}").rows
+
+    def _numbers(self, rows: list[tuple[Any, ...]]) -> Iterator[int | None]:
+        """Completion-order numbers of ``rows`` (in completion order)."""
+        if not rows:
+            return
+        end, start = rows[0][5], rows[0][4]
+        before = f"(end_ns < {end} OR (end_ns = {end} AND start_ns > {start}))"
+        base = fetch(self.engine, f"SELECT count() FROM executions WHERE {_REGISTRY} AND "
+                                  f"{before}").rows[0][0]
+        ids = ", ".join(f"({literal(row[2])}, {literal(row[1])})" for row in rows)
+        found = dict(((span, trace), number) for span, trace, number in fetch(self.engine, f"""
+            SELECT span_id, trace_id, number FROM (
+                SELECT span_id, trace_id, row_number() OVER (ORDER BY {_COMPLETION}) - 1
+                    AS number
+                FROM executions WHERE {_REGISTRY} AND NOT {before})
+            WHERE (span_id, trace_id) IN ({ids})""").rows)
+        for row in rows:
+            number = found.get((row[2], row[1]))
+            yield None if number is None else base + number
 
 
 def spans_with(engine: Engine, framework: str, kinds: Sequence[str],

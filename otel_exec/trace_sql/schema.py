@@ -196,7 +196,8 @@ SELECT
     StatusMessage AS status_message,
     mapContains(SpanAttributes, '{semconv.EXEC_FRAMEWORK}')
         AND SpanAttributes['{semconv.EXEC_RECORDED}'] != 'false' AS in_registry,
-    toInt64OrNull(SpanAttributes['{semconv.FALYX_INDEX}']) AS own_index,
+    if(toInt64OrNull(SpanAttributes['{semconv.FALYX_INDEX}']) >= 0,
+       toInt64OrNull(SpanAttributes['{semconv.FALYX_INDEX}']), NULL) AS own_index,
     SpanAttributes['{semconv.EXEC_IGNORE_IN_HISTORY}'] = 'true' AS ignore_in_history,
     SpanAttributes AS attributes, ScopeName AS scope, StatusCode AS status_code,
     `Events.Timestamp` AS event_times, `Events.Name` AS event_names,
