@@ -40,6 +40,8 @@ _EPILOG = """examples:
   otel-exec jobs traces.jsonl                 routilux jobs
   otel-exec tail traces.jsonl --status error  follow a live file (configure(file=...))
   otel-exec view traces.jsonl -o trace.html   one HTML page: waterfall, details, framework tabs
+  otel-exec sql traces.jsonl "SELECT * FROM fsm_steps WHERE NOT success"
+                                              SQL over traces (pip install 'otel-exec[sql]')
   otel-exec doctor                            versions, provider, exporters, what is instrumented
 """
 
@@ -433,6 +435,7 @@ def _parser() -> argparse.ArgumentParser:
                                       "(0: no bound; default %(default)s)")
     asked = commands.add_parser(
         "sql", help="SQL over trace files or a ClickHouse server: otel_traces and the views",
+        usage="otel-exec sql [options] [FILE ...] QUERY",
         description="Run a query over otel_traces (the collector's ClickHouse exporter layout) "
                     "and the views executions, falyx_history, fsm_runs, fsm_steps, "
                     "routilux_jobs, routilux_routines: on trace files in embedded ClickHouse "
