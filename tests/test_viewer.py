@@ -706,3 +706,27 @@ def test_the_header_filters_apply_to_the_runs_and_jobs_tabs(page: Page, demo: Vi
     chip.focus()
     page.page.keyboard.press("Enter")
     assert page.page.get_attribute("#details", "data-span") == chip.get_attribute("data-span")
+
+
+def test_a_trace_whose_parent_span_is_not_here_says_so(private: tuple[Any, ExecutionStore],
+                                                       browser: Any, tmp_path: Path) -> None:
+    tracer, own = private
+    elsewhere = trace_api.NonRecordingSpan(trace_api.SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,
+        trace_flags=trace_api.TraceFlags(1)))  # a caller that sends its spans elsewhere
+    _timed(tracer, "handle order", 0, 5, elsewhere)
+    _timed(tracer, "whole", 0, 9)
+    data = _page_data(write_page(own, tmp_path / "partial.html"))
+    assert sorted(row[15] for row in data["spans"]) == ["", "00f067aa0ba902b7"]
+    opened = Page(browser, tmp_path / "partial.html")
+    try:
+        page = opened.page
+        rows = page.locator("#trace-list .row")
+        expect(rows.filter(has_text="handle order")).to_contain_text("handle order · partial")
+        expect(rows.filter(has_text="whole")).not_to_contain_text("partial")
+        rows.filter(has_text="handle order").click()
+        page.locator("#waterfall .span-row").first.click()
+        expect(page.locator('#details [data-field="absent-parent"]')).to_contain_text(
+            "00f067aa0ba902b7, not here")
+    finally:
+        opened.close()

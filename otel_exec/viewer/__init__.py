@@ -91,9 +91,11 @@ def _spans(executions: Sequence[Execution], origin: int,
         if trace not in trace_number:
             trace_number[trace] = len(traces)
             traces.append(execution.trace_id)
-        parent = -1
+        parent, absent = -1, ""
         if execution._parent_id is not None:
             parent = position.get((trace, execution._parent_id), -1)
+            if parent < 0:  # still running, or in a process that sends its spans elsewhere
+                absent = f"{execution._parent_id:016x}"
         end = execution.end_ns
         rows.append([
             execution.span_id, parent, trace_number[trace], execution.name,
@@ -107,7 +109,7 @@ def _spans(executions: Sequence[Execution], origin: int,
             [[position.get((link.context.trace_id, link.context.span_id), -1),
               f"{link.context.span_id:016x}", link.attributes or {}]
              for link in execution.links],
-            execution.scope,
+            execution.scope, absent,
         ])
     return rows, traces
 

@@ -4,7 +4,8 @@
   const DATA = JSON.parse(document.getElementById("otel-exec-data").textContent);
   const SPANS = DATA.spans;
   const [ID, PARENT, TRACE, NAME, KIND, FRAMEWORK, SERVICE, START, DURATION, STATUS, DESCRIPTION,
-    ATTRIBUTES, EVENTS, LINKS, SCOPE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+    ATTRIBUTES, EVENTS, LINKS, SCOPE, ABSENT_PARENT] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+    14, 15];
   const FAILED = new Set(DATA.failed_statuses);
   const WARN = new Set(["skipped", "cancelled", "paused", "unfinished"]);
   const ROW = 22;
@@ -61,7 +62,7 @@
   const children = Array.from({ length: SPANS.length }, () => null);
   const bySpanId = new Map();
   const traces = DATA.traces.map((id) => ({ id, first: -1, last: -1, roots: [], start: Infinity,
-    end: -Infinity, errors: 0 }));
+    end: -Infinity, errors: 0, partial: false }));
   SPANS.forEach((span, i) => {
     const trace = traces[span[TRACE]];
     if (trace.first < 0) trace.first = i;
@@ -70,6 +71,7 @@
     trace.end = Math.max(trace.end, end(i));
     if (failed(i)) trace.errors += 1;
     if (span[PARENT] < 0) trace.roots.push(i);
+    if (span[ABSENT_PARENT]) trace.partial = true;  // its root has not arrived (yet)
     else (children[span[PARENT]] ||= []).push(i);
     if (!bySpanId.has(span[ID])) bySpanId.set(span[ID], i);
   });
@@ -159,7 +161,9 @@
       role: "option", tabindex: "0", "aria-selected": String(t === state.trace),
       onclick: () => selectTrace(t),
       onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); selectTrace(t); } } },
-    el("span", { text: SPANS[root][NAME] + more, title: trace.id }),
+    el("span", { text: SPANS[root][NAME] + more + (trace.partial ? " · partial" : ""),
+      title: trace.partial ? `${trace.id}: a parent span is not here (still running, or sent `
+        + "elsewhere)" : trace.id }),
     el("span", { text: SPANS[root][SERVICE] }),
     el("span", { text: isoDate(spanTime(trace.start)).slice(5, 19) }),
     el("span", { class: "num", text: duration(trace.end - trace.start) }),
@@ -394,6 +398,10 @@
         ["start", isoDate(spanTime(span[START]))], ["duration", duration(span[DURATION])],
         ["span id", span[ID]], ["trace id", DATA.traces[span[TRACE]]]])];
     if (span[PARENT] >= 0) parts.push(el("div", {}, "parent: ", spanLink(span[PARENT], SPANS[span[PARENT]][NAME])));
+    else if (span[ABSENT_PARENT]) {
+      parts.push(el("div", { class: "muted", "data-field": "absent-parent",
+        text: `parent: ${span[ABSENT_PARENT]}, not here (still running, or sent elsewhere)` }));
+    }
     const values = [["args", attributes["exec.args"]], ["kwargs", attributes["exec.kwargs"]],
       ["result", attributes["exec.result"]]].filter(([, v]) => v !== undefined);
     if (values.length) parts.push(el("h3", { text: "Values" }), fields(values));
@@ -450,7 +458,8 @@
   function asJson(i) {
     const span = SPANS[i];
     return { name: span[NAME], span_id: span[ID], trace_id: DATA.traces[span[TRACE]],
-      parent_span_id: span[PARENT] >= 0 ? SPANS[span[PARENT]][ID] : null, kind: span[KIND],
+      parent_span_id: span[PARENT] >= 0 ? SPANS[span[PARENT]][ID] : span[ABSENT_PARENT] || null,
+      kind: span[KIND],
       framework: span[FRAMEWORK], service: span[SERVICE], scope: span[SCOPE],
       start: isoDate(spanTime(span[START])),
       duration_us: span[DURATION], status: span[STATUS], description: span[DESCRIPTION],
