@@ -203,13 +203,18 @@ def registry(engine: Engine, filters: Filters, name: str = "", index: int | None
     order: last_result, result_index, name, index, the whole history), the rows numbered as
     the in-memory registry numbers them, only the rows shown read back. ``filters`` apply
     after numbering; a lookup by index that they reject selects nothing."""
-    numbering = _Numbering(engine)
     where = filters.where()
+    kept = {"all": "", "success": " AND success"}.get(status, " AND NOT success")
+    named = f"name = {literal(name)}" if name else "1"
+    owned, has_name, matched = fetch(engine, f"""
+        SELECT countIf(own_index IS NOT NULL) > 0, countIf({named}) > 0,
+            countIf({where} AND {named}{kept})
+        FROM executions WHERE {_REGISTRY}""").rows[0]  # one pass for every count asked
+    numbering = _Numbering(engine, bool(owned))
     if last_result:
         rows = numbering.rows(f"NOT ignore_in_history AND {where}", 1)
         return (Selection(result=rows[0][0]) if rows else
                 Selection(missing="No valid executions found to display last result."))
-    kept = {"all": "", "success": " AND success"}.get(status, " AND NOT success")
     if (result_index is not None and result_index >= 0) or (
             not name and index is not None and index >= 0):
         number = result_index if result_index is not None and result_index >= 0 else index
@@ -222,21 +227,13 @@ def registry(engine: Engine, filters: Filters, name: str = "", index: int | None
             return Selection(result=execution) if matches else Selection()
         return Selection(title=f"{_TITLE} for Index {index}",
                          executions=[execution] if matches else [])
-    title = _TITLE
-    if name:
-        if not fetch(engine, f"SELECT 1 FROM executions WHERE {_REGISTRY} AND name = "
-                             f"{literal(name)} LIMIT 1").rows:
-            return Selection(missing=f"No executions found for action '{name}'.")
-        title = f"{_TITLE} for '{name}'"
-        where += f" AND name = {literal(name)}"
+    if name and not has_name:
+        return Selection(missing=f"No executions found for action '{name}'.")
     bound = slowest if slowest is not None else limit if limit and limit > 0 else None
-    shown = [execution for execution, _ in numbering.rows(where + kept, bound,
+    shown = [execution for execution, _ in numbering.rows(f"{where} AND {named}{kept}", bound,
                                                           slowest is not None)]
-    hidden = 0
-    if slowest is None and bound is not None and len(shown) == bound:
-        hidden = fetch(engine, f"SELECT count() FROM executions WHERE {_REGISTRY} AND "
-                               f"{where}{kept}").rows[0][0] - len(shown)
-    return Selection(title=title, executions=shown, hidden=hidden)
+    return Selection(title=f"{_TITLE} for '{name}'" if name else _TITLE, executions=shown,
+                     hidden=0 if slowest is not None else matched - len(shown))
 
 
 _REGISTRY = "in_registry"
@@ -249,10 +246,9 @@ class _Numbering:
     falyx's own indices where the spans have them; else an entry's number is how many entries
     completed before it, counted up to the oldest row shown and numbered from there."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, owned: bool) -> None:
         self.engine = engine
-        self.owned = bool(fetch(engine, f"SELECT 1 FROM executions WHERE {_REGISTRY} AND "
-                                        "own_index IS NOT NULL LIMIT 1").rows)
+        self.owned = owned  # whether any entry has falyx's own index
 
     def lookup(self, number: int, matches: str) -> tuple[Execution, bool] | None:
         """The entry with index ``number`` and whether it passes ``matches``."""
