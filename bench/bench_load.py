@@ -64,18 +64,20 @@ def make(path: Path, spans: int) -> None:
     print(store.latest().trace_id, time.perf_counter() - started)  # type: ignore[union-attr]
 
 
-def run(command: list[str]) -> tuple[float, float]:
-    """CPU seconds (user + system) and peak RSS (MB) of one process. CPU time, not wall time:
-    on a shared VM the wall clock of the same run varies by a fifth from one run to the next."""
+def run(command: list[str]) -> tuple[float, float, float]:
+    """CPU seconds (user + system), peak RSS (MB) and wall seconds of one process. CPU time is
+    what this bench compares: on a shared VM the wall clock of the same run varies by a fifth
+    from one run to the next."""
+    started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(process.pid, 0)
-        seconds = usage.ru_utime + usage.ru_stime
+    wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         assert process.stderr is not None
         raise SystemExit(f"{command} failed: {process.stderr.read().decode()}")
-    return seconds, usage.ru_maxrss / 1024
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall
 
 
 def main() -> None:
@@ -112,17 +114,18 @@ def main() -> None:
             "otel-exec tree --trace ID --json": [OTEL_EXEC, "tree", file, "--trace", trace,
                                                  "--json"],
         }
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
         for _ in range(options.rounds):
             for name, command in cases.items():
                 samples[name].append(run(command))
         size = path.stat().st_size
     print(f"Python {sys.version.split()[0]}, {options.spans:,} spans, file {size / 1e6:.1f} MB, "
           f"saved in {float(saved):.2f} s; median of {options.rounds} interleaved rounds")
-    floor_seconds = statistics.median(s for s, _ in samples["floor: json.loads + the statistics"])
+    floor_samples = samples["floor: json.loads + the statistics"]
+    floor_seconds = statistics.median(s for s, _, _ in floor_samples)
     for name, values in samples.items():
-        seconds = statistics.median(s for s, _ in values)
-        memory = max(m for _, m in values)
+        seconds = statistics.median(s for s, _, _ in values)
+        memory = max(m for _, m, _ in values)
         print(f"  {name:42} {seconds:7.2f} s CPU  {seconds / floor_seconds:5.2f} x the floor  "
               f"peak {memory:6.0f} MB")
 

@@ -14,16 +14,14 @@ Cases run interleaved, ``--rounds`` times; the median is printed.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
-from bench_load import OTEL_EXEC
+from bench_load import OTEL_EXEC, run
 
 
 def floor(path: Path) -> None:
@@ -31,19 +29,6 @@ def floor(path: Path) -> None:
     with path.open("rb") as lines:
         for line in lines:
             orjson.loads(line)
-
-
-def run(command: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of one process."""
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        assert process.stderr is not None
-        raise SystemExit(f"{command} failed: {process.stderr.read().decode()}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -77,11 +62,11 @@ def main() -> None:
         size = path.stat().st_size
     print(f"Python {sys.version.split()[0]}, {options.spans:,} spans, file {size / 1e6:.1f} MB; "
           f"median of {options.rounds} interleaved rounds")
-    floor_wall = statistics.median(w for w, _, _ in samples["floor: orjson parse of every line"])
+    floor_wall = statistics.median(w for _, _, w in samples["floor: orjson parse of every line"])
     for name, values in samples.items():
-        wall = statistics.median(w for w, _, _ in values)
-        cpu = statistics.median(c for _, c, _ in values)
-        memory = max(m for _, _, m in values)
+        cpu = statistics.median(c for c, _, _ in values)
+        memory = max(m for _, m, _ in values)
+        wall = statistics.median(w for _, _, w in values)
         print(f"  {name:52} {wall:6.2f} s  {wall / floor_wall:5.2f} x the floor  "
               f"CPU {cpu:6.2f} s  peak {memory:6.0f} MB")
 

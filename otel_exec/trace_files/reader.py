@@ -31,11 +31,13 @@ class TraceData:
     notes: list[str] = field(default_factory=list)
 
 
-def _open(path: Path) -> BinaryIO:
-    """The file to read: a regular file (gzip when it ends in .gz) or ``-`` for stdin; never a
-    FIFO or a device, which could block or never end."""
-    if str(path) == "-":
-        return sys.stdin.buffer
+def check_regular(path: Path) -> None:
+    """Raise unless ``path`` is a regular file that exists: never a FIFO or a device, which
+    could block or never end.
+
+    Raises:
+        TraceFileError: It is missing, cannot be read, is a directory, a pipe or a device.
+    """
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -47,6 +49,14 @@ def _open(path: Path) -> BinaryIO:
     if not stat.S_ISREG(info.st_mode):
         raise TraceFileError(f"{path}: is not a regular file (a pipe or a device); "
                              "use - to read standard input")
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file to read: a regular file (gzip when it ends in .gz) or ``-`` for stdin; never a
+    FIFO or a device, which could block or never end."""
+    if str(path) == "-":
+        return sys.stdin.buffer
+    check_regular(path)
     try:
         raw: BinaryIO = path.open("rb")
     except OSError as exc:

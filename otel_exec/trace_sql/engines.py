@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from otel_exec.trace_files import TraceFileError, iter_traces
+from otel_exec.trace_files.reader import check_regular
 from otel_exec.trace_sql import schema
 
 if TYPE_CHECKING:
@@ -74,8 +74,9 @@ def _without_literals(query: str) -> str:
     return re.sub(r"'(?:[^'\\]|\\.)*'|`[^`]*`|\"[^\"]*\"", "''", query)
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def literal(value: object) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _settings(settings: dict[str, Any]) -> str:
@@ -96,22 +97,12 @@ def expand(patterns: Sequence[str]) -> list[str]:
         if pattern == "-":
             found.append(pattern)
             continue
-        literal = not _GLOB.search(pattern) or os.path.lexists(pattern)
-        names = [pattern] if literal else sorted(glob.glob(pattern))
+        plain = not _GLOB.search(pattern) or os.path.lexists(pattern)
+        names = [pattern] if plain else sorted(glob.glob(pattern))
         if not names:
             raise TraceFileError(f"{pattern}: no file matches")
         for name in names:
-            try:
-                info = os.stat(name)
-            except FileNotFoundError:
-                raise TraceFileError(f"{name}: no such file") from None
-            except OSError as exc:
-                raise TraceFileError(f"{name}: cannot be read ({exc.strerror})") from None
-            if stat.S_ISDIR(info.st_mode):
-                raise TraceFileError(f"{name}: is a directory, not a trace file")
-            if not stat.S_ISREG(info.st_mode):
-                raise TraceFileError(f"{name}: is not a regular file (a pipe or a device); "
-                                     "use - to read standard input")
+            check_regular(Path(name))
             found.append(name)
     return found
 
@@ -158,7 +149,7 @@ class Files:
         if self._tables is None:
             self._tables = [self._columnar(path) for path in self._paths]
         source = " UNION ALL ".join(
-            f"SELECT * FROM file({_literal(table)}, 'Arrow') WHERE TraceId != ''"
+            f"SELECT * FROM file({literal(table)}, 'Arrow') WHERE TraceId != ''"
             for table in self._tables)
         return self._query(schema.with_views(query, source=source), fmt,
                            {**_OUTPUT_SETTINGS, "max_memory_usage": MAX_ENGINE_MEMORY})
@@ -200,15 +191,15 @@ class Files:
         is the reader's ``file:line`` error."""
         readable = _engine_path(path, self._scratch)
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        source = f"file({_literal(readable)}, 'JSONEachRow', {_literal(schema.LINE_STRUCTURE)})"
+        source = f"file({literal(readable)}, 'JSONEachRow', {literal(schema.LINE_STRUCTURE)})"
         rows = schema.span_rows(source)
         try:
-            self._query(f"INSERT INTO FUNCTION file({_literal(str(partial))}, 'Arrow') {rows}",
+            self._query(f"INSERT INTO FUNCTION file({literal(str(partial))}, 'Arrow') {rows}",
                         "CSV", {**schema.READ_SETTINGS, "engine_file_truncate_on_insert": 1,
                                 "max_memory_usage": MAX_ENGINE_MEMORY})
             empty = self._query(f"SELECT countIf(NOT match(TraceId, '^[0-9a-f]{{32}}$') OR NOT "
                                 f"match(SpanId, '^[0-9a-f]{{16}}$')) FROM file("
-                                f"{_literal(str(partial))}, 'Arrow')", "CSV", {}).strip()
+                                f"{literal(str(partial))}, 'Arrow')", "CSV", {}).strip()
         except SqlError as error:
             partial.unlink(missing_ok=True)
             _explain(path, shown)

@@ -16,7 +16,7 @@ from opentelemetry.trace import Link, SpanContext, StatusCode, TraceFlags
 from otel_exec import semconv
 from otel_exec.execution import Execution
 from otel_exec.trace_sql import schema
-from otel_exec.trace_sql.engines import Cluster, Engine, Files, expand
+from otel_exec.trace_sql.engines import Cluster, Engine, Files, expand, literal
 from otel_exec.views.registry import Selection
 from otel_exec.views.stats import NameStats
 
@@ -80,11 +80,6 @@ def sql(query: str, *files: str, clickhouse: str | None = None, table: str = sch
 
 
 # ---- filters ----------------------------------------------------------------------------------
-def literal(value: object) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 @dataclass
 class Filters:
     """The commands' span filters, as a condition on the ``executions`` view's columns."""
