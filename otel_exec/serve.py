@@ -36,7 +36,7 @@ import orjson
 
 from otel_exec.execution_store import ExecutionStore
 from otel_exec.trace_files.decode import TraceFileError, decode_line
-from otel_exec.viewer import page_data, render_page
+from otel_exec.viewer import page_data, page_json, render_page
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -178,6 +178,13 @@ class Received:
             self.version += 1
         return len(executions)
 
+    def page(self) -> dict[str, Any]:
+        """The viewer's data for what is held now, with the version it was read at."""
+        version = self.version  # read first: spans that arrive meanwhile move it past this
+        data = page_data(self.store, title="otel-exec serve")
+        data["live"] = {"version": version}
+        return data
+
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
@@ -269,9 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
                                           "dropped": received.store.evicted}).encode(),
                          "application/json")
         elif path in ("/", "/index.html"):
-            data = page_data(received.store, title="otel-exec serve")
-            data["live"] = {"version": received.version}
-            self._answer(200, render_page(data).encode("utf-8"), "text/html; charset=utf-8")
+            self._answer(200, render_page(received.page()).encode("utf-8"),
+                         "text/html; charset=utf-8")
+        elif path == "/api/data":  # what a page that follows fetches when the version moves
+            self._answer(200, page_json(received.page()), "application/json")
         else:
             self._answer(404, b"not found", "text/plain; charset=utf-8")
 

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,31 +215,100 @@ def test_only_loopback_goes_without_a_token() -> None:
     assert serve.token_needed("build-box.example")
 
 
-def test_the_page_follows_new_spans_and_keeps_the_selection(served: Served, tmp_path: Path,
-                                                            ) -> None:
+UNFINISHED_PROGRAM = """
+import pathlib, time
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
+    endpoint="http://127.0.0.1:{port}/v1/traces")))
+tracer = provider.get_tracer("shop")
+with tracer.start_as_current_span("nightly restock"):
+    with tracer.start_as_current_span("reserve stock"):
+        pass
+    go = pathlib.Path({go!r})
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+provider.shutdown()
+"""
+
+
+def test_the_page_follows_new_spans_in_place(served: Served, tmp_path: Path) -> None:
+    """New spans are drawn without a reload: the search, the selected trace and span, the
+    details pane and the trace list's scroll stay; a trace whose root is still running shows
+    a running placeholder until the root arrives."""
+    from playwright.sync_api import expect
+
     from tests.browser import chromium
 
-    _export(served.port, 2)
+    _export(served.port, 30)
     with chromium() as browser:
-        page: Any = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page: Any = browser.new_page(viewport={"width": 1400, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"http://127.0.0.1:{served.port}/")
         page.wait_for_selector("body[data-ready]", timeout=15_000)
-        assert page.get_attribute("#trace-list", "data-count") == "2"
-        page.locator("#trace-list .row").filter(has_text="order 1").click()
+        page.evaluate("window.sameDocument = true")  # a reload would lose it
         page.fill("#search", "order")
-        _export(served.port, 3)  # three more traces arrive
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with_more = page.get_attribute("#trace-list", "data-count")
-            if with_more == "5":
-                break
-            time.sleep(0.2)
-        assert with_more == "5"
-        page.wait_for_selector("body[data-ready]", timeout=15_000)
-        assert page.input_value("#search") == "order"
-        assert "order 1" in page.inner_text("#waterfall-title")
+        expect(page.locator("#counts")).to_have_text("60 spans · 30 traces · 30 match")
+        page.locator("#trace-list").evaluate(  # scrolled, and drawn there
+            "list => new Promise(done => { list.scrollTop = 120;"
+            " requestAnimationFrame(() => requestAnimationFrame(done)); })")
+        page.locator("#trace-list .row").filter(has_text="order 12").click()
+        page.locator("#waterfall .span-row").filter(has_text="order 12").click()
+        expect(page.locator("#details h2")).to_have_text("order 12")
+        scrolled = page.locator("#trace-list").evaluate("list => list.scrollTop")
+        assert scrolled > 0
+
+        go = tmp_path / "go"
+        program = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(UNFINISHED_PROGRAM.format(
+                port=served.port, go=str(go)))],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+                 "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        try:
+            expect(page.locator("#counts")).to_have_text("61 spans · 31 traces · 30 match",
+                                                         timeout=20_000)
+            assert page.evaluate("window.sameDocument") is True
+            assert page.input_value("#search") == "order"
+            assert page.locator("#trace-list").evaluate("list => list.scrollTop") == scrolled
+            assert "order 12" in page.inner_text("#waterfall-title")
+            expect(page.locator("#details h2")).to_have_text("order 12")
+            page.locator("#search").press("Escape")
+            expect(page.locator("#trace-list")).to_have_attribute("data-count", "31")
+            page.locator("#trace-list").evaluate("list => { list.scrollTop = 0; }")
+            unfinished = page.locator("#trace-list .row").filter(has_text="reserve stock")
+            expect(unfinished).to_contain_text("partial")
+            unfinished.click()
+            placeholder = page.locator('#waterfall .span-row[data-placeholder]')
+            expect(placeholder).to_contain_text("not here yet")
+            expect(placeholder.locator(".bar")).to_have_class("bar running")
+            expect(page.locator("#waterfall .span-row").nth(1)).to_contain_text("reserve stock")
+            page.locator("#waterfall .span-row").nth(1).click()
+
+            go.touch()  # the root ends and arrives: the trace becomes whole, in place
+            expect(page.locator("#trace-list .row").filter(has_text="nightly restock")
+                   ).not_to_contain_text("partial", timeout=20_000)
+            expect(placeholder).to_have_count(0)
+            rows = page.locator("#waterfall .span-row")
+            expect(rows.nth(0)).to_contain_text("nightly restock")
+            expect(rows.nth(1)).to_have_attribute("aria-level", "2")
+            expect(page.locator("#details h2")).to_have_text("reserve stock")
+            assert page.evaluate("window.sameDocument") is True
+
+            # two newer traces arrive above the rows in sight: those rows stay in sight
+            page.locator("#trace-list").evaluate("list => { list.scrollTop = 66; }")
+            _export(served.port, 2)
+            expect(page.locator("#trace-list")).to_have_attribute("data-count", "33",
+                                                                  timeout=20_000)
+            assert page.locator("#trace-list").evaluate("list => list.scrollTop") == 66 + 44
+        finally:
+            go.touch()
+            program.wait(timeout=30)
+        assert program.returncode == 0
         assert errors == []
 
 

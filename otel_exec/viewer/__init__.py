@@ -192,11 +192,7 @@ def render_page(data: Mapping[str, Any]) -> str:
     by ``otel-exec serve``, asks its own server whether spans arrived, and nothing else)."""
     assets = files(__package__)
     page = assets.joinpath("page.html").read_text(encoding="utf-8")
-    # orjson writes NaN and infinities as null (json would write NaN, which JSON.parse rejects)
-    try:
-        payload = orjson.dumps(data, default=_json_ready).decode()
-    except orjson.JSONEncodeError:  # an integer past 64 bits somewhere: as text, then
-        payload = orjson.dumps(_small_ints(data), default=_json_ready).decode()
+    payload = page_json(data).decode()
     for character, escape in _SPECIAL:
         payload = payload.replace(character, escape)
     parts = {"/*STYLE*/": assets.joinpath("viewer.css").read_text(encoding="utf-8"),
@@ -205,6 +201,15 @@ def render_page(data: Mapping[str, Any]) -> str:
              "{{CONNECT}}": "; connect-src 'self'" if data.get("live") else ""}
     # one pass over the template: a part's own text (a title saying {{DATA}}) is never read
     return _PLACEHOLDER.sub(lambda found: parts[found[0]], page)
+
+
+def page_json(data: Mapping[str, Any]) -> bytes:
+    """``page_data`` as JSON (NaN and infinities as null, which ``JSON.parse`` takes, and
+    integers past 64 bits as text)."""
+    try:
+        return orjson.dumps(data, default=_json_ready)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_small_ints(data), default=_json_ready)
 
 
 _PLACEHOLDER = re.compile(r"/\*STYLE\*/|/\*SCRIPT\*/|\{\{TITLE\}\}|\{\{DATA\}\}|\{\{CONNECT\}\}")

@@ -1,8 +1,8 @@
 "use strict";
 // otel-exec trace viewer: every value from the program is set with textContent, never as HTML.
 (() => {
-  const DATA = JSON.parse(document.getElementById("otel-exec-data").textContent);
-  const SPANS = DATA.spans;
+  let DATA = JSON.parse(document.getElementById("otel-exec-data").textContent);
+  let SPANS = DATA.spans;  // DATA and what is indexed from it change when a served page follows
   const [ID, PARENT, TRACE, NAME, KIND, FRAMEWORK, SERVICE, START, DURATION, STATUS, DESCRIPTION,
     ATTRIBUTES, EVENTS, LINKS, SCOPE, ABSENT_PARENT] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
     14, 15];
@@ -59,22 +59,27 @@
   const show = (value) => typeof value === "string" ? value : JSON.stringify(value);
 
   // ---------------------------------------------------------------- index
-  const children = Array.from({ length: SPANS.length }, () => null);
-  const bySpanId = new Map();
-  const traces = DATA.traces.map((id) => ({ id, first: -1, last: -1, roots: [], start: Infinity,
-    end: -Infinity, errors: 0, partial: false }));
-  SPANS.forEach((span, i) => {
-    const trace = traces[span[TRACE]];
-    if (trace.first < 0) trace.first = i;
-    trace.last = i;
-    trace.start = Math.min(trace.start, span[START]);
-    trace.end = Math.max(trace.end, end(i));
-    if (failed(i)) trace.errors += 1;
-    if (span[PARENT] < 0) trace.roots.push(i);
-    if (span[ABSENT_PARENT]) trace.partial = true;  // its root has not arrived (yet)
-    else (children[span[PARENT]] ||= []).push(i);
-    if (!bySpanId.has(span[ID])) bySpanId.set(span[ID], i);
-  });
+  let children, bySpanId, traces;
+  function index() {
+    SPANS = DATA.spans;
+    children = Array.from({ length: SPANS.length }, () => null);
+    bySpanId = new Map();
+    traces = DATA.traces.map((id) => ({ id, first: -1, last: -1, roots: [], start: Infinity,
+      end: -Infinity, errors: 0, partial: false }));
+    SPANS.forEach((span, i) => {
+      const trace = traces[span[TRACE]];
+      if (trace.first < 0) trace.first = i;
+      trace.last = i;
+      trace.start = Math.min(trace.start, span[START]);
+      trace.end = Math.max(trace.end, end(i));
+      if (failed(i)) trace.errors += 1;
+      if (span[PARENT] < 0) trace.roots.push(i);
+      if (span[ABSENT_PARENT]) trace.partial = true;  // its root has not arrived (yet)
+      else (children[span[PARENT]] ||= []).push(i);
+      if (!bySpanId.has(span[ID])) bySpanId.set(span[ID], i);
+    });
+  }
+  index();
 
   const OPENED_AT = new URLSearchParams(location.hash.slice(1));  // read before any selection
 
@@ -126,22 +131,36 @@
       this.spacer.style.height = `${count * ROW}px`;
       this.draw();
     }
-    schedule() {
+    schedule() {  // scrolled or resized: the rows still in sight stay as they are
       if (this.pending) return;
       this.pending = true;
-      requestAnimationFrame(() => { this.pending = false; this.draw(); });
+      requestAnimationFrame(() => { this.pending = false; this.draw(true); });
     }
-    draw() {
+    // Draw the rows in sight (and a few more). ``keep``: rows already drawn are not drawn
+    // again, so a row under a click that has begun is still there when it ends.
+    draw(keep) {
       const top = this.host.scrollTop, height = this.host.clientHeight || 800;
       const first = Math.max(0, Math.floor(top / ROW) - 8);
       const last = Math.min(this.count, Math.ceil((top + height) / ROW) + 8);
-      const rows = [];
-      for (let i = first; i < last; i++) {
+      const drawn = keep ? this.drawn : new Map();
+      const make = (i) => {
         const row = this.renderRow(i);
         row.style.top = `${i * ROW}px`;
-        rows.push(row);
+        drawn.set(i, row);
+        return row;
+      };
+      if (!keep) {
+        const rows = [];
+        for (let i = first; i < last; i++) rows.push(make(i));
+        this.layer.replaceChildren(...rows);
+      } else {
+        for (const [i, row] of drawn) if (i < first || i >= last) { row.remove(); drawn.delete(i); }
+        const low = drawn.size ? Math.min(...drawn.keys()) : last, above = [], below = [];
+        for (let i = first; i < last; i++) if (!drawn.has(i)) (i < low ? above : below).push(make(i));
+        this.layer.prepend(...above);
+        this.layer.append(...below);
       }
-      this.layer.replaceChildren(...rows);
+      this.drawn = drawn;
     }
     reveal(i) {
       const top = i * ROW, host = this.host;
@@ -205,6 +224,7 @@
     const [i, depth] = state.rows[row], span = SPANS[i];
     const [from, to] = windowOf();
     const scale = 100 / Math.max(to - from, 1);
+    if (i < 0) return placeholder(state.rows[row], from, to, scale);
     const running = span[DURATION] < 0;  // drawn to the end of what the trace shows
     const finish = running ? Math.max(to, span[START]) : end(i);
     const outside = finish < from || span[START] > to;  // zoomed past it: no bar, a note
@@ -232,6 +252,20 @@
       el("span", { class: "bar-label", style: labelPlace(left, right), text: duration(span[DURATION]) }),
       ...markers(span, from, scale)])));
   });
+
+  // A parent that has not arrived: still running (its end is what makes it exported), or
+  // in a process that sends its spans elsewhere. Drawn running from its first child on.
+  function placeholder([, , absent, roots], from, to, scale) {
+    const start = Math.min(...roots.map((i) => SPANS[i][START]));
+    const left = Math.min(Math.max((start - from) * scale, 0), 100);
+    const text = `parent ${absent} · not here yet (running, or sent elsewhere)`;
+    return el("div", { class: "row span-row placeholder", "data-placeholder": absent, role: "treeitem",
+      "aria-level": "1" },
+    el("span", { class: "label" }, el("span", { class: "toggle" }),
+      el("span", { class: "name muted", text, title: text })),
+    el("span", { class: "lane" }, el("span", { class: "bar running", style: `left:${left}%;width:${Math.max(100 - left, 0.15)}%` }),
+      el("span", { class: "bar-label", style: labelPlace(left, 100), text: "running?" })));
+  }
 
   // Events on the bar: a tick where each happened (an exception, a retry, a log record...).
   const MAX_MARKERS = 50;
@@ -269,17 +303,36 @@
       }
     }
     const seen = new Uint8Array(trace.last - trace.first + 1);
-    const stack = trace.roots.slice().reverse().map((i) => [i, 0]);
-    while (stack.length) {
-      const [i, depth] = stack.pop();
-      if (seen[i - trace.first] || (shown && !shown[i])) continue;
-      seen[i - trace.first] = 1;
-      rows.push([i, depth]);
-      if (children[i] && !state.collapsed.has(i)) {
-        for (let k = children[i].length - 1; k >= 0; k--) stack.push([children[i][k], depth + 1]);
+    const visit = (roots, level) => {
+      const stack = roots.slice().reverse().map((i) => [i, level]);
+      while (stack.length) {
+        const [i, depth] = stack.pop();
+        if (seen[i - trace.first] || (shown && !shown[i])) continue;
+        seen[i - trace.first] = 1;
+        rows.push([i, depth]);
+        if (children[i] && !state.collapsed.has(i)) {
+          for (let k = children[i].length - 1; k >= 0; k--) stack.push([children[i][k], depth + 1]);
+        }
       }
+    };
+    // Spans whose parent has not arrived go under a placeholder row for it (index -1).
+    const waiting = new Map();
+    for (const i of trace.roots) {
+      const absent = SPANS[i][ABSENT_PARENT];
+      if (absent) waiting.set(absent, [...(waiting.get(absent) || []), i]);
+    }
+    visit(trace.roots.filter((i) => !SPANS[i][ABSENT_PARENT]), 0);
+    for (const [absent, roots] of waiting) {
+      if (shown && !roots.some((i) => shown[i])) continue;
+      rows.push([-1, 0, absent, roots]);
+      visit(roots, 1);
     }
     return rows;
+  }
+  // The span of the first row from ``row`` on (``step`` 1) or back (-1) that is not a placeholder.
+  function spanAt(row, step) {
+    for (let r = row; r >= 0 && r < state.rows.length; r += step) if (state.rows[r][0] >= 0) return state.rows[r][0];
+    return -1;
   }
 
   // Per name in the selected trace: count, total and self time (own time minus children's).
@@ -331,7 +384,7 @@
     if (!keepSpan) state.selected = -1;
     traceList.draw();
     drawWaterfall();
-    if (!keepSpan && state.rows.length) selectSpan(state.rows[0][0]);
+    if (!keepSpan && spanAt(0, 1) >= 0) selectSpan(spanAt(0, 1));
   }
 
   function selectSpan(i) {
@@ -640,9 +693,10 @@
     applyFilters();
   }
 
-  function fillSelect(id, values) {
+  function fillSelect(id, values) {  // the options not there yet (a served page gains some)
     const select = document.getElementById(id);
-    for (const value of values) select.append(el("option", { value, text: value }));
+    const there = new Set(Array.from(select.options, (option) => option.value));
+    for (const value of values) if (!there.has(value)) select.append(el("option", { value, text: value }));
   }
 
   function onKey(event) {
@@ -663,8 +717,8 @@
     const row = state.rows.findIndex(([i]) => i === state.selected);
     const t = state.shownTraces.indexOf(state.trace);
     const handled = {
-      ArrowDown: () => row + 1 < state.rows.length && selectSpan(state.rows[row + 1][0]),
-      ArrowUp: () => row > 0 && selectSpan(state.rows[row - 1][0]),
+      ArrowDown: () => spanAt(row + 1, 1) >= 0 && selectSpan(spanAt(row + 1, 1)),
+      ArrowUp: () => row > 0 && spanAt(row - 1, -1) >= 0 && selectSpan(spanAt(row - 1, -1)),
       ArrowRight: () => state.selected >= 0 && toggle(state.selected, true),
       ArrowLeft: () => {
         if (state.selected < 0) return;
@@ -714,7 +768,10 @@
   drawRuns();
   drawJobs();
   openFromAddress();
-  if (DATA.live) followLive();
+  if (DATA.live) {
+    document.body.dataset.version = String(DATA.live.version);
+    followLive();
+  }
 
   // The address holds the selected trace and span (#trace=...&span=...): a link opens them.
   function openFromAddress() {
@@ -727,44 +784,59 @@
   }
 
   // ---------------------------------------------------------------- live (otel-exec serve)
-  // The served page asks every second whether spans arrived; if so it reloads, keeping the
-  // search, filters, tab, selected trace and span, and the trace list's scroll.
+  // The served page asks every second whether spans arrived; if so it fetches them and redraws
+  // in place: the search, filters, tab, selected trace and span, folds, zoom and every scroll
+  // stay. A big store is asked less often (a few times what one update costs).
   function followLive() {
-    const key = "otel-exec-live-view";
-    const filters = ["status-filter", "kind-filter", "framework-filter", "min-duration", "trace-sort"];
-    const saved = JSON.parse(sessionStorage.getItem(key) || "null");
-    sessionStorage.removeItem(key);
-    if (saved) {
-      document.getElementById("search").value = saved.search;
-      for (const id of filters) document.getElementById(id).value = saved.filters[id] ?? "";
-      applyFilters();
-      showTab(saved.tab);
-      const t = traces.findIndex((trace) => trace.id === saved.trace);
-      if (t >= 0) selectTrace(t);
-      const i = bySpanId.get(saved.span);
-      if (i !== undefined) selectSpan(i);
-      document.getElementById("trace-list").scrollTop = saved.scroll;
-    }
+    let wait = 1000;
     const poll = async () => {
       try {
         const response = await fetch(`api/version${location.search}`, { cache: "no-store" });
         const { version } = await response.json();
         if (version !== DATA.live.version) {
-          sessionStorage.setItem(key, JSON.stringify({
-            search: document.getElementById("search").value,
-            filters: Object.fromEntries(filters.map((id) => [id, document.getElementById(id).value])),
-            tab: state.tab, trace: traces[state.trace]?.id ?? null,
-            span: state.selected >= 0 ? SPANS[state.selected][ID] : null,
-            scroll: document.getElementById("trace-list").scrollTop }));
-          location.reload();
-          return;
+          const began = performance.now();
+          const next = await (await fetch(`api/data${location.search}`, { cache: "no-store" })).json();
+          replaceData(next);
+          wait = Math.max(1000, 3 * (performance.now() - began));
         }
       } catch (error) {
         // the server is not answering (stopped, restarting): ask again later
       }
-      setTimeout(poll, 1000);
+      setTimeout(poll, wait);
     };
-    setTimeout(poll, 1000);
+    setTimeout(poll, wait);
+  }
+
+  // New data in place of the old: what was selected, folded or zoomed is found again by id.
+  function replaceData(next) {
+    const idOf = (i) => (i >= 0 && i < SPANS.length ? SPANS[i][ID] : null);
+    const list = document.getElementById("trace-list"), top = Math.floor(list.scrollTop / ROW);
+    const kept = { trace: traces[state.trace]?.id, span: idOf(state.selected), zoom: idOf(state.zoom),
+      collapsed: [...state.collapsed].map(idOf), details: document.getElementById("details").scrollTop,
+      top: list.scrollTop > 0 ? traces[state.shownTraces[top]]?.id : undefined,
+      offset: list.scrollTop - top * ROW };
+    DATA = next;
+    index();
+    const find = (id) => (id === null ? -1 : bySpanId.get(id) ?? -1);
+    state.trace = traces.findIndex((trace) => trace.id === kept.trace);
+    state.selected = find(kept.span);
+    state.zoom = find(kept.zoom);
+    state.collapsed = new Set(kept.collapsed.map(find).filter((i) => i >= 0));
+    fillSelect("kind-filter", DATA.kinds);
+    fillSelect("framework-filter", DATA.frameworks);
+    lastApplied = null;
+    refreshTraces();
+    // the trace list shows the same traces where they were (at its top it shows the new ones)
+    const moved = state.shownTraces.findIndex((t) => traces[t].id === kept.top);
+    if (moved >= 0) list.scrollTop = moved * ROW + kept.offset;
+    drawHistory();
+    drawRuns();
+    drawJobs();
+    if (state.selected >= 0 && SPANS[state.selected][TRACE] === state.trace) {
+      drawDetails(state.selected);
+      document.getElementById("details").scrollTop = kept.details;
+    }
+    document.body.dataset.version = String(DATA.live.version);
   }
   requestAnimationFrame(() => {
     document.body.dataset.ready = String(Math.round(performance.now()));
