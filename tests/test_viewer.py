@@ -730,3 +730,71 @@ def test_a_trace_whose_parent_span_is_not_here_says_so(private: tuple[Any, Execu
             "00f067aa0ba902b7, not here")
     finally:
         opened.close()
+
+
+def test_critical_path_minimap_and_the_names_width(private: tuple[Any, ExecutionStore],
+                                                   browser: Any, tmp_path: Path) -> None:
+    tracer, own = private
+    root = _timed(tracer, "plan", 0, None)
+    first = _timed(tracer, "fetch", 0, None, root)
+    _timed(tracer, "fetch part", 5, 25, first)
+    first.end(end_time=ORIGIN + int(30e6))
+    build = _timed(tracer, "build", 30, None, root)
+    _timed(tracer, "compile", 30, 50, build)  # ends after "link" began: on the path, clipped
+    _timed(tracer, "link", 35, 85, build)
+    _timed(tracer, "lint", 40, 60, build)  # beside "link", which took longer
+    build.end(end_time=ORIGIN + int(90e6))
+    side = _timed(tracer, "report", 40, None, root)  # beside "build"
+    for n in range(200):
+        _timed(tracer, f"page {n}", 40 + n * 0.1, 40 + n * 0.1 + 1, side)
+    side.end(end_time=ORIGIN + int(70e6))
+    root.end(end_time=ORIGIN + int(100e6))
+    opened = Page(browser, write_page(own, tmp_path / "critical.html"))
+    try:
+        page = opened.page
+        rows = page.locator("#waterfall .span-row")
+        page.click("#critical-toggle")
+        expect(page.locator("#critical-toggle")).to_have_attribute("aria-pressed", "true")
+        page.click("#collapse-all")
+        page.click("#expand-all")
+        on_path = set(page.eval_on_selector_all(
+            "#waterfall .span-row[data-critical] .name", "names => names.map(n => n.textContent)"))
+        assert on_path == {"plan", "fetch", "fetch part", "build", "compile", "link"}
+        assert rows.filter(has_text="lint").get_attribute("data-critical") is None
+
+        minimap = page.locator("#minimap")
+        assert minimap.get_attribute("data-rows") == "208"
+        box = minimap.bounding_box()
+        assert box is not None
+        assert page.eval_on_selector("#waterfall", "host => host.scrollTop") == 0
+        page.mouse.click(box["x"] + 10, box["y"] + box["height"] - 2)  # near the last row
+        page.wait_for_function("document.getElementById('waterfall').scrollTop > 1000")
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 10)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 10, steps=4)
+        page.mouse.up()
+        expect(page.locator("#waterfall-title")).to_contain_text("zoomed to 30.0 ms–60.0 ms")
+        assert page.locator("#axis span").first.inner_text() == "30.0 ms"
+        page.click("#unzoom")
+        expect(page.locator("#waterfall-title")).not_to_contain_text("zoomed")
+
+        name = rows.first.locator(".name")
+        before = rows.first.locator(".label").bounding_box()
+        resizer = page.locator("#name-resizer")
+        grip = resizer.bounding_box()
+        assert before is not None and grip is not None
+        page.mouse.move(grip["x"] + 4, grip["y"] + 4)
+        page.mouse.down()
+        page.mouse.move(grip["x"] + 204, grip["y"] + 4, steps=5)
+        page.mouse.up()
+        after = rows.first.locator(".label").bounding_box()
+        assert after is not None and after["width"] > before["width"] + 150
+        selected = page.get_attribute("#details", "data-span")
+        resizer.focus()
+        width = int(resizer.get_attribute("aria-valuenow") or 0)
+        page.keyboard.press("ArrowLeft")  # the separator's, not the waterfall's fold key
+        assert int(resizer.get_attribute("aria-valuenow") or 0) == width - 2
+        assert page.get_attribute("#details", "data-span") == selected
+        assert name.is_visible()
+    finally:
+        opened.close()

@@ -84,7 +84,7 @@
   const OPENED_AT = new URLSearchParams(location.hash.slice(1));  // read before any selection
 
   // ---------------------------------------------------------------- state
-  const state = { trace: -1, selected: -1, zoom: -1, collapsed: new Set(), rows: [],
+  const state = { trace: -1, selected: -1, zoom: -1, window: null, critical: false, collapsed: new Set(), rows: [],
     filter: { text: "", attribute: null, status: "all", kind: "", framework: "" }, shownTraces: [], match: null };
 
   function matches(i) {
@@ -233,11 +233,13 @@
     const open = children[i] && !state.collapsed.has(i);
     const dim = state.match && !state.match[i];
     const indent = Math.min(depth, MAX_INDENT);  // deeper levels say their depth instead
-    return el("div", { class: `row span-row${i === state.selected ? " selected" : ""}${dim ? " dim" : ""}`,
+    const critical = state.critical && criticalPath().has(i);
+    return el("div", { class: `row span-row${i === state.selected ? " selected" : ""}${dim ? " dim" : ""}`
+      + (critical ? " critical" : ""), "data-critical": critical ? "true" : null,
       "data-span": span[ID], "data-status": span[STATUS], "data-kind": span[KIND],
       role: "treeitem", "aria-level": String(depth + 1), "aria-selected": String(i === state.selected),
       onclick: () => selectSpan(i), ondblclick: () => zoomTo(i) },
-    el("span", { class: "label", style: `padding-left:${6 + indent * 14}px` },
+    el("span", { class: "label", style: `padding-left:${6 + indent * 14}px;--guides:${indent * 14}px` },
       depth > MAX_INDENT ? el("span", { class: "depth", text: `${depth}›`, title: `depth ${depth}` }) : null,
       el("span", { class: "toggle", text: children[i] ? (open ? "▾" : "▸") : "",
         onclick: (event) => { event.stopPropagation(); toggle(i); } }),
@@ -287,6 +289,7 @@
   }
 
   function windowOf() {
+    if (state.window) return state.window;
     if (state.zoom >= 0) return [SPANS[state.zoom][START], end(state.zoom)];
     const trace = traces[state.trace];
     return trace ? [trace.start, trace.end] : [0, 1];
@@ -358,7 +361,7 @@
   function drawAxis() {  // times from the trace's start, zoomed or not
     const axis = document.getElementById("axis"), [from, to] = windowOf();
     const start = traces[state.trace] ? traces[state.trace].start : from;
-    axis.replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((f) =>
+    axis.replaceChildren(resizer, ...[0, 0.25, 0.5, 0.75, 1].map((f) =>
       el("span", { style: `left:${f * 100}%`,
         text: duration(Math.round(from - start + (to - from) * f)) })));
   }
@@ -371,16 +374,19 @@
       const root = trace.roots[0] ?? trace.first;
       title.textContent = literal(`${SPANS[root][NAME]} · ${trace.last - trace.first + 1} spans · ` +
         `${duration(trace.end - trace.start)} · trace ${trace.id}` +
-        (state.zoom >= 0 ? ` · zoomed to ${SPANS[state.zoom][NAME]}` : ""));
+        (state.zoom >= 0 ? ` · zoomed to ${SPANS[state.zoom][NAME]}` : "") +
+        (state.window ? ` · zoomed to ${duration(Math.round(state.window[0] - trace.start))}–` +
+          `${duration(Math.round(state.window[1] - trace.start))}` : ""));
     } else title.textContent = "No trace matches the filters.";
-    document.getElementById("unzoom").hidden = state.zoom < 0;
+    document.getElementById("unzoom").hidden = state.zoom < 0 && !state.window;
     drawAxis();
+    drawMinimap();
     drawStatistics();
     waterfall.setCount(state.rows.length);
   }
 
   function selectTrace(t, keepSpan) {
-    state.trace = t; state.zoom = -1; state.collapsed.clear();
+    state.trace = t; state.zoom = -1; state.window = null; state.collapsed.clear();
     if (!keepSpan) state.selected = -1;
     traceList.draw();
     drawWaterfall();
@@ -403,7 +409,116 @@
     drawWaterfall();
   }
 
-  function zoomTo(i) { state.zoom = i; drawWaterfall(); }
+  function zoomTo(i) { state.zoom = i; state.window = null; drawWaterfall(); }
+  function unzoom() { state.zoom = -1; state.window = null; drawWaterfall(); }
+
+  // The critical path: from a root's end back, the child that finished last before that
+  // point, then the one that finished last before its start, and so on, and the same within
+  // each of them (Jaeger's definition). A running span counts as running to the trace's end.
+  let critical = null;  // [trace, the spans on its path], for the trace drawn
+  function criticalPath() {
+    if (critical && critical[0] === state.trace) return critical[1];
+    const on = new Set(), trace = traces[state.trace];
+    const finish = (i) => (SPANS[i][DURATION] < 0 ? trace.end : end(i));
+    const stack = trace ? trace.roots.map((i) => [i, Infinity]) : [];
+    while (stack.length) {
+      const [i, until] = stack.pop();
+      on.add(i);
+      let cursor = Math.min(finish(i), until);
+      const kids = (children[i] || []).slice().sort((a, b) => finish(b) - finish(a));
+      for (const k of kids) {
+        if (SPANS[k][START] >= cursor) continue;  // ran beside a later one that took longer
+        stack.push([k, cursor]);
+        cursor = SPANS[k][START];
+      }
+    }
+    critical = [state.trace, on];
+    return on;
+  }
+
+  // ---------------------------------------------------------------- minimap
+  // The whole trace small: a line per row at its time. A click scrolls the waterfall to that
+  // row; a drag across zooms to the time dragged over.
+  const minimap = document.getElementById("minimap");
+  function drawMinimap() {
+    const trace = traces[state.trace], rows = state.rows;
+    const width = minimap.clientWidth || 600, height = minimap.clientHeight || 40;
+    minimap.width = width * devicePixelRatio; minimap.height = height * devicePixelRatio;
+    minimap.dataset.rows = String(rows.length);
+    const context = minimap.getContext("2d");
+    if (!context) return;
+    context.setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
+    context.clearRect(0, 0, width, height);
+    if (!trace || !rows.length) return;
+    const span = Math.max(trace.end - trace.start, 1), line = Math.max(height / rows.length, 1);
+    const style = getComputedStyle(document.documentElement);
+    const colours = { ok: style.getPropertyValue("--ok"), error: style.getPropertyValue("--error"),
+      warn: style.getPropertyValue("--warn"), running: style.getPropertyValue("--running") };
+    rows.forEach(([i], row) => {
+      if (i < 0) return;
+      const x = (SPANS[i][START] - trace.start) / span * width;
+      const w = ((SPANS[i][DURATION] < 0 ? trace.end : end(i)) - SPANS[i][START]) / span * width;
+      context.fillStyle = colours[SPANS[i][DURATION] < 0 ? "running" : tone(SPANS[i][STATUS])];
+      context.fillRect(x, row / rows.length * height, Math.max(w, 1), line);
+    });
+    const [from, to] = windowOf();
+    context.fillStyle = "rgba(128, 128, 128, 0.25)";  // outside the zoom: shaded
+    context.fillRect(0, 0, (from - trace.start) / span * width, height);
+    context.fillRect((to - trace.start) / span * width, 0, width, height);
+    const host = waterfallHost, all = Math.max(rows.length * ROW, 1);  // the rows in sight
+    context.strokeStyle = style.getPropertyValue("--fg");
+    context.strokeRect(0.5, host.scrollTop / all * height + 0.5, width - 1,
+      Math.max(Math.min(host.clientHeight / all, 1) * height - 1, 2));
+  }
+  minimap.addEventListener("pointerdown", (down) => {
+    const trace = traces[state.trace];
+    if (!trace) return;
+    const box = minimap.getBoundingClientRect();
+    const at = (event) => Math.min(Math.max((event.clientX - box.left) / box.width, 0), 1);
+    const began = at(down);
+    minimap.setPointerCapture(down.pointerId);
+    const up = (event) => {
+      minimap.removeEventListener("pointerup", up);
+      const ended = at(event), span = trace.end - trace.start;
+      if (Math.abs(ended - began) * box.width >= 5) {  // a drag: zoom to it
+        state.zoom = -1;
+        state.window = [trace.start + Math.min(began, ended) * span, trace.start + Math.max(began, ended) * span];
+        drawWaterfall();
+      } else {  // a click: that row in the middle of the waterfall
+        const row = Math.floor((event.clientY - box.top) / box.height * state.rows.length);
+        waterfallHost.scrollTop = row * ROW - waterfallHost.clientHeight / 2;
+      }
+    };
+    minimap.addEventListener("pointerup", up);
+  });
+  waterfallHost.addEventListener("scroll", () => requestAnimationFrame(drawMinimap));
+
+  // ---------------------------------------------------------------- the names' width
+  // The name column is as wide as the separator is dragged (or moved with ← →).
+  const resizer = el("div", { id: "name-resizer", role: "separator", tabindex: "0",
+    "aria-orientation": "vertical", "aria-label": "Width of the span names", "aria-valuemin": "10",
+    "aria-valuemax": "85", "aria-valuenow": "40" });
+  function nameWidth(percent) {
+    const value = Math.min(Math.max(percent, 10), 85);
+    document.getElementById("waterfall-pane").style.setProperty("--name-width", `${value}%`);
+    resizer.setAttribute("aria-valuenow", String(Math.round(value)));
+  }
+  resizer.addEventListener("pointerdown", (down) => {
+    down.preventDefault();
+    resizer.setPointerCapture(down.pointerId);
+    const pane = waterfallHost.getBoundingClientRect();
+    const move = (event) => nameWidth((event.clientX - pane.left) / pane.width * 100);
+    const up = () => { resizer.removeEventListener("pointermove", move); resizer.removeEventListener("pointerup", up); };
+    resizer.addEventListener("pointermove", move);
+    resizer.addEventListener("pointerup", up);
+  });
+  resizer.addEventListener("keydown", (event) => {
+    const step = { ArrowLeft: -2, ArrowRight: 2 }[event.key];
+    if (!step) return;
+    event.preventDefault();
+    event.stopPropagation();  // not the waterfall's folding keys
+    nameWidth(Number(resizer.getAttribute("aria-valuenow")) + step);
+  });
 
   function jumpTo(spanId) {
     const i = typeof spanId === "number" ? spanId : bySpanId.get(spanId);
@@ -726,7 +841,7 @@
         else if (SPANS[state.selected][PARENT] >= 0) selectSpan(SPANS[state.selected][PARENT]);
       },
       Enter: () => state.selected >= 0 && zoomTo(state.selected),
-      Escape: () => { state.zoom = -1; drawWaterfall(); },
+      Escape: unzoom,
       "]": () => t + 1 < state.shownTraces.length && (selectTrace(state.shownTraces[t + 1]), traceList.reveal(t + 1)),
       "[": () => t > 0 && (selectTrace(state.shownTraces[t - 1]), traceList.reveal(t - 1)),
     }[event.key];
@@ -753,7 +868,13 @@
     table.hidden = !table.hidden;
     drawStatistics();
   });
-  document.getElementById("unzoom").addEventListener("click", () => { state.zoom = -1; drawWaterfall(); });
+  document.getElementById("unzoom").addEventListener("click", unzoom);
+  document.getElementById("critical-toggle").addEventListener("click", (event) => {
+    state.critical = !state.critical;
+    event.currentTarget.setAttribute("aria-pressed", String(state.critical));
+    waterfallHost.classList.toggle("critical-on", state.critical);
+    waterfall.draw();
+  });
   document.getElementById("expand-all").addEventListener("click", () => { state.collapsed.clear(); drawWaterfall(); });
   document.getElementById("collapse-all").addEventListener("click", () => {
     const trace = traces[state.trace];
@@ -815,8 +936,10 @@
       collapsed: [...state.collapsed].map(idOf), details: document.getElementById("details").scrollTop,
       top: list.scrollTop > 0 ? traces[state.shownTraces[top]]?.id : undefined,
       offset: list.scrollTop - top * ROW };
+    if (next.origin_ms !== DATA.origin_ms) state.window = null;  // its times were from the old origin
     DATA = next;
     index();
+    critical = null;
     const find = (id) => (id === null ? -1 : bySpanId.get(id) ?? -1);
     state.trace = traces.findIndex((trace) => trace.id === kept.trace);
     state.selected = find(kept.span);
