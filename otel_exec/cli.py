@@ -81,11 +81,15 @@ TABLE_ROWS = 1000
 second here); ``--json`` lists every row unless limited."""
 
 
-def _limit(options: argparse.Namespace) -> int | None:
-    """``summary``'s row limit: None for every row."""
+def _limit(options: argparse.Namespace, default: int = TABLE_ROWS) -> int | None:
+    """``summary``'s row limit (``tree``'s trace limit, with its default): None for all."""
     if options.limit is None:
-        return None if options.json else TABLE_ROWS
+        return None if options.json else default
     return options.limit if options.limit > 0 else None
+
+
+TREE_TRACES = 200
+"""Traces ``otel-exec tree`` draws when no ``--limit`` (or ``--trace``) is given."""
 
 
 def _by_index(options: argparse.Namespace) -> bool:
@@ -415,6 +419,11 @@ def _parser() -> argparse.ArgumentParser:
         if name in ("summary", "stats"):
             command.add_argument("--slowest", type=int, metavar="N",
                                  help="only the N slowest executions (summary) or names (stats)")
+        if name == "tree":
+            command.add_argument("--limit", type=int, metavar="N",
+                                 help=f"traces at most, the newest kept (default: {TREE_TRACES} "
+                                      "drawn, every trace in --json; 0: every trace); the "
+                                      "traces not shown are never held in memory")
         if name == "summary":
             command.add_argument("--index", type=int, help="only the execution with this index")
             command.add_argument("--result-index", type=int,
@@ -792,10 +801,16 @@ def main(argv: list[str] | None = None) -> int:
             notes = data.notes
             return _summary(Views(store_of(data.executions)), options, Console())
         matched: list[bool] = []
+        most_traces = (_limit(options, TREE_TRACES)
+                       if options.command == "tree" and options.trace is None else None)
         data = read_traces(*options.files, keep=_held(
             _bounded(_matcher(options), options),
-            _VIEW_ROOTS[options.command][0] if options.command in _VIEW_ROOTS else None, matched))
+            _VIEW_ROOTS[options.command][0] if options.command in _VIEW_ROOTS else None, matched),
+            most_traces=most_traces)
         notes = data.notes
+        if most_traces is not None and data.older_traces:
+            notes.append(f"the newest {most_traces:,} of {most_traces + data.older_traces:,} "
+                         "traces shown (--limit N for more, 0 for every one; --trace ID for one)")
         if not (data.executions or matched) and _filters(options):
             raise LookupError(f"no executions match {_filters(options)}")
         views = Views(store_of(data.executions))

@@ -361,3 +361,35 @@ def test_tail_follows_appends_and_rotation_and_ends_cleanly(sample: bytes,
     waiting.send_signal(signal.SIGINT)
     _, err_text = waiting.communicate(timeout=30)
     assert waiting.returncode == 0 and "Traceback" not in err_text
+
+
+def test_tree_holds_and_draws_only_the_newest_traces(tmp_path: Path) -> None:
+    """``tree`` of a whole file holds the newest ``--limit`` traces, not the file: a span of a
+    trace already left out does not bring it back."""
+    spans = []
+    for n in range(50):
+        trace = f"{n + 1:032x}"
+        spans.append(span(f"{2 * n + 1:016x}", traceId=trace, name=f"root {n}"))
+        spans.append(span(f"{2 * n + 2:016x}", f"{2 * n + 1:016x}", traceId=trace,
+                          name=f"child {n}"))
+    spans.append(span(f"{1000:016x}", f"{1:016x}", traceId=f"{1:032x}", name="late child 0"))
+    path = write(tmp_path, spans)
+
+    data = read_traces(path, most_traces=3)
+    assert sorted({execution.name for execution in data.executions}) == [
+        "child 47", "child 48", "child 49", "root 47", "root 48", "root 49"]
+    assert data.older_traces == 47
+    assert len(read_traces(path).executions) == 101
+
+    code, out, err = cli("tree", str(path), "--limit", "3")
+    assert code == 0, err
+    assert [line for line in out.splitlines() if "root" in line] == [
+        line for line in out.splitlines() if "root 4" in line]
+    assert out.count("Trace ") == 3
+    assert "the newest 3 of 50 traces shown" in err
+    code, out, err = cli("tree", str(path), "--limit", "0")
+    assert out.count("Trace ") == 50 and "newest" not in err
+    code, out, err = cli("tree", str(path), "--trace", f"{2:032x}")
+    assert out.count("Trace ") == 1 and "root 1" in out and "newest" not in err
+    code, out, _ = cli("tree", str(path), "--json")
+    assert len(json.loads(out)) == 50

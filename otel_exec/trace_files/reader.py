@@ -16,7 +16,7 @@ from otel_exec.rows import own_index
 from otel_exec.trace_files.decode import MAX_LINE_BYTES, READ_CHUNK, TraceFileError, decode_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from otel_exec.execution import Execution
 
@@ -29,6 +29,8 @@ class TraceData:
 
     executions: list[Execution] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    older_traces: int = 0
+    """Traces read but not held (``read_traces(most_traces=...)``: older than those held)."""
 
 
 def check_regular(path: Path) -> None:
@@ -128,22 +130,48 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
             stream.close()
 
 
-def read_traces(*paths: str | Path,
-                keep: Callable[[Execution], bool] | None = None) -> TraceData:
+def read_traces(*paths: str | Path, keep: Callable[[Execution], bool] | None = None,
+                most_traces: int | None = None) -> TraceData:
     """Every span of the files (``-`` is stdin, ``.gz`` is gunzipped) that ``keep`` keeps, in
     completion order, with duplicate spans dropped and parent cycles broken (each said in
-    ``notes``). Only the kept spans are held in memory.
+    ``notes``). Only the kept spans are held in memory: with ``most_traces``, only those of
+    the newest traces (by their first span in the files; the others are counted in
+    ``older_traces``).
 
     Raises:
         TraceFileError: A file is missing, empty, not a regular file, truncated, or not OTLP
             JSON traces; the message names the file, the line and what was expected there.
     """
     data = TraceData()
-    data.executions = [execution for execution in iter_traces(*paths, notes=data.notes)
-                       if keep is None or keep(execution)]
+    kept = (execution for execution in iter_traces(*paths, notes=data.notes)
+            if keep is None or keep(execution))
+    if most_traces is None:
+        data.executions = list(kept)
+    else:
+        data.executions, data.older_traces = _newest_traces(kept, most_traces)
     _break_cycles(data)
     data.executions.sort(key=lambda item: (item.end_ns or 0, -item.start_ns))  # children first
     return data
+
+
+def _newest_traces(executions: Iterable[Execution], most: int) -> tuple[list[Execution], int]:
+    """The spans of the newest ``most`` traces (a trace is as new as its first span), holding
+    no more than those at any time; and how many older traces were left out."""
+    traces: dict[int, list[Execution]] = {}
+    older: set[int] = set()
+    for execution in executions:
+        trace = execution._trace_id
+        spans = traces.get(trace)
+        if spans is None:
+            if trace in older:
+                continue
+            spans = traces[trace] = []
+            if len(traces) > most:
+                oldest = next(iter(traces))
+                del traces[oldest]
+                older.add(oldest)
+        spans.append(execution)
+    return [execution for spans in traces.values() for execution in spans], len(older)
 
 
 def iter_traces(*paths: str | Path, notes: list[str] | None = None) -> Iterator[Execution]:
