@@ -61,9 +61,20 @@ def assert_unchanged_by_instrumentation(framework: str, run: Callable[[], Any],
     expected = run()
     otel_exec.instrument(framework, **options)
     try:
-        assert run() == expected
+        got = run()
+        assert got == expected, "\n".join(_differences(expected, got))
     finally:
         otel_exec.uninstrument(framework)
+
+
+def _differences(expected: Any, got: Any, where: str = "") -> list[str]:
+    """Each item that differs, by its place in nested lists and tuples (a long outcome's
+    difference would be cut off in pytest's own message)."""
+    if (isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple))
+            and len(expected) == len(got)):
+        return [line for n, (one, other) in enumerate(zip(expected, got, strict=True))
+                for line in _differences(one, other, f"{where}[{n}]")]
+    return [] if expected == got else [f"{where}: expected {expected!r}, got {got!r}"]
 
 
 def test_falyx_results_survive_our_failures(store: ExecutionStore, broken: str,
