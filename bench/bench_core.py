@@ -57,6 +57,37 @@ def bench_units(calls: int, rounds: int) -> dict[str, float]:
         "store, added to a span otel_exec did not make": (B1, B0, 1)})
 
 
+@contextlib.contextmanager
+def _without(owner: Any, *names: str, value: Any = None) -> Iterator[None]:
+    """``owner``'s methods ``names`` replaced by one doing nothing (returning ``value``)."""
+    saved = {name: getattr(owner, name) for name in names}
+    for name in names:
+        setattr(owner, name, lambda *args, **kwargs: value)
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(owner, name, method)
+
+
+def bench_breakdown(calls: int, rounds: int) -> None:
+    """Where a @traced call's time goes: the call with one part of otel_exec's work taken
+    out at a time (what each row loses is that part's cost), in B0 and B1."""
+    from otel_exec.execution_store import ExecutionStore as Store
+    from otel_exec.values import ValuePolicy
+
+    parts = {"without the store (track, record)": lambda: _without(Store, "track", "record"),
+             "without record": lambda: _without(Store, "record"),
+             "without track (no outcome kept)": lambda: _without(Store, "track"),
+             "without keeping the outcome": lambda: _without(Store, "_keep"),
+             "without the value texts": lambda: _without(ValuePolicy, "text", value="x")}
+    cases: dict[str, Any] = {**unit_cases(), "@traced call": lambda: traced_work(1)}
+    cases.update({name: lambda: traced_work(1) for name in parts})
+    timings = per_call_us(cases, calls=calls, rounds=rounds, around=parts)
+    report_units("a @traced call with one part taken out (the difference is its cost)",
+                 timings, {name: (name, None, 1) for name in ("@traced call", *parts)})
+
+
 def bench_calls(calls: int, rounds: int) -> None:
     tracer = trace.get_tracer("bench")
 
@@ -287,6 +318,7 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
           f"{options.calls:,} calls, median")
     bench_units(options.calls, options.rounds)
+    bench_breakdown(options.calls, options.rounds)
     bench_calls(options.calls, options.rounds)
     bench_logs(options.calls, options.rounds)
     bench_metrics(options.calls, options.rounds)
