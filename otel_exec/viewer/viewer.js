@@ -380,7 +380,7 @@
     } else title.textContent = "No trace matches the filters.";
     document.getElementById("unzoom").hidden = state.zoom < 0 && !state.window;
     drawAxis();
-    drawMinimap();
+    drawMinimap(state.rows);
     drawStatistics();
     waterfall.setCount(state.rows.length);
   }
@@ -440,32 +440,43 @@
   // The whole trace small: a line per row at its time. A click scrolls the waterfall to that
   // row; a drag across zooms to the time dragged over.
   const minimap = document.getElementById("minimap");
-  function drawMinimap() {
-    const trace = traces[state.trace], rows = state.rows;
-    const width = minimap.clientWidth || 600, height = minimap.clientHeight || 40;
-    minimap.width = width * devicePixelRatio; minimap.height = height * devicePixelRatio;
-    minimap.dataset.rows = String(rows.length);
+  const bars = document.createElement("canvas");  // the rows' lines, drawn once per waterfall
+  // Draw the rows into ``bars`` (``rows``: the waterfall changed), then the minimap from it
+  // with the zoom shaded and the rows in sight framed: scrolling redraws only the frame.
+  function drawMinimap(rows) {
+    const trace = traces[state.trace], width = minimap.clientWidth || 600;
+    const height = minimap.clientHeight || 40, ratio = devicePixelRatio;
+    const style = getComputedStyle(document.documentElement);
+    if (rows) {
+      minimap.dataset.rows = String(rows.length);
+      bars.width = minimap.width = width * ratio;
+      bars.height = minimap.height = height * ratio;
+      const context = bars.getContext("2d");
+      if (!context || !trace) return;
+      context.setTransform(ratio, 0, 0, ratio, 0, 0);
+      const span = Math.max(trace.end - trace.start, 1), line = Math.max(height / Math.max(rows.length, 1), 1);
+      const colours = { ok: style.getPropertyValue("--ok"), error: style.getPropertyValue("--error"),
+        warn: style.getPropertyValue("--warn"), running: style.getPropertyValue("--running") };
+      rows.forEach(([i], row) => {
+        if (i < 0) return;
+        const x = (SPANS[i][START] - trace.start) / span * width;
+        const w = ((SPANS[i][DURATION] < 0 ? trace.end : end(i)) - SPANS[i][START]) / span * width;
+        context.fillStyle = colours[SPANS[i][DURATION] < 0 ? "running" : tone(SPANS[i][STATUS])];
+        context.fillRect(x, row / rows.length * height, Math.max(w, 1), line);
+      });
+    }
     const context = minimap.getContext("2d");
     if (!context) return;
-    context.setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
-    context.clearRect(0, 0, width, height);
-    if (!trace || !rows.length) return;
-    const span = Math.max(trace.end - trace.start, 1), line = Math.max(height / rows.length, 1);
-    const style = getComputedStyle(document.documentElement);
-    const colours = { ok: style.getPropertyValue("--ok"), error: style.getPropertyValue("--error"),
-      warn: style.getPropertyValue("--warn"), running: style.getPropertyValue("--running") };
-    rows.forEach(([i], row) => {
-      if (i < 0) return;
-      const x = (SPANS[i][START] - trace.start) / span * width;
-      const w = ((SPANS[i][DURATION] < 0 ? trace.end : end(i)) - SPANS[i][START]) / span * width;
-      context.fillStyle = colours[SPANS[i][DURATION] < 0 ? "running" : tone(SPANS[i][STATUS])];
-      context.fillRect(x, row / rows.length * height, Math.max(w, 1), line);
-    });
-    const [from, to] = windowOf();
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.clearRect(0, 0, minimap.width, minimap.height);
+    if (!trace || !state.rows.length) return;
+    context.drawImage(bars, 0, 0);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    const span = Math.max(trace.end - trace.start, 1), [from, to] = windowOf();
     context.fillStyle = "rgba(128, 128, 128, 0.25)";  // outside the zoom: shaded
     context.fillRect(0, 0, (from - trace.start) / span * width, height);
     context.fillRect((to - trace.start) / span * width, 0, width, height);
-    const host = waterfallHost, all = Math.max(rows.length * ROW, 1);  // the rows in sight
+    const host = waterfallHost, all = Math.max(state.rows.length * ROW, 1);  // the rows in sight
     context.strokeStyle = style.getPropertyValue("--fg");
     context.strokeRect(0.5, host.scrollTop / all * height + 0.5, width - 1,
       Math.max(Math.min(host.clientHeight / all, 1) * height - 1, 2));
@@ -491,7 +502,12 @@
     };
     minimap.addEventListener("pointerup", up);
   });
-  waterfallHost.addEventListener("scroll", () => requestAnimationFrame(drawMinimap));
+  let framing = false;
+  waterfallHost.addEventListener("scroll", () => {
+    if (framing) return;
+    framing = true;
+    requestAnimationFrame(() => { framing = false; drawMinimap(); });
+  });
 
   // ---------------------------------------------------------------- the names' width
   // The name column is as wide as the separator is dragged (or moved with ← →).
