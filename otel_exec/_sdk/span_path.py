@@ -3,25 +3,26 @@ ended without the per-span work the SDK does for values it cannot trust and feat
 
 ``Tracer.start_span`` runs every attribute through ``BoundedAttributes.__setitem__`` (a lock
 and a type check each), asks the sampler, which on the default setup (parent-based, always on)
-only says "record and sample" for a root or a sampled parent, and builds the span field by
-field through three constructors. otel_exec's attributes are already plain
-``str``/``bool``/``int``/``float`` values, so this path builds the same ``_Span`` from a
-per-tracer template (the fields of a probe span the SDK built, checked one by one), with those
-attributes written in before ``on_start`` and its links bounded as the SDK's ``_new_links``
-bounds them (the API's ``Link`` with a valid context and plain attributes; any other link
-through ``_new_links`` itself); attributes and events added later are written the same
-way, under the span's lock; ``end`` hands ``on_end`` the SDK's own ``ReadableSpan`` filled
-from the span's fields. Every span processor sees an ordinary SDK span and ``ReadableSpan``,
-and OTLP output is byte for byte the same (tested).
+only says "record and sample" for a root or a sampled parent, builds the span field by field
+through three constructors (21 fields, 13 of them the same for every span of the tracer, and
+two bounded lists most spans never fill), and copies it into a ``ReadableSpan`` at its end.
+This path starts a span of the SDK's own ``_Span`` class, made per tracer (``_lean_class``):
+the fields its tracer's spans share are the class's, the lists of events and links are made
+when first used, and the span itself, a ``ReadableSpan`` no method changes once it has ended,
+is what ``on_end`` gets. otel_exec's attributes are already plain ``str``/``bool``/``int``/
+``float`` values, so they are written in before ``on_start``; links are bounded as the SDK's
+``_new_links`` bounds them (the API's ``Link`` with a valid context and plain attributes; any
+other link through ``_new_links`` itself); attributes and events added later are written the
+same way, under the span's lock. Every span processor sees an SDK span, and OTLP output is
+byte for byte the same (tested).
 
 It relies on SDK internals, so a tracer takes it only when they are the ones checked here:
 the SDK releases its gate names (``otel_exec._sdk.SPAN_PATH``), the SDK's own ``Tracer`` and
 ``RandomIdGenerator``, the default sampler or ``KeepFailed`` (``RecordLocally`` around either), a
-probe span with exactly the fields this module fills and a ``ReadableSpan`` of exactly the
-fields it copies, the layout of ``SpanContext`` and of the context's span key. Anything else
-(another sampler, id generator, SDK release or layout, an unsampled parent, a value of another
-type or past a limit, too many attributes) takes the SDK's
-``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
+probe span with exactly the fields this module fills, the layout of ``SpanContext`` and of the
+context's span key. Anything else (another sampler, id generator, SDK release or layout, an
+unsampled parent, a value of another type or past a limit, too many attributes) takes the
+SDK's ``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
 """
 
 from __future__ import annotations
@@ -71,26 +72,13 @@ _time_ns = time.time_ns
 class _Template:
     """What every span of one tracer shares, taken from a probe span the SDK built."""
 
-    __slots__ = ("attributes", "attributes_class", "end_metrics", "events", "info", "kind",
-                 "limits", "links", "list_class", "processor", "random_ids",
-                 "record_exception", "resource", "sampled", "sampler", "scope", "span_class",
-                 "status", "status_on_exception", "trace_config")
+    __slots__ = ("attributes", "attributes_class", "end_metrics", "limits", "links",
+                 "list_class", "random_ids", "resource", "sampled", "span_class")
 
     def __init__(self, tracer: Any, probe: Any, sampled: Any, random_ids: bool) -> None:
-        self.span_class = type(probe)
-        self.kind = probe._kind
-        self.info = probe._instrumentation_info
-        self.scope = probe._instrumentation_scope
-        self.status = probe._status
-        self.sampler = probe._sampler
-        self.trace_config = probe._trace_config
-        self.record_exception = probe._record_exception
-        self.status_on_exception = probe._set_status_on_exception
-        self.processor = probe._span_processor
         self.attributes_class = type(probe._attributes)
         self.list_class = type(probe._events)
         self.attributes = (probe._attributes.maxlen, probe._attributes.max_value_len)
-        self.events = probe._events._dq.maxlen
         self.links = probe._links._dq.maxlen
         self.resource = tracer.resource
         self.limits = tracer._span_limits
@@ -100,18 +88,64 @@ class _Template:
                                  else None)
         """What the SDK's metrics-off tracer hands every span to call at its end (a function
         doing nothing), None when the tracer records span metrics (asked per span)."""
+        self.span_class = _lean_class(probe, self)
+
+
+class _LazyList:
+    """A span's list of events or of links, made when first used (most spans have none); an
+    ended span without one answers with an empty list shared by all, as nothing is added to
+    an ended span."""
+
+    __slots__ = ("ended", "field", "list_class", "most")
+
+    def __init__(self, field: str, list_class: type[Any], most: int | None) -> None:
+        self.field = field
+        self.list_class = list_class
+        self.most = most
+        self.ended = _empty_list(list_class, most)
+
+    def __get__(self, span: Any, owner: type[Any] | None = None) -> Any:
+        if span is None:
+            return self
+        if span._end_time is not None:
+            return self.ended
+        # setdefault: a list another thread made first is the one kept
+        return span.__dict__.setdefault(self.field, _empty_list(self.list_class, self.most))
+
+
+LEAN = "_otel_exec_lean_span"
+"""The class attribute that marks a tracer's lean span class."""
+
+
+def _lean_class(probe: Any, template: _Template) -> type[Any]:
+    """The SDK span class of one tracer's lean spans: a subclass of ``_Span`` holding the
+    fields all its spans share (the probe's), so a span sets only its own."""
+    span_class = type(probe)
+    shared: dict[str, Any] = {
+        field: getattr(probe, field) for field in (
+            "_kind", "_instrumentation_info", "_instrumentation_scope", "_resource", "_status",
+            "_sampler", "_trace_config", "_record_exception", "_set_status_on_exception",
+            "_span_processor", "_limits")}
+    if template.end_metrics is not None:
+        shared["_record_end_metrics"] = staticmethod(template.end_metrics)  # not a method
+    return type(span_class.__name__, (span_class,), {
+        **shared, "__module__": span_class.__module__, "__qualname__": span_class.__qualname__,
+        "__slots__": (), LEAN: True, "_parent": None, "_start_time": None, "_end_time": None,
+        "_events": _LazyList("_events", template.list_class, probe._events._dq.maxlen),
+        "_links": _LazyList("_links", template.list_class, template.links)})
+
+
+def _known(span: Any) -> bool:
+    """Whether this path knows the layout of ``span``: the SDK's ``_Span`` confirmed by a
+    probe, or a lean span."""
+    kind = type(span)
+    return kind in _span_classes or getattr(kind, LEAN, False)
 
 
 _span_classes: set[type] = set()
 """The span classes whose layout a probe confirmed (the SDK's ``_Span``)."""
 _sdk_event: Any = None
 """The SDK's ``Event`` class, found with the first span class confirmed."""
-_sdk_readable: Any = None
-"""The class of the ``ReadableSpan`` the SDK hands ``on_end``, found the same way."""
-READABLE_FIELDS = ("_name", "_context", "_kind", "_instrumentation_info",
-                   "_instrumentation_scope", "_parent", "_start_time", "_end_time",
-                   "_attributes", "_events", "_links", "_resource", "_status")
-"""The fields of that ``ReadableSpan``: the span's own, as the SDK versions above copy them."""
 _NoMetrics: Any = None
 """The SDK's tracer metrics class for span metrics turned off (found by the first probe)."""
 _no_metrics: Any = None
@@ -179,7 +213,7 @@ def _probe_tracer(tracer: Any) -> _Template | None:
         return None
     state = TraceState([("k", "v")])
     in_context = trace_api.set_span_in_context(probe)  # kept under _SPAN_KEY, read back as is
-    readable = probe._readable_span()  # what on_end gets: the span's own fields, copied
+    readable = probe._readable_span()  # what the SDK hands on_end: the span's fields, copied
     if (set(vars(probe)) != SPAN_FIELDS or set(vars(probe._attributes)) != _ATTRIBUTES_FIELDS
             or set(vars(probe._events)) != _LIST_FIELDS
             or set(vars(probe._links)) != _LIST_FIELDS
@@ -192,15 +226,15 @@ def _probe_tracer(tracer: Any) -> _Template | None:
             or in_context.get(_SPAN_KEY) is not probe
             or trace_api.get_current_span(in_context) is not probe):
         return None
-    if set(vars(readable)) != set(READABLE_FIELDS) or any(
-            value is not vars(probe)[field] for field, value in vars(readable).items()):
+    if not isinstance(probe, type(readable)) or any(  # so the span itself can stand in
+            value is not vars(probe).get(field) for field, value in vars(readable).items()):
         return None
     if tuple(vars(sdk_trace.Event("probe", None, 1))) != EVENT_FIELDS:
         return None
-    global _sdk_event, _sdk_readable, _NoMetrics, _no_metrics
+    global _sdk_event, _NoMetrics, _no_metrics
     global _span_key, _random_flag, _sampled_random
     _span_key, _random_flag, _sampled_random = _SPAN_KEY, random_flag, sampled_random
-    _sdk_event, _sdk_readable = sdk_trace.Event, type(readable)
+    _sdk_event = sdk_trace.Event
     no_metrics = getattr(_tracer_metrics, "NoOpTracerMetrics", None)
     noop = getattr(_tracer_metrics, "noop", None)
     if no_metrics is not None and noop is not None and no_metrics().start_span(
@@ -235,12 +269,12 @@ def start_span(tracer: Any, name: str, context: Context | None,
         return None  # the SDK would drop, convert or cut a value
     holder: Any = (current() if context is None else context).get(_span_key)
     parent: Any = (None if holder is None  # no span in the context: a root
-                   else holder._context if type(holder) in _span_classes
+                   else holder._context if _known(holder)
                    else trace_api.get_current_span(context).get_span_context())
     if not tracer._tracer_config.is_enabled:  # what the SDK's ``_is_enabled()`` reads
         return None
     ids = tracer.id_generator
-    # a SpanContext is (trace id, span id, is remote, flags, state, is valid): checked by _known
+    # a SpanContext is (trace id, span id, is remote, flags, state, is valid): the probe checked
     if parent is not None and parent[5]:
         flags = parent[3]
         if not flags & TraceFlags.SAMPLED:
@@ -250,36 +284,24 @@ def start_span(tracer: Any, name: str, context: Context | None,
     else:
         parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
                                                  template.random_ids, DEFAULT_TRACE_STATE)
-    # the fields set one by one in the SDK's order (faster than through the span's __dict__)
+    # the span's own fields (its tracer's are its class's), set one by one: faster than
+    # through its __dict__
     span = _new(template.span_class)
     span._name = name
     span._context = _tuple_new(SpanContext, (trace_id, ids.generate_span_id(), False,
                                              _sampled_random if random else _SAMPLED,
                                              trace_state, True))
-    span._kind = template.kind
-    span._instrumentation_info = template.info
-    span._instrumentation_scope = template.scope
-    span._parent = parent
-    span._start_time = None  # its place in the SDK's order; the clock is read last
-    span._end_time = None
+    if parent is not None:
+        span._parent = parent
     span._attributes = _bounded_attributes(template.attributes_class, attributes, most,
                                            longest, immutable=False)
-    span._events = _empty_list(template.list_class, template.events)
-    span._links = (_empty_list(template.list_class, template.links) if not links
-                   else _bounded_links(template, links))
-    span._resource = template.resource
-    span._status = template.status
-    span._sampler = template.sampler
-    span._trace_config = template.trace_config
-    span._record_exception = template.record_exception
-    span._set_status_on_exception = template.status_on_exception
-    span._span_processor = template.processor
-    span._limits = template.limits
-    if span._links is None:  # links the SDK bounds itself (it reads the span's _limits)
-        span._links = span._new_links(links)
+    if links:
+        bounded_links = _bounded_links(template, links)
+        # else the SDK bounds them itself (it reads the span's _limits)
+        span._links = span._new_links(links) if bounded_links is None else bounded_links
     span._lock = _Lock()
-    span._record_end_metrics = (template.end_metrics if template.end_metrics is not None
-                                else tracer._tracer_metrics.start_span(parent, template.sampled))
+    if template.end_metrics is None:
+        span._record_end_metrics = tracer._tracer_metrics.start_span(parent, template.sampled)
     span._start_time = _time_ns()
     tracer.span_processor.on_start(span, parent_context=context)
     started: Span = span
@@ -358,7 +380,7 @@ def _bounded_attributes(attributes_class: type[Any], attributes: Mapping[str, At
 def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
     """Write plain attributes into a running SDK span as ``span.set_attributes`` would; False
     (nothing written) when the span or a value is not one this path knows."""
-    if type(span) not in _span_classes:
+    if not _known(span):
         return False
     bounded = span._attributes
     if not _fit(bounded, attributes):
@@ -380,7 +402,7 @@ def end_span(span: Any, end_time: int | None = None,
     ``span.end(end_time)`` would, under one hold of the span's lock, handing ``on_end`` the
     same ``ReadableSpan`` made without its constructor; False (nothing done) when the span is
     not one this path knows, or not running (then ``span.end`` says why)."""
-    if type(span) not in _span_classes:
+    if not _known(span):
         return False
     bounded = span._attributes
     if attributes and not _fit(bounded, attributes):
@@ -404,21 +426,7 @@ def end_span(span: Any, end_time: int | None = None,
         record_end_metrics()
     processor = span._span_processor
     processor._on_ending(span)
-    readable = _new(_sdk_readable)  # READABLE_FIELDS, one by one in the SDK's order
-    readable._name = span._name
-    readable._context = span._context
-    readable._kind = span._kind
-    readable._instrumentation_info = span._instrumentation_info
-    readable._instrumentation_scope = span._instrumentation_scope
-    readable._parent = span._parent
-    readable._start_time = span._start_time
-    readable._end_time = span._end_time
-    readable._attributes = bounded
-    readable._events = span._events
-    readable._links = span._links
-    readable._resource = span._resource
-    readable._status = span._status
-    processor.on_end(readable)
+    processor.on_end(span if getattr(type(span), LEAN, False) else span._readable_span())
     return True
 
 
@@ -445,7 +453,7 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
     its fields set in the SDK's order, appended under the span's and the event list's locks);
     False (nothing added) when the span, a value or the span's state is not one this path
     knows (then ``span.add_event`` adds it, or says why not)."""
-    if type(span) not in _span_classes:
+    if not _known(span):
         return False
     limits = span._limits
     attributes = attributes or {}
