@@ -9,6 +9,7 @@ all agree with each other and with what was exported.
 from __future__ import annotations
 
 import array
+import contextlib
 import itertools
 import logging
 import os
@@ -161,15 +162,11 @@ class ExecutionStore:
         """
         span_id = running_span_id(span)
         if span_id is not None:
-            lock = self._lock
-            lock.acquire()  # not ``with``: cheaper, in every on_start
-            try:
-                running = self._running
-                running[span_id] = span
-                if len(running) > self._max_spans:
+            running = self._running  # no lock: one dict operation each time
+            running[span_id] = span
+            if len(running) > self._max_spans:
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # a race
                     del running[next(iter(running))]
-            finally:
-                lock.release()
 
     def record(self, span: ReadableSpan) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
@@ -179,8 +176,9 @@ class ExecutionStore:
         try:
             row = span_row(span, self._number)  # numbered in insertion order
             live = self._running.pop(row[ROW_SPAN_ID], None)
-            outcome = outcome_of(live) if live is not None else None
-            listeners = self._insert(row, outcome)
+            outcome = None if live is None else outcome_of(live)
+            self._insert(row, outcome)
+            listeners = self._listeners
         finally:
             lock.release()
         if listeners:
@@ -192,12 +190,13 @@ class ExecutionStore:
         row = execution.row[:ROW_INDEX]
         with self._lock:
             row = (*row, self._number(execution.attributes))
-            listeners = self._insert(row, execution._outcome)
+            self._insert(row, execution._outcome)
+            listeners = self._listeners
         if listeners:
             _notify(listeners, Execution.from_row(row, execution._outcome))
 
-    def _insert(self, row: Row, outcome: Outcome | None) -> tuple[Listener, ...]:
-        """``add`` under the lock (the row numbered already); returns the listeners to tell."""
+    def _insert(self, row: Row, outcome: Outcome | None) -> None:
+        """``add`` under the lock (the row numbered already)."""
         seq = self._next
         self._next = seq + 1
         tail = self._tail
@@ -210,11 +209,10 @@ class ExecutionStore:
             self._entries[index if index >= 0 else -1 - seq] = seq
         if outcome is not None:
             self._keep(row[ROW_SPAN_ID], outcome)
-        while self._next - self._first > self._max_spans:
+        while seq - self._first >= self._max_spans:
             self._evict_oldest()
-        if self._next - self._indexed > MOST_UNINDEXED:
-            self._index(self._next - MOST_UNINDEXED)
-        return self._listeners
+        if seq - self._indexed >= MOST_UNINDEXED:
+            self._index(seq + 1 - MOST_UNINDEXED)
 
     def _number(self, attributes: Mapping[str, Any]) -> int | None:
         """The registry index of a new row with these attributes (under the lock)."""
@@ -229,11 +227,18 @@ class ExecutionStore:
         """Remember the real objects of an execution; release the oldest beyond the budget."""
         size = _estimated_size(outcome)
         self._outcomes[span_id] = outcome
-        self._kept.append((span_id, size))
-        self._kept_bytes += size
-        while self._kept and (len(self._kept) > self.max_kept_values
-                              or self._kept_bytes > self.max_kept_bytes):
-            released, released_size = self._kept.popleft()
+        kept = self._kept
+        kept.append((span_id, size))
+        kept_bytes = self._kept_bytes = self._kept_bytes + size
+        if len(kept) > self.max_kept_values or kept_bytes > self.max_kept_bytes:
+            self._release_oldest()
+
+    def _release_oldest(self) -> None:
+        """Release the oldest real objects until the rest are within the budget."""
+        kept = self._kept
+        while kept and (len(kept) > self.max_kept_values
+                        or self._kept_bytes > self.max_kept_bytes):
+            released, released_size = kept.popleft()
             self._outcomes.pop(released, None)
             self._kept_bytes -= released_size
 
@@ -241,12 +246,16 @@ class ExecutionStore:
         # The oldest execution overall is also the oldest in each of its secondary indexes.
         seq = self._first
         self._first = seq + 1
-        oldest: Row = self._row(seq)
-        tail_start = self._next - len(self._tail)
+        tail = self._tail
+        tail_start = self._next - len(tail)
+        oldest: Row
         if seq >= tail_start:
-            self._tail[seq - tail_start] = None  # released now (a chunk goes when it is all old)
-        elif (seq + 1) % CHUNK == 0:
-            del self._chunks[seq // CHUNK]
+            oldest = tail[seq - tail_start]  # type: ignore[assignment]  # a kept row
+            tail[seq - tail_start] = None  # released now (a chunk goes when it is all old)
+        else:
+            oldest = self._chunks[seq // CHUNK][seq % CHUNK]  # type: ignore[assignment]
+            if (seq + 1) % CHUNK == 0:
+                del self._chunks[seq // CHUNK]
         span_id = oldest[ROW_SPAN_ID]
         index = oldest[ROW_INDEX]
         if index is not None:
@@ -395,8 +404,7 @@ class ExecutionStore:
 
     def running(self) -> tuple[Execution, ...]:
         """Executions that have started and not yet finished, oldest first."""
-        with self._lock:
-            spans = tuple(self._running.values())
+        spans = self._running.copy().values()  # one operation: no lock
         return tuple(Execution.from_span(span) for span in spans if span.end_time is None)
 
     def subtree(self, span_id: int | str) -> list[Execution]:

@@ -16,6 +16,11 @@ _SDK_FIELDS = attrgetter("_name", "_context", "_parent", "_kind", "_start_time",
                          "_attributes", "_events", "_links", "_status",
                          "_instrumentation_scope")
 _EMPTY: dict[str, Any] = {}
+SDK_ROW_FIELDS = attrgetter("_name", "_context", "_parent", "_start_time", "_end_time",
+                            "_attributes", "_events", "_links", "_status",
+                            "_instrumentation_scope")
+"""The SDK fields a store row is made of, in one C call (where ``layout_open()``); their
+containers are read as ``read_span`` reads them."""
 
 SpanFields = tuple[Any, ...]
 """(name, context, parent, kind, start ns, end ns, attributes, dropped attributes, events,
@@ -23,12 +28,15 @@ dropped events, links, dropped links, status code value or None, status descript
 instrumentation scope's name)"""
 
 
+def layout_open() -> bool:
+    """Whether a span's fields may be read from the SDK's own slots (its gate is open)."""
+    opened = SPAN_READER.opened
+    return SPAN_READER.open() if opened is None else opened
+
+
 def read_span(span: ReadableSpan) -> SpanFields:
     """A span's fields, in the order ``SpanFields`` names them."""
-    opened = SPAN_READER.opened
-    if opened is None:
-        opened = SPAN_READER.open()
-    if opened:
+    if layout_open():
         try:
             (name, context, parent, kind, start, end, attributes, events, links, status,
              scope) = _SDK_FIELDS(span)
