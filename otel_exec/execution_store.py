@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec import _context, semconv
-from otel_exec._sdk.readable import start_attributes
+from otel_exec._sdk.readable import attributes_of
 from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
 from otel_exec.rows import (
     NEXT_INDEX,
@@ -55,6 +55,10 @@ CHUNK = 1024
 MOST_UNINDEXED = 16_384
 """Rows at most waiting to be indexed: a store that keeps more indexes the older ones as it
 records, so a first read never catches up more than this."""
+MOST_WAITING = 16_384
+"""Finished spans at most waiting to be made rows: a store that keeps more makes the older
+ones rows as it records (a ``CHUNK`` at a time), so a waiting span's memory is bounded and a
+first read never makes more rows than this."""
 
 Listener = Callable[[Execution], None]
 
@@ -106,7 +110,10 @@ class ExecutionStore:
     collector, which stops tracking rows and then those tuples, walks one entry per chunk at
     most; every index maps a key to sequence numbers (an int, or an ``array`` of them, which
     holds no references). The indexes by span, name, trace and parent are brought up to date
-    when one of them is read, so recording a span does not pay for them.
+    when one of them is read, so recording a span does not pay for them. Nor does it pay for
+    its row: a finished span is numbered and waits, as it is (the SDK's own ``ReadableSpan``),
+    until a read or ``MOST_WAITING`` newer ones make it a row; one evicted before that is
+    dropped as it is.
 
     Args:
         max_spans: How many finished executions to keep.
@@ -130,8 +137,10 @@ class ExecutionStore:
         self._lock = threading.Lock()
         self._chunks: dict[int, tuple[Row | None, ...]] = {}  # seq // CHUNK -> full chunk
         self._tail: list[Row | None] = []  # the newest rows, fewer than CHUNK
-        self._first = 0  # the oldest kept row's sequence number
-        self._next = 0  # the next row's
+        self._first = 0  # the oldest kept execution's sequence number
+        self._rows_end = 0  # the first without a row yet (those after it wait in _waiting)
+        self._next = 0  # the next execution's
+        self._waiting: deque[tuple[ReadableSpan, int, int | None]] = deque()  # span, id, index
         self._entries: dict[int, int] = {}  # registry index (-1 - seq unnumbered) -> seq
         self._indexed = 0  # rows from here on are not in the four indexes below yet
         self._by_span: dict[int, int] = {}
@@ -170,35 +179,70 @@ class ExecutionStore:
 
     def record(self, span: ReadableSpan) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
-        runs in every ``on_end``)."""
+        runs in every ``on_end``); its row is made when the store is read."""
         lock = self._lock
         lock.acquire()
         try:
-            row = span_row(span, self._number)  # numbered in insertion order
-            live = self._running.pop(row[ROW_SPAN_ID], None)
-            outcome = None if live is None else outcome_of(live)
-            self._insert(row, outcome)
+            span_id = running_span_id(span) or 0  # 0: no context (and no span has that id)
+            live = self._running.pop(span_id, None)
+            waiting = self._waiting
+            waiting.append((span, span_id, self._number(attributes_of(span))))
+            self._next += 1
+            if live is not None:
+                outcome = outcome_of(live)
+                if outcome is not None:
+                    self._keep(span_id, outcome)
             listeners = self._listeners
+            made = self._make_rows() if listeners else (
+                self._make_rows(CHUNK) if len(waiting) > MOST_WAITING else ())
+            self._evict_beyond()
         finally:
             lock.release()
         if listeners:
-            _notify(listeners, Execution.from_row(row, outcome))
+            self._tell(listeners, made)
 
     def add(self, execution: Execution) -> None:
         """Insert a finished execution (numbering a registry entry); evict the oldest beyond
         ``max_spans``."""
         row = execution.row[:ROW_INDEX]
         with self._lock:
+            made = self._make_rows()  # the spans that ended before it first
             row = (*row, self._number(execution.attributes))
-            self._insert(row, execution._outcome)
+            self._next += 1
+            self._append_row(row)
+            if execution._outcome is not None:
+                self._keep(row[ROW_SPAN_ID], execution._outcome)
+            self._evict_beyond()
             listeners = self._listeners
         if listeners:
-            _notify(listeners, Execution.from_row(row, execution._outcome))
+            self._tell(listeners, [*made, row])
 
-    def _insert(self, row: Row, outcome: Outcome | None) -> None:
-        """``add`` under the lock (the row numbered already)."""
-        seq = self._next
-        self._next = seq + 1
+    def _tell(self, listeners: tuple[Listener, ...], rows: Iterable[Row]) -> None:
+        """Tell the listeners of each new execution (outside the lock)."""
+        for row in rows:
+            _notify(listeners, Execution.from_row(row, self._outcomes.get(row[ROW_SPAN_ID])))
+
+    def _make_rows(self, most: int | None = None) -> list[Row]:
+        """Make the rows of the oldest waiting spans (``most`` of them; all without), in the
+        order they ended (under the lock); the rows made."""
+        waiting = self._waiting
+        made = []
+        for _ in range(len(waiting) if most is None else min(most, len(waiting))):
+            span, span_id, index = waiting.popleft()
+            try:
+                row = span_row(span, index)
+            except Exception:  # a span nothing can read: its place is kept, and said
+                _logger.exception("otel_exec: could not read span %r", span)
+                row = ("<unreadable span>", 0, span_id, None, 0, 0, (), (), (), 0, None, "",
+                       None, index)
+            self._append_row(row)
+            made.append(row)
+        return made
+
+    def _append_row(self, row: Row) -> None:
+        """Put a numbered row after the others (under the lock)."""
+        seq = self._rows_end
+        self._rows_end = seq + 1
         tail = self._tail
         tail.append(row)
         if len(tail) == CHUNK:
@@ -207,12 +251,13 @@ class ExecutionStore:
         index = row[ROW_INDEX]
         if index is not None:
             self._entries[index if index >= 0 else -1 - seq] = seq
-        if outcome is not None:
-            self._keep(row[ROW_SPAN_ID], outcome)
-        while seq - self._first >= self._max_spans:
-            self._evict_oldest()
         if seq - self._indexed >= MOST_UNINDEXED:
             self._index(seq + 1 - MOST_UNINDEXED)
+
+    def _evict_beyond(self) -> None:
+        """Evict the oldest executions beyond ``max_spans`` (under the lock)."""
+        while self._next - self._first > self._max_spans:
+            self._evict_oldest()
 
     def _number(self, attributes: Mapping[str, Any]) -> int | None:
         """The registry index of a new row with these attributes (under the lock)."""
@@ -246,8 +291,11 @@ class ExecutionStore:
         # The oldest execution overall is also the oldest in each of its secondary indexes.
         seq = self._first
         self._first = seq + 1
+        if seq >= self._rows_end:  # no row yet: dropped as it is
+            self._drop_waiting()
+            return
         tail = self._tail
-        tail_start = self._next - len(tail)
+        tail_start = self._rows_end - len(tail)
         oldest: Row
         if seq >= tail_start:
             oldest = tail[seq - tail_start]  # type: ignore[assignment]  # a kept row
@@ -276,12 +324,29 @@ class ExecutionStore:
             self._indexed = seq + 1
         self._evicted += 1
 
+    def _drop_waiting(self) -> None:
+        """Evict the oldest waiting span, the oldest execution kept, without its row (under
+        the lock; ``_first`` already past it)."""
+        _, span_id, _ = self._waiting.popleft()
+        seq = self._rows_end
+        self._rows_end = seq + 1
+        tail = self._tail  # every row in it evicted: its place kept, so chunks stay aligned
+        tail.append(None)
+        if len(tail) == CHUNK:
+            self._tail = []
+        if self._kept and self._kept[0][0] == span_id:
+            self._kept_bytes -= self._kept.popleft()[1]
+            self._outcomes.pop(span_id, None)
+        if seq >= self._indexed:
+            self._indexed = seq + 1
+        self._evicted += 1
+
     def _index(self, end: int | None = None) -> None:
         """Add the rows recorded since the last read (up to ``end``) to the indexes by span,
         name, trace and parent (under the lock). They are built when read, not when a span is
         recorded: most rows are evicted before anything looks them up. A store keeping more
         than ``MOST_UNINDEXED`` rows indexes its older ones as it records."""
-        end = self._next if end is None else end
+        end = self._rows_end if end is None else end
         for seq in range(self._indexed, end):
             row = self._row(seq)
             self._by_span[row[ROW_SPAN_ID]] = seq
@@ -292,7 +357,7 @@ class ExecutionStore:
         self._indexed = end
 
     def _row(self, seq: int) -> Row:
-        tail_start = self._next - len(self._tail)
+        tail_start = self._rows_end - len(self._tail)
         row = self._tail[seq - tail_start] if seq >= tail_start else (
             self._chunks[seq // CHUNK][seq % CHUNK])
         return row  # type: ignore[return-value]  # a kept sequence number has its row
@@ -307,6 +372,7 @@ class ExecutionStore:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(execution)`` after each insert; returns a function that unsubscribes."""
         with self._lock:
+            self._make_rows()  # those that ended before are not told
             self._listeners += (listener,)
 
         def unsubscribe() -> None:
@@ -318,6 +384,7 @@ class ExecutionStore:
     def clear(self) -> None:
         """Forget every finished execution; indices keep counting up (as in falyx)."""
         with self._lock:
+            self._make_rows()
             for index in (self._chunks, self._entries, self._kept, self._outcomes,
                           self._by_span, self._by_name, self._by_trace, self._by_parent):
                 index.clear()
@@ -336,8 +403,7 @@ class ExecutionStore:
         self._check_max_spans(value)
         with self._lock:
             self._max_spans = value
-            while self._next - self._first > value:
-                self._evict_oldest()
+            self._evict_beyond()
 
     @property
     def evicted(self) -> int:
@@ -355,12 +421,14 @@ class ExecutionStore:
     def executions(self) -> tuple[Execution, ...]:
         """Every kept execution, in completion order."""
         with self._lock:
-            return self._executions(range(self._first, self._next))
+            self._make_rows()
+            return self._executions(range(self._first, self._rows_end))
 
     def entries(self) -> tuple[Execution, ...]:
         """The kept registry entries (``Execution.in_registry``), in completion order (which
         is index order)."""
         with self._lock:
+            self._make_rows()
             return self._executions(self._entries.values())
 
     def get(self, index: int) -> Execution | None:
@@ -368,13 +436,16 @@ class ExecutionStore:
         if index < 0:
             return None
         with self._lock:
+            self._make_rows()
             seq = self._entries.get(index)
             return None if seq is None else self._execution(seq)
 
     def latest(self) -> Execution | None:
         """The most recently finished execution."""
         with self._lock:
-            return self._execution(self._next - 1) if self._next > self._first else None
+            self._make_rows()
+            return (self._execution(self._rows_end - 1) if self._rows_end > self._first
+                    else None)
 
     def by_name(self, name: str) -> tuple[Execution, ...]:
         """Executions with this name, in index order."""
@@ -391,6 +462,7 @@ class ExecutionStore:
     def find(self, span_id: int | str) -> Execution | None:
         """The finished execution of this span (id as int or 16 hex digits)."""
         with self._lock:
+            self._make_rows()
             self._index()
             seq = self._by_span.get(_span_id(span_id))
             return None if seq is None else self._execution(seq)
@@ -398,6 +470,7 @@ class ExecutionStore:
     def trace_ids(self) -> tuple[str, ...]:
         """Ids of the traces with kept executions, oldest first."""
         with self._lock:
+            self._make_rows()
             self._index()
             keys = tuple(self._by_trace)
         return tuple(f"{trace_id:032x}" for trace_id in keys)
@@ -426,6 +499,7 @@ class ExecutionStore:
 
     def _snapshot(self, index: dict[Any, _Slot], key: Any) -> tuple[Execution, ...]:
         with self._lock:
+            self._make_rows()
             self._index()
             found = index.get(key)
             if found is None:
@@ -640,7 +714,7 @@ class ExecutionSpanProcessor(SpanProcessor):
             if not self.every_span:
                 trace_id = trace_id_of(span)
                 if trace_id not in self._traces and trace_id not in self._older_traces:
-                    attributes = start_attributes(span)
+                    attributes = attributes_of(span)
                     if attributes is None or semconv.EXEC_FRAMEWORK not in attributes:
                         return  # another instrumentation's span, no execution in its trace
                     self._remember(trace_id)

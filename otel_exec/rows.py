@@ -11,7 +11,7 @@ from otel_exec import semconv
 from otel_exec._sdk.readable import SDK_ROW_FIELDS, layout_open, read_span
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from opentelemetry.sdk.trace import ReadableSpan
 
@@ -52,10 +52,8 @@ def trace_id_of(span: ReadableSpan) -> int:
     return 0 if context is None else context.trace_id
 
 
-def span_row(span: ReadableSpan,
-             number: Callable[[Mapping[str, Any]], int | None] | None = None) -> Row:
-    """A span (finished, or still running) as a store row; ``number(attributes)`` gives its
-    registry index (none without it).
+def span_row(span: ReadableSpan, index: int | None = None) -> Row:
+    """A span (finished, or still running) as a store row with this registry index.
 
     Runs in ``on_end`` for every span: an SDK span's fields are read in one call and its
     containers directly; any other span's through ``read_span``.
@@ -68,19 +66,17 @@ def span_row(span: ReadableSpan,
             code, description = status._status_code._value_, status._description
             scope_name = scope._name
         except AttributeError:  # a hand-made ReadableSpan, or another layout
-            return _read_row(span, number)
+            return _read_row(span, index)
         if _IDS_BY_INDEX and type(context) is SpanContext and (
                 parent is None or type(parent) is SpanContext):
             return (name, context[0], context[1], parent and parent[1], start_ns or 0, end_ns,
                     (*attributes, *attributes.values()),
                     tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
-                    code, description, scope_name, None,
-                    number(attributes) if number is not None else None)
-    return _read_row(span, number)
+                    code, description, scope_name, None, index)
+    return _read_row(span, index)
 
 
-def _read_row(span: ReadableSpan,
-              number: Callable[[Mapping[str, Any]], int | None] | None) -> Row:
+def _read_row(span: ReadableSpan, index: int | None) -> Row:
     """``span_row`` of any span, through ``read_span``."""
     (name, context, parent, _, start_ns, end_ns, attributes, _, events, _, links, _, code,
      description, scope_name) = read_span(span)
@@ -95,8 +91,7 @@ def _read_row(span: ReadableSpan,
     return (name, trace_id, span_id, parent, start_ns or 0, end_ns,
             (*attributes, *attributes.values()),
             tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
-            code, description, scope_name, None,
-            number(attributes) if number is not None else None)
+            code, description, scope_name, None, index)
 
 
 def in_registry(attributes: Mapping[str, Any]) -> bool:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.trace import SpanContext
 
 import otel_exec
 from otel_exec import ExecutionSpanProcessor, ExecutionStore, execution_store
@@ -254,8 +255,8 @@ def test_span_producers_never_import_the_store() -> None:
 
 
 _OPERATIONS = st.lists(st.one_of(
-    st.tuples(st.just("add"), st.sampled_from("abc"), st.integers(0, 3), st.booleans(),
-              st.booleans()),
+    st.tuples(st.sampled_from(["add", "record"]), st.sampled_from("abc"), st.integers(0, 3),
+              st.booleans(), st.booleans()),
     st.tuples(st.just("clear")),
     st.tuples(st.just("read")),  # the indexes are built when read: read between changes too
     st.tuples(st.just("shrink"), st.integers(1, 12))), max_size=80)
@@ -281,28 +282,44 @@ def _agrees(store: ExecutionStore, kept: list[Execution]) -> None:
 
 
 @settings(max_examples=150)
-@given(_OPERATIONS, st.integers(1, 12), st.integers(1, 20))
+@given(_OPERATIONS, st.integers(1, 12), st.integers(1, 20), st.integers(1, 6))
 @example([("add", "a", 0, True, False)] * 6 + [("clear",)]  # clear with rows in the newest
-         + [("add", "b", 1, True, True)] * 11, 12, 20)  # chunk, then past two boundaries
+         + [("add", "b", 1, True, True)] * 11, 12, 20, 6)  # chunk, then past two boundaries
+@example([("record", "a", 0, True, False)] * 9 + [("shrink", 2)]  # waiting spans evicted
+         + [("record", "b", 1, True, True)] * 5 + [("read",)], 12, 20, 3)  # as they are
 def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
-                                              max_spans: int, most_unindexed: int) -> None:
+                                              max_spans: int, most_unindexed: int,
+                                              most_waiting: int) -> None:
     """Chunks of 4 rows, so that every boundary (a chunk filled, a chunk evicted, eviction in
     the newest rows, clear between chunks) is crossed; at most ``most_unindexed`` rows wait
-    to be indexed, fewer than are kept or more."""
+    to be indexed, fewer than are kept or more; finished spans (``record``) wait to be made
+    rows, evicted before that or not, at most ``most_waiting`` of them."""
     store = ExecutionStore(max_spans=max_spans)
     kept: list[Execution] = []  # the model: what the store must hold, oldest first
     next_index, span_id = 0, 0
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(execution_store, "CHUNK", 4)
         patch.setattr(execution_store, "MOST_UNINDEXED", most_unindexed)
+        patch.setattr(execution_store, "MOST_WAITING", most_waiting)
         for operation in operations:
-            if operation[0] == "add":
-                _, name, trace, registered, child = operation
+            if operation[0] in ("add", "record"):
+                kind, name, trace, registered, child = operation
                 span_id += 1
                 parent = kept[-1]._span_id if child and kept else None
-                execution = Execution(name, trace + 1, span_id, parent, span_id, span_id + 1,
-                                      {"exec.framework": "python"} if registered else {})
-                store.add(execution)
+                attributes = {"exec.framework": "python"} if registered else {}
+                if kind == "add":
+                    execution = Execution(name, trace + 1, span_id, parent, span_id,
+                                          span_id + 1, attributes)
+                    store.add(execution)
+                else:
+                    span = ReadableSpan(name, SpanContext(trace + 1, span_id, False),
+                                        None if parent is None else SpanContext(
+                                            trace + 1, parent, False),
+                                        attributes=attributes, start_time=span_id,
+                                        end_time=span_id + 1)
+                    store.record(span)
+                    execution = Execution.from_span(span)
+                    assert len(store._waiting) <= most_waiting
                 execution.index = next_index if registered else None
                 next_index += registered
                 kept.append(execution)
@@ -310,20 +327,22 @@ def test_every_index_agrees_with_a_plain_list(operations: list[tuple[Any, ...]],
                 store.clear()
                 kept.clear()
             elif operation[0] == "read":
-                _agrees(store, kept)
+                _agrees(store, kept[max(len(kept) - max_spans, 0):])
             else:
                 max_spans = operation[1]
                 store.max_spans = max_spans
             del kept[:max(len(kept) - max_spans, 0)]
-            assert list(store.executions()) == kept
-            assert store._next - store._indexed <= most_unindexed  # a first read's bound
+            assert len(store) == len(kept) and store.recorded == next_index
+            assert store._next - store._indexed <= most_unindexed + most_waiting
+        assert list(store.executions()) == kept
         _agrees(store, kept)
         assert len(store._chunks) <= max_spans // 4 + 1  # evicted chunks are released
 
 
 def test_kept_executions_cost_the_garbage_collector_nothing() -> None:
     """Rows, their chunks and the indexes stop being tracked: the objects the collector walks
-    do not grow with the executions kept (the newest real objects aside)."""
+    do not grow with the executions kept (the newest real objects aside, and the spans
+    waiting to be made rows: at most ``MOST_WAITING``)."""
     store = ExecutionStore(max_spans=100_000, max_kept_values=10)
     tracer = private_provider(store).get_tracer("test")
 
@@ -335,15 +354,18 @@ def test_kept_executions_cost_the_garbage_collector_nothing() -> None:
                     with tracer.start_as_current_span("child",
                                                       attributes={"exec.framework": "python"}):
                         pass
-        gc.collect()
-        gc.collect()
+        assert len(store._waiting) <= execution_store.MOST_WAITING
+        store.latest()  # a read: every waiting span made a row
+        for _ in range(3):  # a collection stops tracking a tuple whose items it had stopped
+            gc.collect()  # tracking before: rows made at once take a pass per level
         return len(gc.get_objects())
 
     before = tracked_after(1_000)
     after = tracked_after(10_000)
     assert len(store) == 44_000
     assert after - before < 500, (before, after)
-    assert not gc.is_tracked(store._chunks) and not gc.is_tracked(store._by_span)
+    assert not any(gc.is_tracked(chunk) for chunk in store._chunks.values())
+    assert not any(gc.is_tracked(row) for chunk in store._chunks.values() for row in chunk)
 
 
 def test_other_spans_are_kept_in_the_traces_of_executions_only() -> None:
@@ -390,3 +412,30 @@ _SMALL_VALUES = st.recursive(
 @settings(max_examples=300, deadline=None)
 def test_the_size_estimate_is_exact_for_values_it_does_not_sample(value: Any) -> None:
     assert execution_store._walk(value) == _exact_size(value)
+
+
+def test_a_span_nothing_can_read_keeps_its_place(caplog: pytest.LogCaptureFixture) -> None:
+    """A finished span whose fields raise when its row is made (at a read, long after it
+    ended) is stored as an unreadable execution, in its place and with its index; the others
+    are read as ever, and nothing raises into the reader."""
+
+    class Unreadable(ReadableSpan):
+        @property
+        def name(self) -> str:
+            raise RuntimeError("a hostile span")
+
+    def finished(kind: type[ReadableSpan], span_id: int) -> ReadableSpan:
+        return kind("step", SpanContext(7, span_id, False),
+                    attributes={"exec.framework": "python"}, start_time=1, end_time=2)
+
+    store = ExecutionStore()
+    hostile = finished(Unreadable, 2)
+    del hostile._instrumentation_scope  # not the SDK's layout: read through its properties
+    for span in (finished(ReadableSpan, 1), hostile, finished(ReadableSpan, 3)):
+        store.record(span)
+    with caplog.at_level(logging.ERROR, logger="otel_exec"):
+        executions = store.executions()
+    assert [(item.name, item.index) for item in executions] == [
+        ("step", 0), ("<unreadable span>", 1), ("step", 2)]
+    assert store.find(2) == executions[1] and store.get(2) == executions[2]
+    assert "could not read span" in caplog.text

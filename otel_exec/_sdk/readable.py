@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from otel_exec._sdk import SPAN_READER
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from opentelemetry.sdk.trace import ReadableSpan
 
 _SDK_FIELDS = attrgetter("_name", "_context", "_parent", "_kind", "_start_time", "_end_time",
@@ -58,11 +60,15 @@ def read_span(span: ReadableSpan) -> SpanFields:
             getattr(getattr(span, "instrumentation_scope", None), "name", ""))
 
 
-def start_attributes(span: ReadableSpan) -> Any:
-    """The attributes of a span being started (the SDK's own mapping where the gate is open:
-    its public property costs more than the rest of a processor's ``on_start``)."""
-    if SPAN_READER.opened or (SPAN_READER.opened is None and SPAN_READER.open()):
+def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
+    """The attributes of a span, started or finished, as a plain mapping: the SDK's own dict
+    where the gate is open (its public property, a proxy over a ``MutableMapping``, costs
+    more than the rest of a processor's ``on_start``)."""
+    if layout_open():
         attributes = getattr(span, "_attributes", None)
+        found = getattr(attributes, "_dict", None)
+        if type(found) is dict:
+            return found
         if attributes is not None:
-            return attributes
-    return span.attributes
+            return attributes  # type: ignore[no-any-return]
+    return span.attributes or _EMPTY
