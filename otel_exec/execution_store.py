@@ -188,6 +188,7 @@ class ExecutionStore:
             waiting = self._waiting
             waiting.append((span, span_id, self._number(attributes_of(span))))
             self._next += 1
+            self._evict_beyond()  # first: the real objects it releases make room for these
             if live is not None:
                 outcome = outcome_of(live)
                 if outcome is not None:
@@ -195,7 +196,6 @@ class ExecutionStore:
             listeners = self._listeners
             made = self._make_rows() if listeners else (
                 self._make_rows(CHUNK) if len(waiting) > MOST_WAITING else ())
-            self._evict_beyond()
         finally:
             lock.release()
         if listeners:
@@ -210,9 +210,9 @@ class ExecutionStore:
             row = (*row, self._number(execution.attributes))
             self._next += 1
             self._append_row(row)
+            self._evict_beyond()
             if execution._outcome is not None:
                 self._keep(row[ROW_SPAN_ID], execution._outcome)
-            self._evict_beyond()
             listeners = self._listeners
         if listeners:
             self._tell(listeners, [*made, row])

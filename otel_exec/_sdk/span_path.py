@@ -27,7 +27,6 @@ SDK's ``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
@@ -61,7 +60,6 @@ EVENT_FIELDS = ("_name", "_timestamp", "_attributes")
 """The fields of an SDK span event, in the order its constructors set them."""
 
 _PLAIN = frozenset((str, bool, int, float))
-_NO_LIMIT = sys.maxsize
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _new = object.__new__
 _tuple_new = tuple.__new__
@@ -489,13 +487,17 @@ def add_event(span: Any, name: str, attributes: Mapping[str, AttributeValue] | N
 def _plain(attributes: Mapping[str, AttributeValue], longest: int | None) -> bool:
     """Whether the SDK would keep every attribute as it is: non-empty ``str`` keys, plain
     values, strings within the length limit."""
-    limit = _NO_LIMIT if longest is None else longest
+    if longest is None:  # the SDK's default: only the types to look at
+        for key, value in attributes.items():
+            if type(key) is not str or not key or type(value) not in _PLAIN:
+                return False
+        return True
     for key, value in attributes.items():
         if type(key) is not str or not key:
             return False
         kind = type(value)
         if kind is str:
-            if len(value) > limit:  # type: ignore[arg-type]
+            if len(value) > longest:  # type: ignore[arg-type]
                 return False
         elif kind not in _PLAIN:
             return False
