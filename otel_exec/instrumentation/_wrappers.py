@@ -32,7 +32,7 @@ from otel_exec.execution import MISSING
 from otel_exec.instrumentation._patching import mark_coroutine_function
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable
     from contextvars import ContextVar, Token
 
     from opentelemetry.context import Context
@@ -69,26 +69,26 @@ class ContextScope:
     """The (variable, value) pairs set while this scope is current; ``SELF`` for the scope."""
 
     def activate(self) -> None:
-        tokens = [(variable, variable.set(self if value is SELF else value))
+        tokens = [variable.set(self if value is SELF else value)
                   for variable, value in self.bindings]
-        self._tokens: Sequence[tuple[ContextVar[Any], Token[Any]]] = tokens
+        self._tokens: list[Token[Any]] = tokens
         execution: ExecutionSpan | None = getattr(self, "execution", None)
         if execution is not None:
             if VARIABLE is None:
                 execution.activate()
             else:
-                tokens.append((VARIABLE, VARIABLE.set(execution.context)))
+                tokens.append(VARIABLE.set(execution.context))
 
     def deactivate(self) -> None:
-        tokens, self._tokens = getattr(self, "_tokens", ()), ()
+        tokens, self._tokens = getattr(self, "_tokens", ()), []
         try:
             if VARIABLE is None:
                 execution: ExecutionSpan | None = getattr(self, "execution", None)
                 if execution is not None:
                     execution.deactivate()
         finally:
-            for variable, token in reversed(tokens):
-                variable.reset(token)
+            for token in reversed(tokens):
+                token.var.reset(token)
 
 
 def contained(func: Callable[..., Any], *args: Any) -> Any:
