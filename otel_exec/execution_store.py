@@ -56,9 +56,10 @@ MOST_UNINDEXED = 16_384
 """Rows at most waiting to be indexed: a store that keeps more indexes the older ones as it
 records, so a first read never catches up more than this."""
 MOST_WAITING = 16_384
-"""Finished spans at most waiting to be made rows: a store that keeps more makes the older
-ones rows as it records (a ``CHUNK`` at a time), so a waiting span's memory is bounded and a
-first read never makes more rows than this."""
+"""The largest store whose finished spans wait to be made rows (see ``ExecutionStore``). A
+larger one makes each span's row as it ends: a span waiting is the garbage collector's to
+walk, and one that outlives a few collections is walked again in every full collection until
+it goes, while a store of a million keeps only rows, which the collector stops tracking."""
 
 Listener = Callable[[Execution], None]
 
@@ -112,8 +113,8 @@ class ExecutionStore:
     holds no references). The indexes by span, name, trace and parent are brought up to date
     when one of them is read, so recording a span does not pay for them. Nor does it pay for
     its row: a finished span is numbered and waits, as it is (the SDK's own ``ReadableSpan``),
-    until a read or ``MOST_WAITING`` newer ones make it a row; one evicted before that is
-    dropped as it is.
+    until a read makes it a row (in a store of more than ``MOST_WAITING``, at once); one
+    evicted before that is dropped as it is.
 
     Args:
         max_spans: How many finished executions to keep.
@@ -129,6 +130,7 @@ class ExecutionStore:
                  numbers_others: bool | None = None) -> None:
         self._check_max_spans(max_spans)
         self._max_spans = max_spans
+        self._most_waiting = _most_waiting(max_spans)
         self.max_kept_values = max_kept_values
         self.max_kept_bytes = max_kept_bytes
         self._outcomes: dict[int, Outcome] = {}  # span id -> real objects, newest only
@@ -194,8 +196,8 @@ class ExecutionStore:
                 if outcome is not None:
                     self._keep(span_id, outcome)
             listeners = self._listeners
-            made = self._make_rows() if listeners else (
-                self._make_rows(CHUNK) if len(waiting) > MOST_WAITING else ())
+            made = (self._make_rows() if listeners or len(waiting) > self._most_waiting
+                    else ())
         finally:
             lock.release()
         if listeners:
@@ -403,6 +405,7 @@ class ExecutionStore:
         self._check_max_spans(value)
         with self._lock:
             self._max_spans = value
+            self._most_waiting = _most_waiting(value)
             self._evict_beyond()
 
     @property
@@ -508,6 +511,11 @@ class ExecutionStore:
                 return (self._execution(found),)
             return self._executions(found if type(found) is tuple
                                     else found.live())  # type: ignore[union-attr]
+
+
+def _most_waiting(max_spans: int) -> int:
+    """How many finished spans may wait to be made rows in a store of ``max_spans``."""
+    return max_spans if max_spans <= MOST_WAITING else 0
 
 
 _SMALL = frozenset({type(None), bool, int, float})
