@@ -414,6 +414,8 @@ _SMALL_VALUES = st.recursive(
 @settings(max_examples=300, deadline=None)
 def test_the_size_estimate_is_exact_for_values_it_does_not_sample(value: Any) -> None:
     assert execution_store._walk(value) == _exact_size(value)
+    direct = execution_store._direct(value, execution_store._DIRECT_DEPTH)
+    assert direct is None or direct == _exact_size(value)  # the short way, where it applies
 
 
 def test_a_span_nothing_can_read_keeps_its_place(caplog: pytest.LogCaptureFixture) -> None:
