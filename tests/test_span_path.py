@@ -375,3 +375,32 @@ def test_a_disabled_tracer_takes_the_sdk_start(store: Any) -> None:
     span = span_path.start_span(on, "s", None, {"a": "b"})
     assert span is not None and span.is_recording()
     span.end()
+
+
+@needs_span_path
+def test_events_added_from_many_threads_are_all_kept(store: Any) -> None:
+    """A lean span's event list is made on first use: threads adding the first events at once
+    (through the lean path and the SDK's own ``add_event``) lose none of them."""
+    import threading
+
+    tracer = TracerProvider(span_limits=SpanLimits(max_events=1_000)).get_tracer("threads")
+    for _ in range(20):
+        span = span_path.start_span(tracer, "s", None, {"a": "b"})
+        assert span is not None and "_events" not in vars(span)  # none made yet
+        start = threading.Barrier(4)
+
+        def add(lean: bool, span: Any = span, start: threading.Barrier = start) -> None:
+            start.wait(5)
+            for n in range(50):
+                if lean:
+                    span_path.add_event(span, "lean", {"n": n})
+                else:
+                    span.add_event("sdk", {"n": n})
+
+        threads = [threading.Thread(target=add, args=(n % 2 == 0,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert span_path.end_span(span) is True
+        assert len(span.events) == 200 and span.dropped_events == 0
