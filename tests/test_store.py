@@ -4,6 +4,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -109,12 +110,30 @@ def test_eight_threads_lose_nothing(store: ExecutionStore) -> None:
         for i in range(2_000):
             work(thread, i)
 
+    reads: list[bool] = []
+    writing = threading.Event()
+
+    def reader() -> None:  # reads make the rows of the spans waiting, as the writers go on
+        while writing.is_set():
+            latest = store.latest()
+            entries = store.entries()[-50:]  # in index order, none twice
+            indices = [item.index for item in entries]
+            reads.append(indices == sorted(set(indices)) and (
+                latest is None or latest in store.by_name(latest.name)))
+            time.sleep(0.01)
+
     evicted_before = store.evicted
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    writing.set()
+    reading = threading.Thread(target=reader)
+    reading.start()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    writing.clear()
+    reading.join(30)
+    assert reads and all(reads)
     executions = store.executions()
     assert len(executions) == 16_000
     assert len({item.index for item in executions}) == 16_000
