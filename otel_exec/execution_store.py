@@ -224,12 +224,12 @@ class ExecutionStore:
         for row in rows:
             _notify(listeners, Execution.from_row(row, self._outcomes.get(row[ROW_SPAN_ID])))
 
-    def _make_rows(self, most: int | None = None) -> list[Row]:
-        """Make the rows of the oldest waiting spans (``most`` of them; all without), in the
-        order they ended (under the lock); the rows made."""
+    def _make_rows(self) -> list[Row]:
+        """Make the rows of the waiting spans, in the order they ended (under the lock); the
+        rows made."""
         waiting = self._waiting
         made = []
-        for _ in range(len(waiting) if most is None else min(most, len(waiting))):
+        for _ in range(len(waiting)):
             span, span_id, index = waiting.popleft()
             try:
                 row = span_row(span, index)
