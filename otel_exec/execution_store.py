@@ -312,9 +312,7 @@ class ExecutionStore:
             key = index if index >= 0 else -1 - seq
             if self._entries.get(key) == seq:  # not taken over by a later entry's own index
                 del self._entries[key]
-        if self._kept and self._kept[0][0] == span_id:
-            self._kept_bytes -= self._kept.popleft()[1]
-            self._outcomes.pop(span_id, None)
+        self._release_evicted(span_id)
         if seq < self._indexed:  # in the indexes by span, name, trace and parent
             if self._by_span.get(span_id) == seq:
                 del self._by_span[span_id]
@@ -336,12 +334,17 @@ class ExecutionStore:
         tail.append(None)
         if len(tail) == CHUNK:
             self._tail = []
-        if self._kept and self._kept[0][0] == span_id:
-            self._kept_bytes -= self._kept.popleft()[1]
-            self._outcomes.pop(span_id, None)
+        self._release_evicted(span_id)
         if seq >= self._indexed:
             self._indexed = seq + 1
         self._evicted += 1
+
+    def _release_evicted(self, span_id: int) -> None:
+        """Release the real objects of the execution just evicted, if they are still kept
+        (the oldest kept: they go no later than their execution)."""
+        if self._kept and self._kept[0][0] == span_id:
+            self._kept_bytes -= self._kept.popleft()[1]
+            self._outcomes.pop(span_id, None)
 
     def _index(self, end: int | None = None) -> None:
         """Add the rows recorded since the last read (up to ``end``) to the indexes by span,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import SpanContext
 
 from otel_exec import semconv
-from otel_exec._sdk.readable import SDK_ROW_FIELDS, layout_open, read_span
+from otel_exec._sdk.readable import read_span
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,29 +55,10 @@ def trace_id_of(span: ReadableSpan) -> int:
 def span_row(span: ReadableSpan, index: int | None = None) -> Row:
     """A span (finished, or still running) as a store row with this registry index.
 
-    Runs in ``on_end`` for every span: an SDK span's fields are read in one call and its
-    containers directly; any other span's through ``read_span``.
+    Runs when a store is read, for each span that ended since (and as each span ends in a
+    store too large to keep its spans waiting): the fields are read in one call
+    (``read_span``).
     """
-    if layout_open():
-        try:
-            (name, context, parent, start_ns, end_ns, attributes, events, links, status,
-             scope) = SDK_ROW_FIELDS(span)
-            attributes, events, links = attributes._dict, events._dq, links._dq
-            code, description = status._status_code._value_, status._description
-            scope_name = scope._name
-        except AttributeError:  # a hand-made ReadableSpan, or another layout
-            return _read_row(span, index)
-        if _IDS_BY_INDEX and type(context) is SpanContext and (
-                parent is None or type(parent) is SpanContext):
-            return (name, context[0], context[1], parent and parent[1], start_ns or 0, end_ns,
-                    (*attributes, *attributes.values()),
-                    tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,
-                    code, description, scope_name, None, index)
-    return _read_row(span, index)
-
-
-def _read_row(span: ReadableSpan, index: int | None) -> Row:
-    """``span_row`` of any span, through ``read_span``."""
     (name, context, parent, _, start_ns, end_ns, attributes, _, events, _, links, _, code,
      description, scope_name) = read_span(span)
     if context is None:

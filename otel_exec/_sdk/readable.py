@@ -18,12 +18,6 @@ _SDK_FIELDS = attrgetter("_name", "_context", "_parent", "_kind", "_start_time",
                          "_attributes", "_events", "_links", "_status",
                          "_instrumentation_scope")
 _EMPTY: dict[str, Any] = {}
-SDK_ROW_FIELDS = attrgetter("_name", "_context", "_parent", "_start_time", "_end_time",
-                            "_attributes", "_events", "_links", "_status",
-                            "_instrumentation_scope")
-"""The SDK fields a store row is made of, in one C call (where ``layout_open()``); their
-containers are read as ``read_span`` reads them."""
-
 SpanFields = tuple[Any, ...]
 """(name, context, parent, kind, start ns, end ns, attributes, dropped attributes, events,
 dropped events, links, dropped links, status code value or None, status description, the
