@@ -72,6 +72,11 @@ def detach(token: Any) -> None:
         context_api.detach(token)
 
 
+IN_EXECUTION = context_api.create_key("otel_exec.in_execution")
+"""Set (True) in the context of every otel_exec execution, so in every context started from
+it (a task it spawned included, even one that outlives it): what tells a store that another
+instrumentation's span belongs to a trace with an execution without looking the trace up."""
+
 RUN_ATTRIBUTES = context_api.create_key("otel_exec.run_attributes")
 """Where ``otel_exec.attributes(...)`` keeps, in the OpenTelemetry context, the attributes
 every execution started inside gets (the context carries them wherever it goes: tasks,

@@ -53,14 +53,15 @@ class Outcome:
         self.kwargs = kwargs
 
 
-_OUTCOME_ATTRIBUTE = "_otel_exec_outcome"
+OUTCOME_ATTRIBUTE = "_otel_exec_outcome"
+"""Where a live span carries its ``Outcome`` from the wrapper to the stores that record it
+(they read it in ``on_end``; None once released)."""
 
 
 def attach_outcome(span: object, outcome: Outcome) -> None:
-    """Hand the real objects of a live span to every store that records it (the producer's
-    half of the hand-off; ``outcome_of`` is the store's)."""
+    """Hand the real objects of a live span to every store that records it."""
     try:
-        setattr(span, _OUTCOME_ATTRIBUTE, outcome)
+        setattr(span, OUTCOME_ATTRIBUTE, outcome)
     except (AttributeError, TypeError):  # a non-SDK span: nothing stores it in-process
         return
 
@@ -69,17 +70,11 @@ def release_outcome(span: object) -> None:
     """Take the real objects off a span once it has ended (every store took them in its
     ``on_end``): the exception's traceback holds the frame of the wrapper that holds the
     span, so a span keeping its exception would be a cycle that only the garbage collector
-    frees."""
+    frees. Set to None, not deleted: cheaper, and the span is the same to everything else."""
     try:
-        delattr(span, _OUTCOME_ATTRIBUTE)
+        setattr(span, OUTCOME_ATTRIBUTE, None)
     except (AttributeError, TypeError):
         return
-
-
-def outcome_of(span: object) -> Outcome | None:
-    """The ``Outcome`` a wrapper attached to this live span, if any."""
-    outcome: Outcome | None = getattr(span, _OUTCOME_ATTRIBUTE, None)
-    return outcome
 
 
 class Execution:

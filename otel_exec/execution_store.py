@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec import _context, semconv
-from otel_exec._sdk.readable import attributes_of
-from otel_exec.execution import MISSING, Execution, Outcome, outcome_of
+from otel_exec._sdk.readable import attributes_of, started
+from otel_exec._sdk.span_path import LEAN
+from otel_exec.execution import MISSING, OUTCOME_ATTRIBUTE, Execution, Outcome
 from otel_exec.rows import (
     NEXT_INDEX,
     ROW_INDEX,
@@ -33,10 +34,10 @@ from otel_exec.rows import (
     ROW_SPAN_ID,
     ROW_TRACE_ID,
     Row,
+    context_ids,
     registry_index,
-    running_span_id,
+    span_ids,
     span_row,
-    trace_id_of,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +63,13 @@ walk, and one that outlives a few collections is walked again in every full coll
 it goes, while a store of a million keeps only rows, which the collector stops tracking."""
 
 Listener = Callable[[Execution], None]
+
+
+class _Unread:
+    """``ExecutionStore.record``'s default for a span not yet taken out of the running ones."""
+
+
+_UNREAD = _Unread()
 
 _STORES: weakref.WeakSet[ExecutionStore] = weakref.WeakSet()
 """Every live store, for the one at-fork hook (a store no longer used can be collected)."""
@@ -165,34 +173,44 @@ class ExecutionStore:
         self._lock = threading.Lock()
 
     # writing (called by ExecutionSpanProcessor) ---------------------------------------------
-    def track(self, span: Span) -> None:
-        """Remember a span that has started, so running executions can be shown.
+    def track(self, span: Span, span_id: int | None = None) -> Span | None:
+        """Remember a span that has started (its id, if read already), so running executions
+        can be shown; the span forgotten to make room, if any.
 
         Bounded by ``max_spans`` too: spans that never end (a leak in the program) cannot grow
-        it forever; the oldest is forgotten (its end, if it ever comes, is still stored).
+        it forever; the oldest is forgotten (its end, if it ever comes, is still stored when
+        its processor keeps every span of its trace).
         """
-        span_id = running_span_id(span)
-        if span_id is not None:
-            running = self._running  # no lock: one dict operation each time
-            running[span_id] = span
-            if len(running) > self._max_spans:
-                with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # a race
-                    del running[next(iter(running))]
+        if span_id is None:
+            span_id = span_ids(span)[1]
+            if span_id is None:
+                return None
+        running = self._running  # no lock: one dict operation each time
+        running[span_id] = span
+        if len(running) > self._max_spans:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # a race
+                return running.pop(next(iter(running)))
+        return None
 
-    def record(self, span: ReadableSpan) -> None:
+    def record(self, span: ReadableSpan, span_id: int | None = None,
+               live: Span | _Unread | None = _UNREAD) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
-        runs in every ``on_end``); its row is made when the store is read."""
+        runs in every ``on_end``); its row is made when the store is read. ``span_id`` and
+        ``live`` (the span as tracked, taken out of the running ones) when read already."""
+        if span_id is None:
+            span_id = span_ids(span)[1] or 0  # 0: no context (and no span has that id)
+        if live is _UNREAD:
+            live = self._running.pop(span_id, None)
         lock = self._lock
         lock.acquire()
         try:
-            span_id = running_span_id(span) or 0  # 0: no context (and no span has that id)
-            live = self._running.pop(span_id, None)
             waiting = self._waiting
             waiting.append((span, span_id, self._number(attributes_of(span))))
             self._next += 1
-            self._evict_beyond()  # first: the real objects it releases make room for these
+            if self._next - self._first > self._max_spans:  # one more than kept
+                self._evict_oldest()  # first: the real objects it releases make room
             if live is not None:
-                outcome = outcome_of(live)
+                outcome = getattr(live, OUTCOME_ATTRIBUTE, None)  # handed off by the wrapper
                 if outcome is not None:
                     self._keep(span_id, outcome)
             listeners = self._listeners
@@ -290,12 +308,30 @@ class ExecutionStore:
             self._kept_bytes -= released_size
 
     def _evict_oldest(self) -> None:
-        # The oldest execution overall is also the oldest in each of its secondary indexes.
+        """Evict the oldest execution kept, with its real objects if they are still kept
+        (the oldest kept: they go no later than their execution) (under the lock)."""
         seq = self._first
         self._first = seq + 1
-        if seq >= self._rows_end:  # no row yet: dropped as it is
-            self._drop_waiting()
-            return
+        self._evicted += 1
+        if seq < self._rows_end:
+            span_id = self._evict_row(seq)
+        else:  # no row yet: dropped as it is
+            span_id = self._waiting.popleft()[1]
+            self._rows_end = seq + 1
+            tail = self._tail  # every row in it evicted: its place kept, so chunks stay aligned
+            tail.append(None)
+            if len(tail) == CHUNK:
+                self._tail = []
+            if seq >= self._indexed:
+                self._indexed = seq + 1
+        kept = self._kept
+        if kept and kept[0][0] == span_id:
+            self._kept_bytes -= kept.popleft()[1]
+            self._outcomes.pop(span_id, None)
+
+    def _evict_row(self, seq: int) -> int:
+        """Take the oldest row (``seq``) out of the rows and the indexes; its span id."""
+        # The oldest execution overall is also the oldest in each of its secondary indexes.
         tail = self._tail
         tail_start = self._rows_end - len(tail)
         oldest: Row
@@ -306,13 +342,12 @@ class ExecutionStore:
             oldest = self._chunks[seq // CHUNK][seq % CHUNK]  # type: ignore[assignment]
             if (seq + 1) % CHUNK == 0:
                 del self._chunks[seq // CHUNK]
-        span_id = oldest[ROW_SPAN_ID]
+        span_id: int = oldest[ROW_SPAN_ID]
         index = oldest[ROW_INDEX]
         if index is not None:
             key = index if index >= 0 else -1 - seq
             if self._entries.get(key) == seq:  # not taken over by a later entry's own index
                 del self._entries[key]
-        self._release_evicted(span_id)
         if seq < self._indexed:  # in the indexes by span, name, trace and parent
             if self._by_span.get(span_id) == seq:
                 del self._by_span[span_id]
@@ -322,29 +357,7 @@ class ExecutionStore:
                 _pop_front(self._by_parent, oldest[ROW_PARENT_ID])
         else:  # never indexed: the indexes start after it
             self._indexed = seq + 1
-        self._evicted += 1
-
-    def _drop_waiting(self) -> None:
-        """Evict the oldest waiting span, the oldest execution kept, without its row (under
-        the lock; ``_first`` already past it)."""
-        _, span_id, _ = self._waiting.popleft()
-        seq = self._rows_end
-        self._rows_end = seq + 1
-        tail = self._tail  # every row in it evicted: its place kept, so chunks stay aligned
-        tail.append(None)
-        if len(tail) == CHUNK:
-            self._tail = []
-        self._release_evicted(span_id)
-        if seq >= self._indexed:
-            self._indexed = seq + 1
-        self._evicted += 1
-
-    def _release_evicted(self, span_id: int) -> None:
-        """Release the real objects of the execution just evicted, if they are still kept
-        (the oldest kept: they go no later than their execution)."""
-        if self._kept and self._kept[0][0] == span_id:
-            self._kept_bytes -= self._kept.popleft()[1]
-            self._outcomes.pop(span_id, None)
+        return span_id
 
     def _index(self, end: int | None = None) -> None:
         """Add the rows recorded since the last read (up to ``end``) to the indexes by span,
@@ -726,6 +739,13 @@ def _pop_front(index: dict[Any, _Slot], key: Any) -> None:
             bucket.head = 0
 
 
+def _in_execution(parent_context: Context | None) -> bool:
+    """Whether a span starting in ``parent_context`` (None: the current context) starts
+    inside an otel_exec execution (its context, or one made from it)."""
+    context = _context.current() if parent_context is None else parent_context
+    return context.get(_context.IN_EXECUTION) is True
+
+
 def _with_run_attributes(span: Span, parent_context: Context | None) -> None:
     """Give a span another instrumentation started the run attributes around it (otel_exec's
     own spans start with them)."""
@@ -750,6 +770,11 @@ class ExecutionSpanProcessor(SpanProcessor):
     instrumentations also get the run attributes of ``otel_exec.attributes`` blocks around
     them.
 
+    A span starting inside an execution otel_exec made is known by its context (marked by the
+    execution, and copied into every task it spawns); the traces remembered are those of the
+    other executions, and of those with a parent from elsewhere (for the spans around them,
+    which end after them): a root execution costs no lookup.
+
     ``on_start`` and ``on_end`` are called synchronously on the thread that starts or ends the
     span, therefore they must not block or throw an exception: they do O(1) work under one lock
     and log (never raise) if anything goes wrong.
@@ -766,14 +791,19 @@ class ExecutionSpanProcessor(SpanProcessor):
         try:
             if _context.run_attributes_used:
                 _with_run_attributes(span, parent_context)
-            if not self.every_span:
-                trace_id = trace_id_of(span)
-                if trace_id not in self._traces and trace_id not in self._older_traces:
-                    attributes = attributes_of(span)
-                    if attributes is None or semconv.EXEC_FRAMEWORK not in attributes:
-                        return  # another instrumentation's span, no execution in its trace
-                    self._remember(trace_id)
-            self.store.track(span)
+            context, parent, attributes = started(span)
+            trace_id, span_id = context_ids(context)
+            if semconv.EXEC_FRAMEWORK in attributes:  # an execution
+                if not (getattr(type(span), LEAN, None) is not None  # made by otel_exec:
+                        and (parent is None or _in_execution(parent_context))):
+                    self._remember(trace_id)  # for the spans around it, ending after it
+            elif not (self.every_span or _in_execution(parent_context)
+                      or trace_id in self._traces or trace_id in self._older_traces):
+                return  # another instrumentation's span, no execution in its trace
+            if span_id is not None:
+                forgotten = self.store.track(span, span_id)
+                if forgotten is not None:  # its end is still kept
+                    self._remember(context_ids(forgotten.get_span_context())[0])
         except Exception:
             _logger.exception("otel_exec: could not track span %r", getattr(span, "name", span))
 
@@ -789,12 +819,12 @@ class ExecutionSpanProcessor(SpanProcessor):
         if self._shutdown:
             return
         try:
-            if self.every_span:
-                self.store.record(span)
-                return
-            trace_id = trace_id_of(span)
-            if trace_id in self._traces or trace_id in self._older_traces:
-                self.store.record(span)
+            trace_id, found = span_ids(span)
+            span_id = found or 0  # 0: no context (and no span has that id)
+            live = self.store._running.pop(span_id, None)  # tracked when it started
+            if (live is not None or self.every_span or trace_id in self._traces
+                    or trace_id in self._older_traces):
+                self.store.record(span, span_id, live)
         except Exception:
             _logger.exception("otel_exec: could not store span %r", getattr(span, "name", span))
 

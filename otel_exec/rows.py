@@ -31,25 +31,20 @@ objects are made from rows when a view reads them."""
  ROW_INDEX) = range(14)
 """The position of each field in a ``Row``."""
 
-def running_span_id(span: ReadableSpan) -> int | None:
-    """The span id of a started span (None without a context): from the SDK's field and the
-    tuple, as ``span_row`` reads them, else through the properties."""
+def span_ids(span: ReadableSpan) -> tuple[int, int | None]:
+    """(trace id, span id) of a started span, (0, None) without a context: from the SDK's
+    field and the tuple, as ``span_row`` reads them, else through the properties."""
     context = getattr(span, "_context", None)
     if _IDS_BY_INDEX and type(context) is SpanContext:
-        span_id: int = context[1]
-        return span_id
-    context = span.context
-    return None if context is None else context.span_id
+        return context[0], context[1]
+    return context_ids(span.context)
 
 
-def trace_id_of(span: ReadableSpan) -> int:
-    """The trace id of a span (0 without a context), read as ``running_span_id`` reads ids."""
-    context = getattr(span, "_context", None)
+def context_ids(context: SpanContext | None) -> tuple[int, int | None]:
+    """(trace id, span id) of a span context, (0, None) for None."""
     if _IDS_BY_INDEX and type(context) is SpanContext:
-        trace_id: int = context[0]
-        return trace_id
-    context = span.context
-    return 0 if context is None else context.trace_id
+        return context[0], context[1]
+    return (0, None) if context is None else (context.trace_id, context.span_id)
 
 
 def span_row(span: ReadableSpan, index: int | None = None) -> Row:
@@ -79,8 +74,7 @@ def in_registry(attributes: Mapping[str, Any]) -> bool:
     """Whether an execution with these attributes belongs in a registry: made by an otel_exec
     instrumentation and recorded by its framework (not a rollback, a declined confirmation,
     another instrumentation's span)."""
-    return (semconv.EXEC_FRAMEWORK in attributes
-            and attributes.get(semconv.EXEC_RECORDED, True) is not False)
+    return registry_index(attributes, False) is not None
 
 
 def own_index(attributes: Mapping[str, Any]) -> int | None:
@@ -114,11 +108,13 @@ def registry_index(attributes: Mapping[str, Any], others: bool | None = None) ->
     a framework numbers its own and this is another's), or None (not in a registry).
     ``others`` says whether executions without an index of their framework's are numbered;
     None: unless a framework numbers its own now."""
-    if not in_registry(attributes):
-        return None
-    index = own_index(attributes)
-    if index is not None:
-        return index
+    if (semconv.EXEC_FRAMEWORK not in attributes
+            or attributes.get(semconv.EXEC_RECORDED, True) is False):
+        return None  # not an execution of an instrumentation, or one its framework dropped
+    if semconv.FALYX_INDEX in attributes:
+        index = own_index(attributes)
+        if index is not None:
+            return index
     if others is None:
         others = not _numbering
     return NEXT_INDEX if others else UNNUMBERED

@@ -258,7 +258,8 @@ class ExecutionSpan:
         self._token: object | None = None
         self._generation = _process[0]
         self.finished = False
-        name = utf8(name)  # a name with a lone surrogate would cost the export its batch
+        if not name.isascii():  # a name with a lone surrogate would cost the export its batch
+            name = utf8(name)
         around = _context.current() if parent is None else parent
         run = _context.run_attributes(around) if _context.run_attributes_used else None
         start_attributes: dict[str, AttributeValue] = {
@@ -271,7 +272,7 @@ class ExecutionSpan:
         self.span: Span = span if span is not None else tracer.start_span(
             name, context=parent, attributes=start_attributes, links=links,
             start_time=start_time)
-        self.context = trace_api.set_span_in_context(self.span, around)
+        self.context = span_path.in_context(self.span, around, _context.IN_EXECUTION)
 
     @property
     def recording(self) -> bool:

@@ -424,8 +424,8 @@ class ValuePolicy:
             text = repr(value) if _small(value, 2) else str.__str__(self._repr.repr(value))
         except BaseException as exc:  # SystemExit from a __repr__ too: never the user's
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
-        if self._only_built_in and len(text) <= self.max_length:
-            return self.redact(utf8(text))  # all that _export would do to it
+        if self._only_built_in and len(text) <= self.max_length:  # all _export would do:
+            return self._redactor.redact(text if text.isascii() else utf8(text))
         return self._export(text, self.max_length)
 
     def attribute(self, name: str, value: Any) -> Any:

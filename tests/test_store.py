@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextvars
 import gc
 import logging
 import sys
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanContext
 
 import otel_exec
-from otel_exec import ExecutionSpanProcessor, ExecutionStore, execution_store
+from otel_exec import ExecutionSpanProcessor, ExecutionStore, execution_store, spans
 from otel_exec.execution import Execution
 from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan
@@ -205,11 +206,11 @@ def test_a_row_is_the_same_whichever_way_the_span_is_read(
             "name", "context", "parent", "start_time", "end_time", "attributes", "events",
             "links", "status", "instrumentation_scope")})
     assert execution.span_row(public) == fast
-    assert execution.running_span_id(live) == execution.running_span_id(public) == fast[2]
+    assert execution.span_ids(live) == execution.span_ids(public) == fast[1:3]
     monkeypatch.setattr(execution, "_IDS_BY_INDEX", False)  # ids through the properties
     assert execution.span_row(span) == fast
-    assert execution.running_span_id(live) == fast[2]
-    assert execution.running_span_id(SimpleNamespace(context=None)) is None
+    assert execution.span_ids(live) == fast[1:3]
+    assert execution.span_ids(SimpleNamespace(context=None)) == (0, None)
 
 
 def test_spans_that_never_end_cannot_grow_the_running_set() -> None:
@@ -412,6 +413,53 @@ def test_other_spans_are_kept_in_the_traces_of_executions_only() -> None:
         processor._traces.keys() | processor._older_traces.keys())
     assert len(processor._traces) + len(processor._older_traces) <= (
         execution_store.MAX_EXECUTION_TRACES)
+
+
+def test_other_spans_in_executions_otel_exec_made_are_kept_without_a_lookup() -> None:
+    """Around an execution otel_exec made, another instrumentation's span is kept when it
+    starts inside it (a task it spawned included, which may start after it ended) or around
+    it (when it ends later), not in another trace; a root execution remembers no trace."""
+    store = ExecutionStore()
+    provider = private_provider(store, every_span=False)
+    processor = provider._active_span_processor._span_processors[0]
+    tracer = provider.get_tracer("http")
+    previous = spans.override_provider(provider)
+    spawned: list[contextvars.Context] = []
+
+    @otel_exec.traced(name="job")
+    def job() -> None:
+        with tracer.start_as_current_span("GET /inside"):
+            pass
+        spawned.append(contextvars.copy_context())  # as asyncio.create_task copies it
+
+    try:
+        job()
+        assert not processor._traces and not processor._older_traces
+        spawned[0].run(lambda: tracer.start_span("GET /after").end())
+        with tracer.start_as_current_span("POST /around"):
+            job()
+        with tracer.start_as_current_span("GET /unrelated"):
+            pass
+    finally:
+        spans.override_provider(previous)
+    names = [item.name for item in store.executions()]
+    assert sorted(names) == sorted(
+        ["GET /inside", "job", "GET /after", "GET /inside", "job", "POST /around"])
+    (around,) = store.by_name("POST /around")
+    assert [item.name for item in store.children(around.span_id)] == ["job"]
+
+
+def test_a_running_span_forgotten_for_room_is_still_kept_when_it_ends() -> None:
+    store = ExecutionStore(max_spans=2)
+    tracer = private_provider(store, every_span=False).get_tracer("test")
+    oldest, *later = (ExecutionSpan(tracer, name, kind="function", framework="python")
+                      for name in ("oldest", "later", "latest"))
+    assert oldest.span.get_span_context().span_id not in store._running
+    oldest.finish()
+    assert [item.name for item in store.executions()] == ["oldest"]
+    for execution in later:
+        execution.finish()
+    assert [item.name for item in store.executions()] == ["later", "latest"]
 
 
 def _exact_size(value: Any) -> int:

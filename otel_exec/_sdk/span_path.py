@@ -27,12 +27,15 @@ SDK's ``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
@@ -43,7 +46,6 @@ from otel_exec.sampling import KeepFailed, RecordLocally
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from opentelemetry.context import Context
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
@@ -70,8 +72,8 @@ _time_ns = time.time_ns
 class _Template:
     """What every span of one tracer shares, taken from a probe span the SDK built."""
 
-    __slots__ = ("attributes", "attributes_class", "end_metrics", "limits", "links",
-                 "list_class", "random_ids", "resource", "sampled", "span_class")
+    __slots__ = ("attributes", "attributes_class", "end_metrics", "hooks", "hooks_of", "limits",
+                 "links", "list_class", "random_ids", "resource", "sampled", "span_class")
 
     def __init__(self, tracer: Any, probe: Any, sampled: Any, random_ids: bool) -> None:
         self.attributes_class = type(probe._attributes)
@@ -87,6 +89,23 @@ class _Template:
         """What the SDK's metrics-off tracer hands every span to call at its end (a function
         doing nothing), None when the tracer records span metrics (asked per span)."""
         self.span_class = _lean_class(probe, self)
+        self.hooks_of: tuple[Any, ...] | None = None
+        """The span processors ``hooks`` was made for (the multi-processor's tuple)."""
+        self.hooks: tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] = ((), (), ())
+        """The processors whose ``on_start``, ``_on_ending`` and ``on_end`` do anything."""
+
+
+def _hooks(template: _Template, processors: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+    """``template.hooks`` for the provider's processors now: the spans of a tracer call them
+    in the order the SDK's ``SynchronousMultiSpanProcessor`` does, without the calls of its
+    loop and of hooks left as ``SpanProcessor``'s own (which do nothing)."""
+    template.hooks = tuple(
+        tuple(each for each in processors
+              if getattr(type(each), hook, None) is not getattr(_base_processor, hook)
+              or hook in getattr(each, "__dict__", ()))
+        for hook in ("on_start", "_on_ending", "on_end"))  # type: ignore[assignment]
+    template.hooks_of = processors
+    return template.hooks
 
 
 class _LazyList:
@@ -112,7 +131,7 @@ class _LazyList:
 
 
 LEAN = "_otel_exec_lean_span"
-"""The class attribute that marks a tracer's lean span class."""
+"""The class attribute that marks a tracer's lean span class (its template)."""
 
 
 def _lean_class(probe: Any, template: _Template) -> type[Any]:
@@ -128,7 +147,7 @@ def _lean_class(probe: Any, template: _Template) -> type[Any]:
         shared["_record_end_metrics"] = staticmethod(template.end_metrics)  # not a method
     return type(span_class.__name__, (span_class,), {
         **shared, "__module__": span_class.__module__, "__qualname__": span_class.__qualname__,
-        "__slots__": (), LEAN: True, "_parent": None, "_start_time": None, "_end_time": None,
+        "__slots__": (), LEAN: template, "_parent": None, "_start_time": None, "_end_time": None,
         "_events": _LazyList("_events", template.list_class, probe._events._dq.maxlen),
         "_links": _LazyList("_links", template.list_class, template.links)})
 
@@ -150,6 +169,18 @@ _no_metrics: Any = None
 """What its ``start_span`` returns for a span to call at its end: a function doing nothing."""
 _span_key: Any = None
 """The context key the API keeps the current span under (found by the first probe)."""
+
+
+def in_context(span: Span, around: Context, marker: str) -> Context:
+    """``set_value(marker, True, trace.set_span_in_context(span, around))``, in one step once
+    a probe has found the key the API keeps the span under."""
+    if _span_key is None:
+        return context_api.set_value(marker, True, trace_api.set_span_in_context(span, around))
+    return Context({**around, _span_key: span, marker: True})
+_base_processor: Any = None
+"""The SDK's ``SpanProcessor``, whose hooks do nothing (found by the first probe)."""
+_random_ids: Any = None
+"""The SDK's ``RandomIdGenerator`` (found by the first probe)."""
 _random_flag = 0
 """``TraceFlags.RANDOM_TRACE_ID`` (found by the first probe: it is not in every API)."""
 _sampled_random: Any = None
@@ -195,8 +226,8 @@ def _probe_tracer(tracer: Any) -> _Template | None:
         and sampler._remote_parent_sampled is sampling.ALWAYS_ON
         and sampler._local_parent_sampled is sampling.ALWAYS_ON)
     span_class = getattr(sdk_trace, "_Span", None)
-    if not (default and span_class is not None
-            and type(tracer.id_generator) is id_generator.RandomIdGenerator
+    if not (default and span_class is not None and _sdk_ids(tracer.id_generator, id_generator)
+            and type(tracer.span_processor) is sdk_trace.SynchronousMultiSpanProcessor
             and hasattr(tracer, "_tracer_metrics") and hasattr(tracer, "_tracer_config")):
         return None
     try:  # a span the SDK builds (never started: no processor sees it)
@@ -229,10 +260,12 @@ def _probe_tracer(tracer: Any) -> _Template | None:
         return None
     if tuple(vars(sdk_trace.Event("probe", None, 1))) != EVENT_FIELDS:
         return None
-    global _sdk_event, _NoMetrics, _no_metrics
+    global _sdk_event, _NoMetrics, _no_metrics, _base_processor, _random_ids
     global _span_key, _random_flag, _sampled_random
     _span_key, _random_flag, _sampled_random = _SPAN_KEY, random_flag, sampled_random
     _sdk_event = sdk_trace.Event
+    _base_processor = sdk_trace.SpanProcessor
+    _random_ids = id_generator.RandomIdGenerator
     no_metrics = getattr(_tracer_metrics, "NoOpTracerMetrics", None)
     noop = getattr(_tracer_metrics, "noop", None)
     if no_metrics is not None and noop is not None and no_metrics().start_span(
@@ -241,6 +274,16 @@ def _probe_tracer(tracer: Any) -> _Template | None:
     _span_classes.add(span_class)
     return _Template(tracer, probe, sampling.Decision.RECORD_AND_SAMPLE,
                      tracer.id_generator.is_trace_id_random())
+
+
+def _sdk_ids(ids: Any, id_generator: Any) -> bool:
+    """Whether ``ids`` is the SDK's ``RandomIdGenerator`` as released: its ids are then
+    ``random.getrandbits`` drawn again while invalid (0), which this path draws itself."""
+    kind = type(ids)
+    return (kind is id_generator.RandomIdGenerator and not vars(ids)
+            and getattr(id_generator, "random", None) is random
+            and all(getattr(kind, name).__module__ == id_generator.__name__
+                    for name in ("generate_span_id", "generate_trace_id")))
 
 
 def _same_layout(context: SpanContext, expected: tuple[Any, ...]) -> bool:
@@ -272,22 +315,24 @@ def start_span(tracer: Any, name: str, context: Context | None,
     if not tracer._tracer_config.is_enabled:  # what the SDK's ``_is_enabled()`` reads
         return None
     ids = tracer.id_generator
+    if type(ids) is not _random_ids:  # replaced since the probe: its own ids
+        return None
+    draw = random.getrandbits  # what the SDK's RandomIdGenerator draws, 0 drawn again
     # a SpanContext is (trace id, span id, is remote, flags, state, is valid): the probe checked
     if parent is not None and parent[5]:
         flags = parent[3]
         if not flags & TraceFlags.SAMPLED:
             return None  # the sampler's call (drop, or record only)
-        trace_id, random, trace_state = (parent[0], flags & _random_flag,
-                                         parent[4])
+        trace_id, random_id, trace_state = parent[0], flags & _random_flag, parent[4]
     else:
-        parent, trace_id, random, trace_state = (None, ids.generate_trace_id(),
-                                                 template.random_ids, DEFAULT_TRACE_STATE)
+        parent, random_id, trace_state = None, template.random_ids, DEFAULT_TRACE_STATE
+        trace_id = draw(128) or ids.generate_trace_id()
     # the span's own fields (its tracer's are its class's), set one by one: faster than
     # through its __dict__
     span = _new(template.span_class)
     span._name = name
-    span._context = _tuple_new(SpanContext, (trace_id, ids.generate_span_id(), False,
-                                             _sampled_random if random else _SAMPLED,
+    span._context = _tuple_new(SpanContext, (trace_id, draw(64) or ids.generate_span_id(),
+                                             False, _sampled_random if random_id else _SAMPLED,
                                              trace_state, True))
     if parent is not None:
         span._parent = parent
@@ -301,7 +346,10 @@ def start_span(tracer: Any, name: str, context: Context | None,
     if template.end_metrics is None:
         span._record_end_metrics = tracer._tracer_metrics.start_span(parent, template.sampled)
     span._start_time = _time_ns()
-    tracer.span_processor.on_start(span, parent_context=context)
+    processors = tracer.span_processor._span_processors
+    hooks = template.hooks if processors is template.hooks_of else _hooks(template, processors)
+    for each in hooks[0]:
+        each.on_start(span, parent_context=context)
     started: Span = span
     return started
 
@@ -398,9 +446,10 @@ def end_span(span: Any, end_time: int | None = None,
              attributes: Mapping[str, AttributeValue] | None = None) -> bool:
     """End a running SDK span as ``span.set_attributes(attributes)`` (if any) then
     ``span.end(end_time)`` would, under one hold of the span's lock, handing ``on_end`` the
-    same ``ReadableSpan`` made without its constructor; False (nothing done) when the span is
-    not one this path knows, or not running (then ``span.end`` says why)."""
-    if not _known(span):
+    span itself (a lean span) or the ``ReadableSpan`` the SDK makes; False (nothing done)
+    when the span is not one this path knows, or not running (then ``span.end`` says why)."""
+    template: _Template | None = getattr(type(span), LEAN, None)
+    if template is None and type(span) not in _span_classes:
         return False
     bounded = span._attributes
     if attributes and not _fit(bounded, attributes):
@@ -422,9 +471,17 @@ def end_span(span: Any, end_time: int | None = None,
     record_end_metrics = span._record_end_metrics
     if record_end_metrics and record_end_metrics is not _no_metrics:
         record_end_metrics()
-    processor = span._span_processor
-    processor._on_ending(span)
-    processor.on_end(span if getattr(type(span), LEAN, False) else span._readable_span())
+    if template is None:
+        processor = span._span_processor
+        processor._on_ending(span)
+        processor.on_end(span._readable_span())
+        return True
+    processors = span._span_processor._span_processors
+    hooks = template.hooks if processors is template.hooks_of else _hooks(template, processors)
+    for each in hooks[1]:
+        each._on_ending(span)
+    for each in hooks[2]:
+        each.on_end(span)
     return True
 
 

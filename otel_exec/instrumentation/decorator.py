@@ -114,9 +114,6 @@ class _Plan:
         return frozenset(position for position, name in enumerate(self.parameters)
                          if values.is_sensitive(name))
 
-    def result(self, value: Any) -> Any:
-        return value if self.capture_result else MISSING
-
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionSpan | None:
         """Start the span, or None when tracing is suppressed or our own code fails."""
         if not instrumentation_enabled():
@@ -175,7 +172,7 @@ def _function_wrapper(func: Callable[..., Any], plan: _Plan) -> Callable[..., An
             execution.finish(exception=exc)
             raise
         detach(token)
-        execution.finish(plan.result(result))
+        execution.finish(result if plan.capture_result else MISSING)
         return result
 
     return wrapper
@@ -194,7 +191,7 @@ def _coroutine_wrapper(func: Callable[..., Any], plan: _Plan) -> Callable[..., A
             execution.finish(exception=exc)
             raise
         detach(token)
-        execution.finish(plan.result(result))
+        execution.finish(result if plan.capture_result else MISSING)
         return result
 
     return wrapper
@@ -259,7 +256,7 @@ def _generator_wrapper(func: Callable[..., Generator[Any, Any, Any]],
             try:
                 item = generator.send(sent) if thrown is None else generator.throw(thrown)
             except StopIteration as stop:
-                run.ended(plan.result(stop.value))
+                run.ended(stop.value if plan.capture_result else MISSING)
                 return stop.value
             except BaseException as exc:
                 run.failed(exc)
