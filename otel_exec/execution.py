@@ -8,7 +8,7 @@ attributes, which is also what a record loaded from a file answers with.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
@@ -40,41 +40,20 @@ MISSING: Any = _Missing()
 """Marks a value an instrumentation did not capture (distinct from a real ``None``)."""
 
 
-class Outcome:
-    """The real objects of one execution, carried in-process from the wrapper to the store."""
+class Outcome(NamedTuple):
+    """The real objects of one execution, carried in-process from the wrapper to the store
+    (on the live span, as ``OUTCOME_ATTRIBUTE``, until it has ended: the stores that record
+    it take it in ``on_end``, then it is set to None, as the exception's traceback holds the
+    frame of the wrapper holding the span, a cycle only the garbage collector would free)."""
 
-    __slots__ = ("args", "exception", "kwargs", "result")
-
-    def __init__(self, result: Any = MISSING, exception: BaseException | None = None,
-                 args: Any = MISSING, kwargs: Any = MISSING) -> None:
-        self.result = result
-        self.exception = exception
-        self.args = args
-        self.kwargs = kwargs
+    result: Any = MISSING
+    exception: BaseException | None = None
+    args: Any = MISSING
+    kwargs: Any = MISSING
 
 
 OUTCOME_ATTRIBUTE = "_otel_exec_outcome"
-"""Where a live span carries its ``Outcome`` from the wrapper to the stores that record it
-(they read it in ``on_end``; None once released)."""
-
-
-def attach_outcome(span: object, outcome: Outcome) -> None:
-    """Hand the real objects of a live span to every store that records it."""
-    try:
-        setattr(span, OUTCOME_ATTRIBUTE, outcome)
-    except (AttributeError, TypeError):  # a non-SDK span: nothing stores it in-process
-        return
-
-
-def release_outcome(span: object) -> None:
-    """Take the real objects off a span once it has ended (every store took them in its
-    ``on_end``): the exception's traceback holds the frame of the wrapper that holds the
-    span, so a span keeping its exception would be a cycle that only the garbage collector
-    frees. Set to None, not deleted: cheaper, and the span is the same to everything else."""
-    try:
-        setattr(span, OUTCOME_ATTRIBUTE, None)
-    except (AttributeError, TypeError):
-        return
+"""Where a live span carries its ``Outcome``."""
 
 
 class Execution:

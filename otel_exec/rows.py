@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import SpanContext
 
 from otel_exec import semconv
-from otel_exec._sdk.readable import read_span
+from otel_exec._sdk.readable import IDS_BY_INDEX, read_span
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -16,9 +16,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _EMPTY: tuple[Any, ...] = ()
-_IDS_BY_INDEX = tuple(SpanContext(1, 2, is_remote=False))[:2] == (1, 2)
-"""Whether a ``SpanContext`` is the tuple (trace id, span id, ...) its properties read, so a
-row takes the ids by index instead of through a Python property each."""
+_IDS_BY_INDEX = IDS_BY_INDEX
 Row = tuple[Any, ...]
 """An execution as a store keeps it: an exact tuple of plain values (name, trace id, span id,
 parent id, start ns, end ns, attributes as one flat tuple of the keys then the values, events,

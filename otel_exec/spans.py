@@ -23,7 +23,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_exec import _context, _wiring, semconv
 from otel_exec._sdk import span_path
-from otel_exec.execution import MISSING, Outcome, attach_outcome, release_outcome
+from otel_exec.execution import MISSING, OUTCOME_ATTRIBUTE, Outcome
 from otel_exec.semconv import ExecStatus
 from otel_exec.values import ValuePolicy, policy, utf8
 
@@ -226,6 +226,7 @@ _NO_KWARGS: dict[str, Any] = {}
 
 
 _COMPLETED: str = ExecStatus.COMPLETED.value
+_tuple_new = tuple.__new__
 
 
 class _Redacted:
@@ -358,7 +359,10 @@ class ExecutionSpan:
                 span.end(end_time)
         except Exception:
             _logger.warning("otel_exec: could not end span %r", self.span, exc_info=True)
-        release_outcome(span)
+        try:
+            setattr(span, OUTCOME_ATTRIBUTE, None)  # released (see ``Outcome``)
+        except (AttributeError, TypeError):
+            return
 
     def _describe(self, span: Span, final: dict[str, AttributeValue], result: Any,
                   exception: BaseException | None, status: ExecStatus | None,
@@ -392,12 +396,16 @@ class ExecutionSpan:
             write_value_texts(final, values, self._args, self._kwargs)
         if attributes:
             final.update(attributes)
-        attach_outcome(span, Outcome(result, exception, self._args, self._kwargs))
         if failed and exception is not None:
             add_event(span, semconv.EXCEPTION_EVENT, {
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
+        try:  # handed to the stores (a tuple, made without a call of Python's)
+            setattr(span, OUTCOME_ATTRIBUTE,
+                    _tuple_new(Outcome, (result, exception, self._args, self._kwargs)))
+        except (AttributeError, TypeError):  # not the SDK's span: nothing stores it in-process
+            return
 
 
 def set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:

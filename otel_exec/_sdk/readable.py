@@ -7,6 +7,8 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import SpanContext
+
 from otel_exec._sdk import SPAN_READER
 
 if TYPE_CHECKING:
@@ -14,6 +16,9 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace import ReadableSpan
 
+IDS_BY_INDEX = tuple(SpanContext(1, 2, is_remote=False))[:2] == (1, 2)
+"""Whether a ``SpanContext`` is the tuple (trace id, span id, ...) its properties read, so
+the ids are taken by index instead of through a Python property each."""
 _START_FIELDS = attrgetter("_context", "_parent", "_attributes")
 _SDK_FIELDS = attrgetter("_name", "_context", "_parent", "_kind", "_start_time", "_end_time",
                          "_attributes", "_events", "_links", "_status",
@@ -69,15 +74,18 @@ def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
     return span.attributes or _EMPTY
 
 
-def started(span: ReadableSpan) -> tuple[Any, Any, Mapping[str, Any]]:
-    """(context, parent context, attributes as a plain mapping) of a started span: what a
-    processor's ``on_start`` reads, in one call."""
+def started(span: ReadableSpan) -> tuple[int, int | None, Any, Mapping[str, Any]]:
+    """(trace id, span id, parent context, attributes as a plain mapping) of a started span,
+    (0, None, ...) without a context: what a processor's ``on_start`` reads, in one call."""
     if SPAN_READER.opened or (SPAN_READER.opened is None and SPAN_READER.open()):
         try:
             context, parent, attributes = _START_FIELDS(span)
             found = attributes._dict
-            if type(found) is dict:
-                return context, parent, found
+            if IDS_BY_INDEX and type(context) is SpanContext and type(found) is dict:
+                return context[0], context[1], parent, found
         except AttributeError:  # a hand-made span, or another layout
             pass
-    return span.context, span.parent, span.attributes or _EMPTY
+    context = span.context
+    return (0 if context is None else context.trace_id,
+            None if context is None else context.span_id, span.parent,
+            span.attributes or _EMPTY)
