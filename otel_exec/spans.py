@@ -401,9 +401,13 @@ class ExecutionSpan:
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
+        args, kwargs = self._args, self._kwargs
+        if (result is MISSING and exception is None and args is MISSING
+                and kwargs is MISSING):
+            return  # no real object: the stores keep nothing for it (a step, an arc)
         try:  # handed to the stores (a tuple, made without a call of Python's)
             setattr(span, OUTCOME_ATTRIBUTE,
-                    _tuple_new(Outcome, (result, exception, self._args, self._kwargs)))
+                    _tuple_new(Outcome, (result, exception, args, kwargs)))
         except (AttributeError, TypeError):  # not the SDK's span: nothing stores it in-process
             return
 

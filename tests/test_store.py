@@ -462,6 +462,21 @@ def test_a_running_span_forgotten_for_room_is_still_kept_when_it_ends() -> None:
     assert [item.name for item in store.executions()] == ["later", "latest"]
 
 
+def test_an_execution_without_real_objects_takes_no_kept_place() -> None:
+    """A step or an arc has no result, exception or arguments: nothing is kept for it, so it
+    never pushes out the real objects of an execution that has them."""
+    store = ExecutionStore(max_kept_values=1)
+    tracer = private_provider(store).get_tracer("test")
+    with_values = ExecutionSpan(tracer, "call", kind="function", framework="python",
+                                args=(1,), kwargs={})
+    with_values.finish(2)
+    ExecutionSpan(tracer, "step", kind="step", framework="python").finish()
+    call, step = store.executions()
+    assert (call.result, call.args, call.kwargs) == (2, (1,), {})
+    assert step.result is None and step._outcome is None
+    assert list(store._outcomes) == [call._span_id]
+
+
 def _exact_size(value: Any) -> int:
     """Every object's own size, nested: what the estimate must give when nothing is sampled."""
     if type(value) in (type(None), bool, int, float):
