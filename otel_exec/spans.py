@@ -302,13 +302,14 @@ class ExecutionSpan:
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         """Add attributes while running (ignored once finished or when not recording)."""
-        if self.span.is_recording():
-            set_attributes(self.span, attributes)
+        span = self.span
+        if not span_path.set_attributes(span, attributes) and span.is_recording():
+            span.set_attributes(attributes)
 
     def add_event(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> None:
-        """Add a span event (retry attempt, pause, emission...) while running."""
-        if self.span.is_recording():
-            add_event(self.span, name, attributes)
+        """Add a span event (retry attempt, pause, emission...) while running (ignored once
+        finished or when not recording)."""
+        add_event(self.span, name, attributes)
 
     def finish(self, result: Any = MISSING, *, exception: BaseException | None = None,
                status: ExecStatus | None = None,
@@ -397,7 +398,7 @@ class ExecutionSpan:
         if attributes:
             final.update(attributes)
         if failed and exception is not None:
-            add_event(span, semconv.EXCEPTION_EVENT, {
+            self.add_event(semconv.EXCEPTION_EVENT, {
                 semconv.EXCEPTION_TYPE: final[semconv.ERROR_TYPE],
                 semconv.EXCEPTION_MESSAGE: message,
                 semconv.EXCEPTION_STACKTRACE: exception_stacktrace(exception)})
@@ -412,15 +413,10 @@ class ExecutionSpan:
             return
 
 
-def set_attributes(span: Span, attributes: Mapping[str, AttributeValue]) -> None:
-    """``span.set_attributes``, on the lean path where it applies."""
-    if not span_path.set_attributes(span, attributes):
-        span.set_attributes(attributes)
-
-
 def add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | None) -> None:
-    """``span.add_event`` (at this moment), on the lean path where it applies."""
-    if not span_path.add_event(span, name, attributes):
+    """``span.add_event`` (at this moment), on the lean path where it applies; ignored when
+    the span is not recording (ended, sampled out)."""
+    if not span_path.add_event(span, name, attributes) and span.is_recording():
         span.add_event(name, attributes)
 
 

@@ -97,12 +97,13 @@ def contained(func: Callable[..., Any], *args: Any) -> Any:
     try:
         return func(*args)
     except Exception:
-        _failed(func)
+        failed(func)
         return None
 
 
-def _failed(func: Callable[..., Any]) -> None:
-    """Log the exception our ``func`` raised (in an ``except`` block of ours)."""
+def failed(func: Callable[..., Any]) -> None:
+    """Log the exception our ``func`` raised (in an ``except`` block of ours): what
+    ``contained`` does when it catches one, for a hot path that catches it itself."""
     name = getattr(func, "__qualname__", repr(func))
     if name in _reported:
         _logger.debug("otel_exec: %s failed again", name, exc_info=True)
@@ -170,7 +171,7 @@ def around_async(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope |
                 try:
                     args, kwargs = arguments(entered[0], args, kwargs)
                 except Exception:
-                    _failed(arguments)
+                    failed(arguments)
             try:
                 result = await original(self, *args, **kwargs)
             except BaseException as exc:
@@ -192,7 +193,7 @@ def _enter(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
     try:
         scope = start(instance, args, kwargs)
     except Exception:
-        _failed(start)
+        failed(start)
         return None
     if scope is None:
         return None
@@ -200,7 +201,7 @@ def _enter(start: Callable[[Any, tuple[Any, ...], dict[str, Any]], Scope | None]
     try:
         scope.activate()
     except Exception:
-        _failed(scope.activate)
+        failed(scope.activate)
     return scope, before
 
 
@@ -214,7 +215,7 @@ def _exit(entered: tuple[Scope, Context],
         try:
             finish(scope, exception, result)
         except Exception:
-            _failed(finish)
+            failed(finish)
 
 
 def leave(scope: Scope, before: Context) -> None:
@@ -222,7 +223,7 @@ def leave(scope: Scope, before: Context) -> None:
     try:
         scope.deactivate()
     except Exception:
-        _failed(scope.deactivate)
+        failed(scope.deactivate)
     if current() is not before:
         attach(before)
 
@@ -261,7 +262,7 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
                     try:  # contained(), without its call
                         hook(self, args, kwargs, outcome)
                     except Exception:
-                        _failed(hook)
+                        failed(hook)
                 return outcome
         else:
             def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -269,7 +270,7 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
                     try:
                         hook(self, args, kwargs)
                     except Exception:
-                        _failed(hook)
+                        failed(hook)
                 return original(self, *args, **kwargs)
 
         if inspect.iscoroutinefunction(original):
@@ -303,7 +304,7 @@ def binding(variable: ContextVar[Any], value: Callable[[tuple[Any, ...], dict[st
             try:
                 bound = value(args, kwargs)
             except Exception:
-                _failed(value)
+                failed(value)
                 return original(*args, **kwargs)
             token = variable.set(bound)
             try:
@@ -311,7 +312,10 @@ def binding(variable: ContextVar[Any], value: Callable[[tuple[Any, ...], dict[st
             finally:
                 variable.reset(token)
                 if done is not None:
-                    contained(done, bound)
+                    try:  # contained(), without its call
+                        done(bound)
+                    except Exception:
+                        failed(done)
 
         return replacement
 

@@ -26,6 +26,7 @@ from otel_exec.instrumentation._wrappers import (
     around,
     binding,
     contained,
+    failed,
     leave,
     observe,
     replacing,
@@ -219,11 +220,18 @@ def _wrap_logic(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...
     if not instrumentation_enabled():
         return wrapped(*args, **kwargs)
     activation = ACTIVATING.get()  # read before the call's scope hides it
-    call = contained(_start_logic, instance, args, kwargs)
+    try:  # each piece of ours contained as ``contained`` does, without its call
+        call = _start_logic(instance, args, kwargs)
+    except Exception:
+        failed(_start_logic)
+        call = None
     if call is None:
         return wrapped(*args, **kwargs)
     before = current()
-    contained(call.activate)
+    try:
+        call.activate()
+    except Exception:
+        failed(call.activate)
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -234,7 +242,10 @@ def _wrap_logic(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...
             contained(finish_routine, call, exc, MISSING)
         raise
     leave(call, before)
-    contained(finish_routine, call, None, result)
+    try:
+        finish_routine(call, None, result)
+    except Exception:
+        failed(finish_routine)
     return result
 
 
