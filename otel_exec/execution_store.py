@@ -194,19 +194,23 @@ class ExecutionStore:
         return None
 
     def record(self, span: ReadableSpan, span_id: int | None = None,
-               live: Span | _Unread | None = _UNREAD) -> None:
+               live: Span | _Unread | None = _UNREAD,
+               attributes: Mapping[str, Any] | None = None) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
-        runs in every ``on_end``); its row is made when the store is read. ``span_id`` and
-        ``live`` (the span as tracked, taken out of the running ones) when read already."""
+        runs in every ``on_end``); its row is made when the store is read. ``span_id``,
+        ``live`` (the span as tracked, taken out of the running ones) and ``attributes`` when
+        read already."""
         if span_id is None:
             span_id = span_ids(span)[1] or 0  # 0: no context (and no span has that id)
         if live is _UNREAD:
             live = self._running.pop(span_id, None)
+        if attributes is None:
+            attributes = attributes_of(span)
         lock = self._lock
         lock.acquire()
         try:
             waiting = self._waiting
-            waiting.append((span, span_id, self._number(attributes_of(span))))
+            waiting.append((span, span_id, self._number(attributes)))
             self._next += 1
             if self._next - self._first > self._max_spans:  # one more than kept
                 self._evict_oldest()  # first: the real objects it releases make room
@@ -815,12 +819,12 @@ class ExecutionSpanProcessor(SpanProcessor):
         if self._shutdown:
             return
         try:
-            trace_id, found = span_ids(span)
+            trace_id, found, _, attributes = started(span)  # the same fields at its end
             span_id = found or 0  # 0: no context (and no span has that id)
             live = self.store._running.pop(span_id, None)  # tracked when it started
             if (live is not None or self.every_span or trace_id in self._traces
                     or trace_id in self._older_traces):
-                self.store.record(span, span_id, live)
+                self.store.record(span, span_id, live, attributes)
         except Exception:
             _logger.exception("otel_exec: could not store span %r", getattr(span, "name", span))
 

@@ -429,8 +429,10 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
     if not _known(span):
         return False
     bounded = span._attributes
-    if not _fit(bounded, attributes):
-        return False
+    most = bounded.maxlen
+    if (most is not None and len(bounded._dict) + len(attributes) > most) or not _plain(
+            attributes, bounded.max_value_len):
+        return False  # no room for them all, or a value the SDK would change
     lock = span._lock
     lock.acquire()  # not ``with``: cheaper
     try:
@@ -452,7 +454,9 @@ def end_span(span: Any, end_time: int | None = None,
     if template is None and type(span) not in _span_classes:
         return False
     bounded = span._attributes
-    if attributes and not _fit(bounded, attributes):
+    most = bounded.maxlen
+    if attributes and ((most is not None and len(bounded._dict) + len(attributes) > most)
+                       or not _plain(attributes, bounded.max_value_len)):
         if span._end_time is not None:
             return False
         span.set_attributes(attributes)  # the SDK converts, cuts or drops what it must
@@ -483,14 +487,6 @@ def end_span(span: Any, end_time: int | None = None,
     for each in hooks[2]:
         each.on_end(span)
     return True
-
-
-def _fit(bounded: Any, attributes: Mapping[str, AttributeValue]) -> bool:
-    """Whether ``attributes`` can be written as they are into a span's ``BoundedAttributes``:
-    plain, within its length limit, and room for them all."""
-    most = bounded.maxlen
-    return ((most is None or len(bounded._dict) + len(attributes) <= most)
-            and _plain(attributes, bounded.max_value_len))
 
 
 def _write(values: dict[str, Any], attributes: Mapping[str, AttributeValue]) -> None:

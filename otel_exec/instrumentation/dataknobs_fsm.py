@@ -28,7 +28,7 @@ the right step in every thread ``asyncio.to_thread`` uses.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.trace import Link
 
@@ -49,16 +49,9 @@ from otel_exec.semconv import ExecStatus
 from otel_exec.spans import ExecutionSpan, exception_attributes, get_tracer
 from otel_exec.values import policy
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import Tracer
-
 _instruments = ("dataknobs-fsm >= 0.5, < 0.6",)
 _SCOPE = "otel_exec.dataknobs_fsm"
 _RUN = "_otel_exec_fsm_run"
-
-
-def _tracer() -> Tracer:
-    return get_tracer(_SCOPE)
 
 
 class _Step(ContextScope):
@@ -148,7 +141,8 @@ class _Run(ContextScope):
         while len(self.subnetworks) < depth:
             name = str(stack[self.base_depth + len(self.subnetworks)][0])
             links = [Link(self.arc.execution.span.get_span_context())] if self.arc else None
-            span = ExecutionSpan(_tracer(), f"subnetwork {name}", kind=semconv.KIND_SUBNETWORK,
+            span = ExecutionSpan(get_tracer(_SCOPE), f"subnetwork {name}",
+                                 kind=semconv.KIND_SUBNETWORK,
                                  framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
                                  attributes={semconv.FSM_NETWORK: name},
                                  links=links, parent=self.container().context)
@@ -166,7 +160,7 @@ class _Run(ContextScope):
         if mode is not None:
             attributes[semconv.FSM_DATA_MODE] = mode
         self.step = _Step(ExecutionSpan(
-            _tracer(), f"step {state}", kind=semconv.KIND_STEP,
+            get_tracer(_SCOPE), f"step {state}", kind=semconv.KIND_STEP,
             framework=semconv.FRAMEWORK_DATAKNOBS_FSM, attributes=attributes,
             parent=self.container().context), state, self)
 
@@ -207,7 +201,7 @@ def _start_run(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _R
     attributes: dict[str, Any] = {semconv.FSM_NAME: str(getattr(fsm, "name", "fsm"))}
     if mode is not None:
         attributes[semconv.FSM_PROCESSING_MODE] = str(mode)
-    execution = ExecutionSpan(_tracer(), f"fsm.run {attributes[semconv.FSM_NAME]}",
+    execution = ExecutionSpan(get_tracer(_SCOPE), f"fsm.run {attributes[semconv.FSM_NAME]}",
                               kind=semconv.KIND_FSM_RUN,
                               framework=semconv.FRAMEWORK_DATAKNOBS_FSM, attributes=attributes)
     run = _Run(execution, fsm, context)
@@ -285,7 +279,7 @@ def _start_transition(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     if target_network is not None:
         attributes[semconv.FSM_ARC_TARGET_NETWORK] = str(target_network)
     parent = source.execution.context if source is not None else run.container().context
-    return _Arc(ExecutionSpan(_tracer(), f"arc {name}", kind=semconv.KIND_ARC,
+    return _Arc(ExecutionSpan(get_tracer(_SCOPE), f"arc {name}", kind=semconv.KIND_ARC,
                               framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
                               attributes=attributes, parent=parent), name, source, run)
 
@@ -359,7 +353,7 @@ def _start_acquire(manager: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                    ) -> ExecutionSpan:
     name = str(argument(args, kwargs, 0, "name"))
     owner = argument(args, kwargs, 1, "owner_id")
-    return ExecutionSpan(_tracer(), f"resource {name}", kind=semconv.KIND_RESOURCE,
+    return ExecutionSpan(get_tracer(_SCOPE), f"resource {name}", kind=semconv.KIND_RESOURCE,
                          framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
                          attributes={semconv.FSM_RESOURCE_NAME: name,
                                      semconv.FSM_RESOURCE_OWNER: str(owner)})
@@ -370,7 +364,7 @@ def _start_group(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     """A batch or a stream: the parent of its record runs."""
     kind = semconv.KIND_BATCH if "Batch" in type(executor).__name__ else semconv.KIND_STREAM
     name = str(getattr(getattr(executor, "fsm", None), "name", "fsm"))
-    return ExecutionSpan(_tracer(), f"fsm.{kind} {name}", kind=kind,
+    return ExecutionSpan(get_tracer(_SCOPE), f"fsm.{kind} {name}", kind=kind,
                          framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
                          attributes={semconv.FSM_NAME: name})
 
@@ -418,8 +412,8 @@ def _start_chunk(executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     items = argument(args, kwargs, 0, "items", ())
     number = argument(args, kwargs, 1, "chunk_num", 0)
     progress = argument(args, kwargs, 4, "progress")
-    return _Chunk(ExecutionSpan(_tracer(), f"fsm.stream.chunk {number}", kind=semconv.KIND_CHUNK,
-                                framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
+    return _Chunk(ExecutionSpan(get_tracer(_SCOPE), f"fsm.stream.chunk {number}",
+                                kind=semconv.KIND_CHUNK, framework=semconv.FRAMEWORK_DATAKNOBS_FSM,
                                 attributes={semconv.FSM_CHUNK_INDEX: int(number),
                                             semconv.FSM_CHUNK_SIZE: len(items)}), progress)
 
