@@ -78,7 +78,6 @@ def bench_breakdown(calls: int, rounds: int) -> None:
 
     parts = {"without the store (track, record)": lambda: _without(Store, "track", "record"),
              "without record": lambda: _without(Store, "record"),
-             "without track (no outcome kept)": lambda: _without(Store, "track"),
              "without keeping the outcome": lambda: _without(Store, "_keep"),
              "without the value texts": lambda: _without(ValuePolicy, "text", value="x")}
     cases: dict[str, Any] = {**unit_cases(), "@traced call": lambda: traced_work(1)}
