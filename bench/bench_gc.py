@@ -6,9 +6,10 @@ Each case runs in its own interpreter: ``configure(max_spans=N)``, then N execut
 @traced calls (flat: one span per call; nested: a call with nine child calls), while
 ``gc.callbacks`` times every collection the interpreter runs by itself. Printed: the longest
 pause, the total of the full (generation 2) collections, the first read of the store (which
-builds its indexes), one full ``gc.collect()`` after it, the objects the collector tracks, and
-CPU µs per execution. A third case keeps the default 10,000 executions while the program's
-own data grows (a dict every ten calls): what a store that evicts costs the collector.
+builds its indexes), one full ``gc.collect()`` after it, the objects the collector tracks, CPU
+µs per execution and the memory resident per execution kept (Linux). A third case keeps the
+default 10,000 executions while the program's own data grows (a dict every ten calls): what a
+store that evicts costs the collector.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import subprocess
 import sys
 
 CASE = """
-import gc, json, sys, time
+import gc, json, os, sys, time
 import otel_exec
 
 count, shape = int(sys.argv[1]), sys.argv[2]
@@ -44,6 +45,15 @@ def timed(phase, info):
     else:
         pauses.append((time.perf_counter() - started[0], info["generation"]))
 
+def resident():
+    try:
+        with open("/proc/self/statm") as statm:  # Linux: resident pages
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return None
+
+gc.collect()
+resident_before = resident()
 gc.callbacks.append(timed)
 cpu = time.process_time()
 program = []
@@ -66,7 +76,10 @@ first_read = time.perf_counter() - first_read
 collect = time.perf_counter()
 gc.collect()
 collect = time.perf_counter() - collect
+resident_after = resident()
 print(json.dumps({
+    "rss_bytes": None if resident_before is None else
+    (resident_after - resident_before) / len(otel_exec.store()),
     "kept": len(otel_exec.store()), "cpu_us": cpu / count * 1e6,
     "max_pause_ms": max((p for p, _ in pauses), default=0.0) * 1e3,
     "full_ms": sum(p for p, g in pauses if g == 2) * 1e3,
@@ -89,7 +102,9 @@ def main() -> None:
               f" {found['full_count']} full collections {found['full_ms']:.0f} ms in all, "
               f"first read (the indexes built) {found['first_read_ms']:.0f} ms, "
               f"gc.collect() after {found['collect_ms']:.0f} ms, "
-              f"{found['tracked']:,} objects tracked, {found['cpu_us']:.1f} µs CPU per execution")
+              f"{found['tracked']:,} objects tracked, {found['cpu_us']:.1f} µs CPU per execution"
+              + ("" if found["rss_bytes"] is None or shape == "growing" else
+                 f", {found['rss_bytes']:,.0f} B resident per execution kept"))
 
 
 if __name__ == "__main__":
