@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec import _context, semconv
-from otel_exec._context import IN_EXECUTION, current
 from otel_exec._sdk.readable import attributes_of, started
 from otel_exec._sdk.span_path import LEAN
 from otel_exec.execution import MISSING, OUTCOME_ATTRIBUTE, Execution, Outcome
@@ -744,6 +743,13 @@ def _pop_front(index: dict[Any, _Slot], key: Any) -> None:
             bucket.head = 0
 
 
+def _in_execution(parent_context: Context | None) -> bool:
+    """Whether a span starting in ``parent_context`` (None: the current context) starts
+    inside an otel_exec execution (its context, or one made from it)."""
+    context = _context.current() if parent_context is None else parent_context
+    return context.get(_context.IN_EXECUTION) is True
+
+
 def _with_run_attributes(span: Span, parent_context: Context | None) -> None:
     """Give a span another instrumentation started the run attributes around it (otel_exec's
     own spans start with them)."""
@@ -792,13 +798,10 @@ class ExecutionSpanProcessor(SpanProcessor):
             trace_id, span_id, parent, attributes = started(span)
             if semconv.EXEC_FRAMEWORK in attributes:  # an execution
                 if not (getattr(type(span), LEAN, None) is not None  # made by otel_exec:
-                        and (parent is None or (current() if parent_context is None
-                                                else parent_context).get(IN_EXECUTION))):
+                        and (parent is None or _in_execution(parent_context))):
                     self._remember(trace_id)  # for the spans around it, ending after it
             elif not (self.every_span or trace_id in self._traces
-                      or trace_id in self._older_traces
-                      or (current() if parent_context is None
-                          else parent_context).get(IN_EXECUTION)):
+                      or trace_id in self._older_traces or _in_execution(parent_context)):
                 return  # another instrumentation's span, no execution in its trace
             if span_id is not None:
                 forgotten = self.store.track(span, span_id)
