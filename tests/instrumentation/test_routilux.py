@@ -298,3 +298,27 @@ def test_a_paused_job_is_ended_and_exported_at_interpreter_exit(tmp_path: Path) 
     (job,) = [e for e in otel_exec.load(trace_file).executions() if e.kind == semconv.KIND_JOB]
     assert job.status is ExecStatus.PAUSED
     assert job.attributes[semconv.ROUTILUX_JOB_END] in ("exit", "shutdown")
+
+
+def test_a_routine_outside_the_execution_context_keeps_its_id_in_its_flow() -> None:
+    """A routine run outside routilux's execution context (its event loop) is looked up in
+    its worker's flow once, then remembered; renamed in its flow, or in another flow, it is
+    looked up again."""
+    from types import SimpleNamespace
+
+    from otel_exec.instrumentation.routilux import _runtime
+
+    _runtime.import_routilux()
+    flow = workload.Flow(f"ids_{next(_names)}")
+    other = workload.Flow(f"ids_{next(_names)}")
+    routine = workload.Collect()
+    flow.add_routine(routine, "first")
+    worker = SimpleNamespace(flow_id=flow.flow_id)
+    assert _runtime._routine_id(routine, worker) == ("first", flow)
+    assert routine in _runtime._found_ids
+    assert _runtime._routine_id(routine, worker) == ("first", flow)  # remembered
+    flow.routines["renamed"] = flow.routines.pop("first")
+    assert _runtime._routine_id(routine, worker) == ("renamed", flow)
+    other.add_routine(routine, "elsewhere")
+    assert _runtime._routine_id(routine, SimpleNamespace(flow_id=other.flow_id)) == (
+        "elsewhere", other)

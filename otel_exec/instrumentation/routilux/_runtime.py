@@ -10,6 +10,7 @@ wrapped ``_logic`` and a direct call of ``logic()`` outside a job behave as befo
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import weakref
@@ -204,13 +205,34 @@ def _start_logic(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
 
 
 def _routine_id(routine: Any, worker_state: Any) -> tuple[str, Any]:
+    """The routine's id in its flow, and the flow: from the execution context routilux sets,
+    else (a routine its event loop runs) as found the last time in its worker's flow, else
+    looked up there (a scan of the flow's routines) and remembered for the next time."""
     context = _routilux["get_current_execution_context"]()
     flow = getattr(context, "flow", None)
     routine_id = getattr(context, "routine_id", None)
     if flow is None or not routine_id or flow.routines.get(routine_id) is not routine:
-        flow = _routilux["FlowRegistry"].get_instance().get(getattr(worker_state, "flow_id", ""))
-        routine_id = flow._get_routine_id(routine) if flow is not None else None
+        flow_id = getattr(worker_state, "flow_id", "")
+        try:
+            found = _found_ids.get(routine)
+        except TypeError:  # a routine that cannot be a weak key (unhashable, slotted)
+            found = None
+        flow = found[1]() if found is not None and found[0] == flow_id else None
+        if flow is not None and flow.routines.get(found[2]) is routine:  # type: ignore[index]
+            routine_id = found[2]  # type: ignore[index]
+        else:
+            flow = _routilux["FlowRegistry"].get_instance().get(flow_id)
+            routine_id = flow._get_routine_id(routine) if flow is not None else None
+            if routine_id is not None:
+                with contextlib.suppress(TypeError):  # no weak reference to one of them
+                    _found_ids[routine] = (flow_id, weakref.ref(flow), routine_id)
     return str(routine_id or getattr(routine, "name", None) or type(routine).__name__), flow
+
+
+_found_ids: weakref.WeakKeyDictionary[Any, tuple[str, weakref.ref[Any], str]] = (
+    weakref.WeakKeyDictionary())
+"""Where each routine run outside routilux's execution context was last found: its worker's
+flow id, that flow, the routine's id in it."""
 
 
 def _wrap_logic(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
