@@ -248,17 +248,18 @@ def observe(hook: Callable[[Any, tuple[Any, ...], dict[str, Any], Any], None], *
 
 
 def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = False,
-              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              least_args: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``before(hook)`` (or ``observe(hook)`` when ``after``) as a plain function replacing the
     method or classmethod (``Replace``), for a wrap point on an execution's hot
     path: the hook is called from the replacement itself, without a wrapper call or a bound
-    method."""
+    method. ``least_args``: the hook sees only the calls with at least that many positional
+    arguments (after ``self``); the others go straight through."""
 
     def replace(original: Callable[..., Any]) -> Callable[..., Any]:
         if after:
             def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
                 outcome = original(self, *args, **kwargs)
-                if always or instrumentation_enabled():
+                if len(args) >= least_args and (always or instrumentation_enabled()):
                     try:  # contained(), without its call
                         hook(self, args, kwargs, outcome)
                     except Exception:
@@ -266,7 +267,7 @@ def replacing(hook: Callable[..., None], *, after: bool = False, always: bool = 
                 return outcome
         else:
             def replacement(self: Any, *args: Any, **kwargs: Any) -> Any:
-                if instrumentation_enabled():
+                if len(args) >= least_args and instrumentation_enabled():
                     try:
                         hook(self, args, kwargs)
                     except Exception:

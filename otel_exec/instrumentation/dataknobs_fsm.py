@@ -440,8 +440,8 @@ PATCHES: tuple[WrapPoint, ...] = (
           around_async(_start_state_work, _state_work_done), params=("context",)),
     Replace(_ENGINE, "AsyncExecutionEngine._execute_transition",
           around_async(_start_transition, _finish_transition), params=("arc", "context")),
-    Replace(_ENGINE, "AsyncExecutionEngine._fire_hooks", replacing(_hooks_fired),
-          params=("hooks",), optional=True),
+    Replace(_ENGINE, "AsyncExecutionEngine._fire_hooks",  # (hooks, context, arc, error)
+          replacing(_hooks_fired, least_args=4), params=("hooks",), optional=True),
     Patch(_BASE_ENGINE, "BaseExecutionEngine.handle_transform_error",
           observe(_transform_failed), params=("error", "context", "state_name"), optional=True),
     Replace(_BASE_ENGINE, "BaseExecutionEngine.should_skip_state_transforms",
