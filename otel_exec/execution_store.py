@@ -797,9 +797,13 @@ class ExecutionSpanProcessor(SpanProcessor):
                 _with_run_attributes(span, parent_context)
             trace_id, span_id, parent, attributes = started(span)
             if semconv.EXEC_FRAMEWORK in attributes:  # an execution
-                if not (getattr(type(span), LEAN, None) is not None  # made by otel_exec:
-                        and (parent is None or _in_execution(parent_context))):
-                    self._remember(trace_id)  # for the spans around it, ending after it
+                # one otel_exec made, as a root, under a span tracked here or inside another
+                # execution, has the spans around it known; any other has its trace
+                # remembered for them (they end after it)
+                if not (getattr(type(span), LEAN, None) is not None
+                        and (parent is None or parent[1] in self.store._running
+                             or _in_execution(parent_context))):
+                    self._remember(trace_id)
             elif not (self.every_span or trace_id in self._traces
                       or trace_id in self._older_traces or _in_execution(parent_context)):
                 return  # another instrumentation's span, no execution in its trace
