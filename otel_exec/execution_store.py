@@ -805,7 +805,8 @@ class ExecutionSpanProcessor(SpanProcessor):
                              or _in_execution(parent_context))):
                     self._remember(trace_id)
             elif not (self.every_span or trace_id in self._traces
-                      or trace_id in self._older_traces or _in_execution(parent_context)):
+                      or trace_id in self._older_traces
+                      or (parent is not None and _in_execution(parent_context))):
                 return  # another instrumentation's span, no execution in its trace
             if span_id is not None:
                 forgotten = self.store.track(span, span_id)
