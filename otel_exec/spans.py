@@ -94,7 +94,7 @@ def get_tracer(scope: str) -> Tracer:
     """
     provider = (_scope_providers.get(scope) or _override or _given
                 or getattr(trace_api, "_TRACER_PROVIDER", None)  # set: no call to read it
-                or trace_api.get_tracer_provider())
+                or _unset_global())
     cached = _tracers.get(scope)
     if cached is not None and cached[0] is provider:
         return cached[1]
@@ -102,6 +102,23 @@ def get_tracer(scope: str) -> Tracer:
     tracer = used.get_tracer(scope, _VERSION, schema_url=_SCHEMA_URL)
     _tracers[scope] = (provider, tracer)
     return tracer
+
+
+_proxy: list[trace_api.TracerProvider] = []
+"""The API's stand-in provider, once the API has answered with it (no global provider set
+and none named by ``OTEL_PYTHON_TRACER_PROVIDER``)."""
+
+
+def _unset_global() -> trace_api.TracerProvider:
+    """``trace.get_tracer_provider()`` while no global provider is set: asked once (it reads
+    the environment for a provider to load, which costs more than the rest of a traced call's
+    bookkeeping), then the stand-in it gave, until a global provider is set."""
+    if _proxy:
+        return _proxy[0]
+    provider = trace_api.get_tracer_provider()
+    if isinstance(provider, trace_api.ProxyTracerProvider):
+        _proxy.append(provider)
+    return provider
 
 
 def exception_message(exc: BaseException) -> str:
