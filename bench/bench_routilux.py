@@ -5,7 +5,9 @@ N downstream executions, uninstrumented and instrumented, and the bare SDK span 
 
 routilux runs routines on its worker pool and event-loop threads, so this measures wall time
 from ``Runtime.post`` (every job of a flow posted to the same worker) until the last routine
-has run (not until the job span ends: that waits the quiet period on purpose). The bare span
+has run (not until the job span ends: that waits the quiet period on purpose), and the CPU the
+whole process spent meanwhile (every thread's: what the work costs, without the waits between
+threads). The bare span
 is timed twice: in a tight loop, and written by hand in each routine's logic
 (uninstrumented), where it does the same work between routilux's own.
 """
@@ -145,13 +147,20 @@ def main() -> None:
     runtime = Runtime()
     samples: dict[str, list[float]] = {"uninstrumented": [], "instrumented": [], "bare": [],
                                        "with spans": [], B0: [], B1: []}
+    cpu: dict[str, list[float]] = {"uninstrumented": [], "instrumented": [], B0: [], B1: []}
     units = unit_cases(spans=options.jobs * (ITEMS + 1))
-    for _ in range(options.rounds):
-        samples["uninstrumented"].append(
+
+    def jobs(arm: str) -> None:
+        """The arm's jobs: wall time per job (``samples``) and the process's CPU (``cpu``)."""
+        started = time.process_time()
+        samples[arm].append(
             sum(one_job(runtime, counter) for _ in range(options.jobs)) / options.jobs)
+        cpu[arm].append((time.process_time() - started) / options.jobs)
+
+    for _ in range(options.rounds):
+        jobs("uninstrumented")
         with instrumented():
-            samples["instrumented"].append(
-                sum(one_job(runtime, counter) for _ in range(options.jobs)) / options.jobs)
+            jobs("instrumented")
         samples["with spans"].append(sum(
             one_job(runtime, counter_with_spans, "bench_with_spans")
             for _ in range(options.jobs)) / options.jobs)
@@ -161,9 +170,10 @@ def main() -> None:
                 pass
         samples["bare"].append((time.perf_counter() - started) / options.jobs / (ITEMS + 1))
         for unit in (B0, B1):  # per job, as the jobs are timed
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             units[unit]()
             samples[unit].append((time.perf_counter() - started) / options.jobs)
+            cpu[unit].append((time.process_time() - started_cpu) / options.jobs)
     runtime.shutdown(wait=True, timeout=5)
     per_job = medians(samples)
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
@@ -174,6 +184,8 @@ def main() -> None:
                                                    "one bare SDK span in a routine"),
     }, [table(one) for one in per_job.rounds])
     report_units("routilux, in B0 and B1 (both arms in every round)", per_job, {
+        "added per routine execution": ("instrumented", "uninstrumented", 1)})
+    report_units("routilux, the process's CPU (every thread's), in B0 and B1", medians(cpu), {
         "added per routine execution": ("instrumented", "uninstrumented", 1)})
 
 
