@@ -5,7 +5,9 @@ ended without the per-span work the SDK does for values it cannot trust and feat
 and a type check each), asks the sampler, which on the default setup (parent-based, always on)
 only says "record and sample" for a root or a sampled parent, builds the span field by field
 through three constructors (21 fields, 13 of them the same for every span of the tracer, and
-two bounded lists most spans never fill), and copies it into a ``ReadableSpan`` at its end.
+two bounded lists most spans never fill), and copies it into a ``ReadableSpan`` at its end;
+the provider's processors are called through a loop of the ``SynchronousMultiSpanProcessor``,
+each hook of each, no-ops included.
 This path starts a span of the SDK's own ``_Span`` class, made per tracer (``_lean_class``):
 the fields its tracer's spans share are the class's, the lists of events and links are made
 when first used, and the span itself, a ``ReadableSpan`` no method changes once it has ended,
@@ -13,16 +15,19 @@ is what ``on_end`` gets. otel_exec's attributes are already plain ``str``/``bool
 ``float`` values, so they are written in before ``on_start``; links are bounded as the SDK's
 ``_new_links`` bounds them (the API's ``Link`` with a valid context and plain attributes; any
 other link through ``_new_links`` itself); attributes and events added later are written the
-same way, under the span's lock. Every span processor sees an SDK span, and OTLP output is
-byte for byte the same (tested).
+same way, under the span's lock. Its ids are drawn as the SDK's ``RandomIdGenerator`` draws
+them, and it calls the provider's processors itself, in the SDK's order, leaving out the hooks
+a processor left as ``SpanProcessor``'s own (which do nothing). Every span processor sees an
+SDK span, and OTLP output is byte for byte the same (tested).
 
 It relies on SDK internals, so a tracer takes it only when they are the ones checked here:
-the SDK releases its gate names (``otel_exec._sdk.SPAN_PATH``), the SDK's own ``Tracer`` and
-``RandomIdGenerator``, the default sampler or ``KeepFailed`` (``RecordLocally`` around either), a
-probe span with exactly the fields this module fills, the layout of ``SpanContext`` and of the
-context's span key. Anything else (another sampler, id generator, SDK release or layout, an
-unsampled parent, a value of another type or past a limit, too many attributes) takes the
-SDK's ``start_span`` / ``set_attributes`` / ``add_event`` / ``end``.
+the SDK releases its gate names (``otel_exec._sdk.SPAN_PATH``), the SDK's own ``Tracer``,
+``RandomIdGenerator`` and ``SynchronousMultiSpanProcessor``, the default sampler or
+``KeepFailed`` (``RecordLocally`` around either), a probe span with exactly the fields this
+module fills, the layout of ``SpanContext`` and of the context's span key. Anything else
+(another sampler, id generator, SDK release or layout, an unsampled parent, a value of another
+type or past a limit, too many attributes) takes the SDK's ``start_span`` /
+``set_attributes`` / ``add_event`` / ``end``.
 """
 
 from __future__ import annotations
@@ -170,13 +175,6 @@ _no_metrics: Any = None
 _span_key: Any = None
 """The context key the API keeps the current span under (found by the first probe)."""
 
-
-def in_context(span: Span, around: Context, marker: str) -> Context:
-    """``set_value(marker, True, trace.set_span_in_context(span, around))``, in one step once
-    a probe has found the key the API keeps the span under."""
-    if _span_key is None:
-        return context_api.set_value(marker, True, trace_api.set_span_in_context(span, around))
-    return Context({**around, _span_key: span, marker: True})
 _base_processor: Any = None
 """The SDK's ``SpanProcessor``, whose hooks do nothing (found by the first probe)."""
 _random_ids: Any = None
@@ -187,6 +185,14 @@ _sampled_random: Any = None
 """The flags of a sampled span whose trace id is random."""
 TEMPLATE = "_otel_exec_lean"
 """Where a tracer keeps its template (or None: the lean path does not apply to it)."""
+
+
+def in_context(span: Span, around: Context, marker: str) -> Context:
+    """``set_value(marker, True, trace.set_span_in_context(span, around))``, in one step once
+    a probe has found the key the API keeps the span under."""
+    if _span_key is None:
+        return context_api.set_value(marker, True, trace_api.set_span_in_context(span, around))
+    return Context({**around, _span_key: span, marker: True})
 
 
 def _template(tracer: Any) -> _Template | None:
