@@ -312,8 +312,8 @@ class ExecutionStore:
             self._kept_bytes -= released_size
 
     def _evict_oldest(self) -> None:
-        """Evict the oldest execution kept, with its real objects if they are still kept
-        (the oldest kept: they go no later than their execution) (under the lock)."""
+        """Evict the oldest execution kept (under the lock), and its real objects if they
+        are still kept: they are then the oldest kept, as they go no later than it."""
         seq = self._first
         self._first = seq + 1
         self._evicted += 1
@@ -775,9 +775,10 @@ class ExecutionSpanProcessor(SpanProcessor):
     them.
 
     A span starting inside an execution otel_exec made is known by its context (marked by the
-    execution, and copied into every task it spawns); the traces remembered are those of the
-    other executions, and of those with a parent from elsewhere (for the spans around them,
-    which end after them): a root execution costs no lookup.
+    execution, and copied into every task it spawns), or by its parent being tracked here; the
+    traces remembered are those of the other executions, and of those with a parent from
+    elsewhere (for the spans around them, which end after them): a root execution costs no
+    lookup.
 
     ``on_start`` and ``on_end`` are called synchronously on the thread that starts or ends the
     span, therefore they must not block or throw an exception: they do O(1) work under one lock
