@@ -371,7 +371,7 @@ class ExecutionSpan:
         except BaseException:  # describing runs user code (__repr__, __str__)
             _logger.warning("otel_exec: could not describe span %r", self.span, exc_info=True)
         try:
-            if not span_path.end_span(span, end_time, final):
+            if not span_path.end_span(span, end_time, final, texts=not attributes):
                 if final:
                     span.set_attributes(final)
                 span.end(end_time)

@@ -451,18 +451,23 @@ def set_attributes(span: Any, attributes: Mapping[str, AttributeValue]) -> bool:
 
 
 def end_span(span: Any, end_time: int | None = None,
-             attributes: Mapping[str, AttributeValue] | None = None) -> bool:
+             attributes: Mapping[str, AttributeValue] | None = None, *,
+             texts: bool = False) -> bool:
     """End a running SDK span as ``span.set_attributes(attributes)`` (if any) then
     ``span.end(end_time)`` would, under one hold of the span's lock, handing ``on_end`` the
     span itself (a lean span) or the ``ReadableSpan`` the SDK makes; False (nothing done)
-    when the span is not one this path knows, or not running (then ``span.end`` says why)."""
+    when the span is not one this path knows, or not running (then ``span.end`` says why).
+    ``texts``: the attributes are strings under non-empty string keys (what otel_exec writes
+    itself), so only their length is checked, where a limit is set."""
     template: _Template | None = getattr(type(span), LEAN, None)
     if template is None and type(span) not in _span_classes:
         return False
     bounded = span._attributes
     most = bounded.maxlen
+    longest = bounded.max_value_len
     if attributes and ((most is not None and len(bounded._dict) + len(attributes) > most)
-                       or not _plain(attributes, bounded.max_value_len)):
+                       or ((longest is not None or not texts)
+                           and not _plain(attributes, longest))):
         if span._end_time is not None:
             return False
         span.set_attributes(attributes)  # the SDK converts, cuts or drops what it must
