@@ -244,14 +244,14 @@ def _state_set(context: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                outcome: Any) -> None:
     run = getattr(context, _RUN, None)
     if run is not None:
-        run.enter(str(argument(args, kwargs, 0, "state_name")), context)
+        run.enter(str(args[0] if args else kwargs.get("state_name")), context)  # argument()
 
 
 def _start_state_work(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                       ) -> _Step | None:
     """The state's step span is current while the engine establishes it (resources,
     pre-validators, transforms), so their spans and the user's nest under the step."""
-    run = getattr(argument(args, kwargs, 0, "context"), _RUN, None)
+    run = getattr(args[0] if args else kwargs.get("context"), _RUN, None)  # argument()
     return run.step if run is not None else None
 
 
@@ -263,8 +263,8 @@ def _state_work_done(step: _Step, raised: BaseException | None, entered: Any) ->
 
 def _start_transition(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                       ) -> _Arc | None:
-    arc: Any = argument(args, kwargs, 0, "arc")
-    context = argument(args, kwargs, 1, "context")
+    arc: Any = args[0] if args else kwargs.get("arc")  # argument(), without its calls
+    context = args[1] if len(args) > 1 else kwargs.get("context")
     run = getattr(context, _RUN, None)
     if run is None or arc is None:
         return None
@@ -343,8 +343,10 @@ def _transform_failed(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 
 def _skip_decided(engine: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   skip: Any) -> None:
+    if not skip:  # the common answer: nothing to read
+        return
     run = getattr(argument(args, kwargs, 0, "context"), _RUN, None)
-    if skip and run is not None and run.step is not None and run.step.status is None:
+    if run is not None and run.step is not None and run.step.status is None:
         run.step.status = ExecStatus.SKIPPED
         run.step.description = "skipped: an earlier state failed"
 
