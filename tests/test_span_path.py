@@ -404,3 +404,34 @@ def test_events_added_from_many_threads_are_all_kept(store: Any) -> None:
             thread.join(10)
         assert span_path.end_span(span) is True
         assert len(span.events) == 200 and span.dropped_events == 0
+
+
+@needs_span_path
+def test_every_processor_hook_is_called_as_the_sdk_calls_it(store: Any) -> None:
+    """The lean path calls the provider's processors itself: one added after spans have
+    started, and a hook set on an instance, are called; a hook left as SpanProcessor's own
+    (which does nothing) is not, and the order is the SDK's."""
+    calls: list[tuple[str, str]] = []
+
+    class Seen(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+            calls.append(("start", span.name))
+
+        def _on_ending(self, span: Any) -> None:
+            calls.append(("ending", span.name))
+
+        def on_end(self, span: Any) -> None:
+            calls.append(("end", span.name))
+
+    provider = TracerProvider()
+    tracer = provider.get_tracer("hooks")
+    first = span_path.start_span(tracer, "first", None, {"a": "b"})
+    assert first is not None and span_path.end_span(first)  # no processor yet
+    provider.add_span_processor(Seen())
+    quiet = SpanProcessor()  # its own hooks do nothing
+    quiet.on_end = lambda span: calls.append(("instance end", span.name))  # type: ignore[method-assign]
+    provider.add_span_processor(quiet)
+    second = span_path.start_span(tracer, "second", None, {"a": "b"})
+    assert second is not None and span_path.end_span(second)
+    assert calls == [("start", "second"), ("ending", "second"), ("end", "second"),
+                     ("instance end", "second")]
