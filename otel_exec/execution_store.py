@@ -34,9 +34,7 @@ from otel_exec.rows import (
     ROW_SPAN_ID,
     ROW_TRACE_ID,
     Row,
-    context_ids,
     registry_index,
-    span_ids,
     span_row,
 )
 
@@ -182,7 +180,7 @@ class ExecutionStore:
         its processor keeps every span of its trace).
         """
         if span_id is None:
-            span_id = span_ids(span)[1]
+            span_id = started(span)[1]
             if span_id is None:
                 return None
         running = self._running  # no lock: one dict operation each time
@@ -200,7 +198,7 @@ class ExecutionStore:
         ``live`` (the span as tracked, taken out of the running ones) and ``attributes`` when
         read already."""
         if span_id is None:
-            span_id = span_ids(span)[1] or 0  # 0: no context (and no span has that id)
+            span_id = started(span)[1] or 0  # 0: no context (and no span has that id)
         if live is _UNREAD:
             live = self._running.pop(span_id, None)
         if attributes is None:
@@ -812,7 +810,7 @@ class ExecutionSpanProcessor(SpanProcessor):
             if span_id is not None:
                 forgotten = self.store.track(span, span_id)
                 if forgotten is not None:  # its end is still kept
-                    self._remember(context_ids(forgotten.get_span_context())[0])
+                    self._remember(started(forgotten)[0])
         except Exception:
             _logger.exception("otel_exec: could not track span %r", getattr(span, "name", span))
 

@@ -29,22 +29,6 @@ objects are made from rows when a view reads them."""
  ROW_INDEX) = range(14)
 """The position of each field in a ``Row``."""
 
-def span_ids(span: ReadableSpan) -> tuple[int, int | None]:
-    """(trace id, span id) of a started span, (0, None) without a context: from the SDK's
-    field and the tuple, as ``span_row`` reads them, else through the properties."""
-    context = getattr(span, "_context", None)
-    if _IDS_BY_INDEX and type(context) is SpanContext:
-        return context[0], context[1]
-    return context_ids(span.context)
-
-
-def context_ids(context: SpanContext | None) -> tuple[int, int | None]:
-    """(trace id, span id) of a span context, (0, None) for None."""
-    if _IDS_BY_INDEX and type(context) is SpanContext:
-        return context[0], context[1]
-    return (0, None) if context is None else (context.trace_id, context.span_id)
-
-
 def span_row(span: ReadableSpan, index: int | None = None) -> Row:
     """A span (finished, or still running) as a store row with this registry index.
 
