@@ -118,15 +118,15 @@ def instrumented() -> Iterator[None]:
         otel_exec.uninstrument("routilux")
 
 
-def table(seconds: dict[str, float]) -> dict[str, float]:
-    """Per routine execution µs of each case (seconds per job; the bare span's per span) and
-    the differences the ratios use."""
+def table(per_job: dict[str, float]) -> dict[str, float]:
+    """Per routine execution µs of each case (given in µs per job; the bare span's per span)
+    and the differences the ratios use."""
     per = ITEMS + 1
     timings = {
-        "uninstrumented / routine execution": seconds["uninstrumented"] / per * 1e6,
-        "instrumented / routine execution": seconds["instrumented"] / per * 1e6,
-        "uninstrumented, a bare SDK span in each routine": seconds["with spans"] / per * 1e6,
-        "one bare SDK span": seconds["bare"] * 1e6,
+        "uninstrumented / routine execution": per_job["uninstrumented"] / per,
+        "instrumented / routine execution": per_job["instrumented"] / per,
+        "uninstrumented, a bare SDK span in each routine": per_job["with spans"] / per,
+        "one bare SDK span": per_job["bare"],
     }
     plain = timings["uninstrumented / routine execution"]
     timings["one bare SDK span in a routine"] = (
@@ -151,11 +151,11 @@ def main() -> None:
     units = unit_cases(spans=options.jobs * (ITEMS + 1))
 
     def jobs(arm: str) -> None:
-        """The arm's jobs: wall time per job (``samples``) and the process's CPU (``cpu``)."""
+        """The arm's jobs: wall µs per job (``samples``) and the process's CPU (``cpu``)."""
         started = time.process_time()
         samples[arm].append(
-            sum(one_job(runtime, counter) for _ in range(options.jobs)) / options.jobs)
-        cpu[arm].append((time.process_time() - started) / options.jobs)
+            sum(one_job(runtime, counter) for _ in range(options.jobs)) / options.jobs * 1e6)
+        cpu[arm].append((time.process_time() - started) / options.jobs * 1e6)
 
     for _ in range(options.rounds):
         jobs("uninstrumented")
@@ -163,17 +163,18 @@ def main() -> None:
             jobs("instrumented")
         samples["with spans"].append(sum(
             one_job(runtime, counter_with_spans, "bench_with_spans")
-            for _ in range(options.jobs)) / options.jobs)
+            for _ in range(options.jobs)) / options.jobs * 1e6)
         started = time.perf_counter()
         for _ in range(options.jobs * (ITEMS + 1)):
             with tracer.start_as_current_span("routine"):
                 pass
-        samples["bare"].append((time.perf_counter() - started) / options.jobs / (ITEMS + 1))
+        samples["bare"].append((time.perf_counter() - started) / options.jobs / (ITEMS + 1)
+                               * 1e6)
         for unit in (B0, B1):  # per job, as the jobs are timed
             started, started_cpu = time.perf_counter(), time.process_time()
             units[unit]()
-            samples[unit].append((time.perf_counter() - started) / options.jobs)
-            cpu[unit].append((time.process_time() - started_cpu) / options.jobs)
+            samples[unit].append((time.perf_counter() - started) / options.jobs * 1e6)
+            cpu[unit].append((time.process_time() - started_cpu) / options.jobs * 1e6)
     runtime.shutdown(wait=True, timeout=5)
     per_job = medians(samples)
     print(f"Python {sys.version.split()[0]}, {options.rounds} interleaved rounds of "
@@ -183,10 +184,11 @@ def main() -> None:
         "added / one bare SDK span in a routine": ("added / routine execution",
                                                    "one bare SDK span in a routine"),
     }, [table(one) for one in per_job.rounds])
-    report_units("routilux, in B0 and B1 (both arms in every round)", per_job, {
-        "added per routine execution": ("instrumented", "uninstrumented", 1)})
-    report_units("routilux, the process's CPU (every thread's), in B0 and B1", medians(cpu), {
-        "added per routine execution": ("instrumented", "uninstrumented", 1)})
+    per_routine = {"added per routine execution": ("instrumented", "uninstrumented", 1)}
+    report_units("routilux, in B0 and B1 (both arms in every round; µs per job)",
+                 medians({arm: samples[arm] for arm in cpu}), per_routine)
+    report_units("routilux, the process's CPU (every thread's), in B0 and B1 (µs per job)",
+                 medians(cpu), per_routine)
 
 
 if __name__ == "__main__":
