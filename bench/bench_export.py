@@ -3,6 +3,9 @@ against the same program making bare spans.
 
     .venv/bin/python bench/bench_export.py [--spans 20000] [--rounds 3]   # needs `make backends`
 
+First, in this process: what encoding a batch of finished @traced spans costs per span, with the
+OTLP exporters' own encoder and with otel_exec's (which writes the same bytes), in B0.
+
 Spans go through the BatchSpanProcessor and OTLP exporter that ``configure()`` sets up into rotel
 (blackhole exporter). Each run is a fresh interpreter (a fresh global provider). Throughput:
 rotel's own "Received traces" log lines are the count of what arrived, so drops are measured,
@@ -27,7 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _timing import medians, report  # noqa: E402 - after the path is set
+from _timing import (  # noqa: E402 - after the path is set
+    ROUNDS,
+    medians,
+    per_call_us,
+    report,
+    report_units,
+    unit_cases,
+)
 
 from tests.integration.pipeline import start_rotel  # noqa: E402
 
@@ -142,13 +152,54 @@ def cpu(spans: int, rounds: int) -> None:
                     ("@traced, whole process", "bare spans, whole process")}, timings.rounds)
 
 
+BATCH = 512
+"""Spans per export batch (the BatchSpanProcessor's default)."""
+
+
+def encoding(rounds: int) -> None:
+    """What the export thread spends encoding one batch of finished @traced spans, per span:
+    the exporters' own encoder (``encode_spans``, then serialized) and otel_exec's
+    (``encode_request``, the same bytes), in B0 of the same rounds."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import otel_exec
+    from otel_exec import spans
+    from otel_exec._sdk import otlp_encoder
+
+    provider, finished = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(finished))
+    previous = spans.override_provider(provider)
+    try:
+        work = otel_exec.traced(lambda i: i, name="work")
+        for i in range(BATCH):
+            work(i)
+    finally:
+        spans.override_provider(previous)
+    batch = list(finished.get_finished_spans())
+    if otlp_encoder.encode_request(batch) != encode_spans(batch).SerializePartialToString():
+        raise AssertionError("the two encoders disagree")
+    timings = per_call_us({
+        **unit_cases(spans=BATCH),
+        "the exporters' encoder": lambda: encode_spans(batch).SerializePartialToString(),
+        "otel_exec's encoder": lambda: otlp_encoder.encode_request(batch)},
+        calls=4, rounds=rounds)
+    report_units(f"encoding a batch of {BATCH} @traced spans (µs per batch; B0: {BATCH} spans)",
+                 timings, {name: (name, None, 1)
+                           for name in ("the exporters' encoder", "otel_exec's encoder")})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--encoding-rounds", type=int, default=ROUNDS)
     options = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {options.spans:,} spans per run")
-    print("throughput (@traced)")
+    encoding(options.encoding_rounds)
+    print("\nthroughput (@traced)")
     throughput(options.spans)
     cpu(options.spans, options.rounds)
 

@@ -90,6 +90,7 @@ def _every_shape(provider: TracerProvider) -> None:
 def _same(batch: Sequence[ReadableSpan]) -> None:
     ours, theirs = otlp.encode_spans(batch), exporters_encode_spans(batch)
     assert ours == theirs
+    assert otlp.encode_request(batch) == theirs.SerializePartialToString()
     assert ours.SerializeToString() == theirs.SerializeToString()
 
 
@@ -127,6 +128,26 @@ def test_equal_resources_that_are_distinct_objects_share_a_group() -> None:
     assert made[0].resource is not made[1].resource
     _same(made)
     assert len(otlp.encode_spans(made).resource_spans) == 1
+
+
+def test_a_repeated_attribute_encodes_alike_wherever_it_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same key and text on a span, its event and its link (each a field of its own
+    number), kept for reuse and written again once the kept ones are cleared for room; and
+    lengths of one, two and three bytes."""
+    monkeypatch.setattr(otlp, "_MOST_KEY_VALUES", 3)
+
+    def make(provider: TracerProvider) -> None:
+        tracer = provider.get_tracer("t")
+        for n in range(5):
+            linked = SpanContext(3, 4 + n, False)
+            with tracer.start_as_current_span(f"s{n}", attributes={"k": "v", "n": f"{n}"},
+                                              links=[Link(linked, {"k": "v"})]) as span:
+                span.add_event("e", {"k": "v"})
+        tracer.start_span("long", attributes={"k": "x" * 200, "longer": "y" * 20_000}).end()
+
+    _same(_recorded(TracerProvider(), make))
+    assert len(otlp._KEY_VALUES) <= 3
 
 
 _VALUES = st.one_of(

@@ -1,13 +1,14 @@
-"""OTLP export with the same request built in place (docs/performance.md has the cost).
+"""OTLP export with the same request written as bytes (docs/performance.md has the cost).
 
 The OTLP exporters encode a batch with ``encode_spans``, which reads each span through its
 properties, builds every attribute as two protobuf messages, gathers them in lists and copies
 each list into its span, then copies every span into its scope: with the upb runtime each copy
-is a deep one, which costs the export thread as much as making the span. ``encode_spans``
-here reads an SDK span's fields in one call and builds the same ``ExportTraceServiceRequest``
-field by field where it will live (resource, scope and unusual values still go through the
-exporters' own helpers), so the bytes on the wire are the same (tested against the exporters'
-encoder).
+is a deep one, which costs the export thread as much as making the span, and the request is
+then serialized. ``encode_request`` here reads an SDK span's fields in one call and writes
+the serialized request directly, field by field in the wire format (resource, scope and
+unusual values still go through the exporters' own helpers); an attribute with a short text
+value, as most of a span's are, is written once and reused. The bytes on the wire are the same
+(tested against the exporters' encoder, for every shape of span).
 
 ``HttpSpanExporter`` and ``grpc_exporter()`` are the OTLP exporters with this encoder where its
 gate is open (``otel_exec._sdk.OTLP_ENCODER``); elsewhere they encode as the exporters do.
@@ -17,26 +18,26 @@ from __future__ import annotations
 
 import functools
 import logging
+import struct
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PB2Span
 from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
 from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from otel_exec._sdk import OTLP_ENCODER
-from otel_exec._sdk.readable import read_span
+from otel_exec._sdk.readable import IDS_BY_INDEX, read_span
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
-    from opentelemetry.trace import SpanContext
 
 _logger = logging.getLogger(__name__)
 
@@ -54,16 +55,20 @@ _INT64 = (-(1 << 63), 1 << 63)
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
     """The request the OTLP exporters' ``encode_spans`` makes of ``spans``, equal to it (made
-    by theirs where this one is not ``usable()``)."""
+    by theirs where this encoder is not ``usable()``)."""
     if not usable():
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
-            encode_spans as exporters_encode_spans,
-        )
+        return _exporters_encode_spans(spans)
+    return cast("ExportTraceServiceRequest",
+                ExportTraceServiceRequest.FromString(encode_request(spans)))
 
-        return exporters_encode_spans(spans)
-    request = ExportTraceServiceRequest()
-    resources: dict[Any, dict[Any, Any]] = {}  # resource -> scope -> ScopeSpans, first seen
-    seen: dict[tuple[int, int], Any] = {}  # (id(resource), id(scope)) -> ScopeSpans
+
+def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
+    """``encode_spans(spans)`` serialized: the bytes the OTLP exporters send, written
+    directly (spans grouped by resource, then scope, each in the order first seen)."""
+    if not usable():
+        return bytes(_exporters_encode_spans(spans).SerializePartialToString())
+    resources: dict[Any, dict[Any, list[bytes]]] = {}  # resource -> scope -> encoded spans
+    seen: dict[tuple[int, int], list[bytes]] = {}  # (id(resource), id(scope)) -> the same
     for span in spans:
         resource, scope = span.resource, span.instrumentation_scope or None
         target = seen.get((id(resource), id(scope)))
@@ -71,21 +76,36 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
             scopes = resources.get(resource)
             if scopes is None:
                 scopes = resources[resource] = {}
-                group = request.resource_spans.add(schema_url=resource.schema_url)
-                group.resource.CopyFrom(_encode_resource(resource))
-                scopes[_RESOURCE_SPANS] = group
             target = scopes.get(scope)
             if target is None:
-                target = scopes[scope] = scopes[_RESOURCE_SPANS].scope_spans.add(
-                    schema_url=scope.schema_url if scope else None)
-                target.scope.CopyFrom(_encode_instrumentation_scope(scope))
+                target = scopes[scope] = []
             seen[(id(resource), id(scope))] = target
         try:
-            _encode_span(target.spans.add(), span)
+            target.append(_span(span))
         except Exception as error:  # this span only: never the batch it came in
-            del target.spans[-1]
             _left_out(span, error)
-    return request
+    request = []
+    for resource, scopes in resources.items():
+        group = [_field(b"\x0a", _encode_resource(resource).SerializePartialToString())]
+        for scope, encoded in scopes.items():
+            scope_spans = [
+                _field(b"\x0a", _encode_instrumentation_scope(scope).SerializePartialToString()),
+                *encoded]
+            if scope is not None and scope.schema_url:
+                scope_spans.append(_field(b"\x1a", scope.schema_url.encode()))
+            group.append(_field(b"\x12", b"".join(scope_spans)))
+        if resource.schema_url:
+            group.append(_field(b"\x1a", resource.schema_url.encode()))
+        request.append(_field(b"\x0a", b"".join(group)))
+    return b"".join(request)
+
+
+def _exporters_encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
+        encode_spans as exporters_encode_spans,
+    )
+
+    return exporters_encode_spans(spans)
 
 
 left_out = 0
@@ -101,76 +121,145 @@ def _left_out(span: ReadableSpan, error: Exception) -> None:
                       getattr(span, "name", "?"), type(error).__name__, error)
 
 
-_RESOURCE_SPANS = object()
-"""The key under which a resource's scopes keep their ``ResourceSpans``."""
+# Protocol buffers' wire format: each field is its tag (field number << 3 | wire type) then its
+# value: a varint, 8 or 4 little-endian bytes, or a varint length then that many bytes. A field
+# holding its type's default (0, empty) is left out, except in a oneof (``AnyValue``'s value).
+_VARINTS = [bytes((number,)) for number in range(128)]
 
 
-def _encode_span(message: Any, span: ReadableSpan) -> None:
+def _varint(number: int) -> bytes:
+    if number < 128:
+        return _VARINTS[number]
+    if number < 16384:  # a span's length, mostly
+        return bytes((number & 0x7F | 0x80, number >> 7))
+    encoded = bytearray()
+    while number >= 128:
+        encoded.append(number & 0x7F | 0x80)
+        number >>= 7
+    encoded.append(number)
+    return bytes(encoded)
+
+
+def _field(tag: bytes, value: bytes) -> bytes:
+    """A length-delimited field: its tag, the length, the bytes."""
+    return tag + _varint(len(value)) + value
+
+
+_SPAN_KINDS = {value: b"\x30" + _varint(kind) for value, kind in _KINDS.items()}
+"""Each ``SpanKind`` value's ``Span.kind`` field."""
+_pack_double = struct.Struct("<d").pack
+_UINT64 = (1 << 64) - 1
+_NO_TRACE_STATE = DEFAULT_TRACE_STATE
+
+
+def _span(span: ReadableSpan) -> bytes:
+    """``ScopeSpans.spans`` field holding ``span``, as the exporters encode it."""
     (name, context, parent, kind, start, end, attributes, dropped_attributes, events,
      dropped_events, links, dropped_links, code, description, _) = read_span(span)
-    message.trace_id = context.trace_id.to_bytes(16, "big")
-    message.span_id = context.span_id.to_bytes(8, "big")
+    if IDS_BY_INDEX and type(context) is SpanContext:
+        trace_id, span_id = context[0], context[1]
+    else:
+        trace_id, span_id = context.trace_id, context.span_id
+    encoded = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
     trace_state = context.trace_state
-    if trace_state is not None and trace_state is not DEFAULT_TRACE_STATE:
-        message.trace_state = ",".join([f"{key}={value}" for key, value in trace_state.items()])
+    if trace_state is not None and trace_state is not _NO_TRACE_STATE:
+        text = ",".join([f"{key}={value}" for key, value in trace_state.items()])
+        if text:
+            encoded.append(_field(b"\x1a", text.encode()))
     if parent:
-        message.parent_span_id = parent.span_id.to_bytes(8, "big")
-    message.name = name
-    message.kind = _KINDS[kind._value_]
-    if start is not None:
-        message.start_time_unix_nano = start
-    if end is not None:
-        message.end_time_unix_nano = end
+        parent_id = parent[1] if IDS_BY_INDEX and type(parent) is SpanContext else parent.span_id
+        encoded += (b"\x22\x08", parent_id.to_bytes(8, "big"))
+    if name:
+        encoded.append(_field(b"\x2a", name.encode()))
+    encoded.append(_SPAN_KINDS[kind._value_])
+    if start:
+        encoded += (b"\x39", start.to_bytes(8, "little"))
+    if end:
+        encoded += (b"\x41", end.to_bytes(8, "little"))
     if attributes:
-        _encode_attributes(message.attributes, attributes)
+        _attributes(encoded, b"\x4a", attributes)
+    if dropped_attributes:
+        encoded += (b"\x50", _varint(dropped_attributes))
     for event in events:
-        encoded = message.events.add(name=event.name, time_unix_nano=event.timestamp,
-                                     dropped_attributes_count=event.dropped_attributes)
+        fields = [b"\x09", event.timestamp.to_bytes(8, "little")] if event.timestamp else []
+        if event.name:
+            fields.append(_field(b"\x12", event.name.encode()))
         if event.attributes:
-            _encode_attributes(encoded.attributes, event.attributes)
+            _attributes(fields, b"\x1a", event.attributes)
+        if event.dropped_attributes:
+            fields += (b"\x20", _varint(event.dropped_attributes))
+        encoded.append(_field(b"\x5a", b"".join(fields)))
+    if dropped_events:
+        encoded += (b"\x60", _varint(dropped_events))
     for link in links:
-        encoded = message.links.add(
-            trace_id=link.context.trace_id.to_bytes(16, "big"),
-            span_id=link.context.span_id.to_bytes(8, "big"),
-            dropped_attributes_count=link.dropped_attributes, flags=_flags(link.context))
+        linked = link.context
+        fields = [b"\x0a\x10", linked.trace_id.to_bytes(16, "big"),
+                  b"\x12\x08", linked.span_id.to_bytes(8, "big")]
         if link.attributes:
-            _encode_attributes(encoded.attributes, link.attributes)
-    if code is not None:
-        message.status.SetInParent()
-        message.status.code = code
-        if description is not None:
-            message.status.message = description
-    message.dropped_attributes_count = dropped_attributes
-    message.dropped_events_count = dropped_events
-    message.dropped_links_count = dropped_links
-    message.flags = _flags(parent)
+            _attributes(fields, b"\x22", link.attributes)
+        if link.dropped_attributes:
+            fields += (b"\x28", _varint(link.dropped_attributes))
+        fields += (b"\x35", _flags(linked).to_bytes(4, "little"))
+        encoded.append(_field(b"\x6a", b"".join(fields)))
+    if dropped_links:
+        encoded += (b"\x70", _varint(dropped_links))
+    if code is not None:  # the status is set (even to its defaults) wherever a span has one
+        status = _field(b"\x12", description.encode()) if description else b""
+        encoded.append(_field(b"\x7a", status + b"\x18" + _varint(code) if code else status))
+    encoded.append(_REMOTE_PARENT if parent and parent.is_remote else _LOCAL_PARENT)
+    return _field(b"\x12", b"".join(encoded))
 
 
 def _flags(parent: SpanContext | None) -> int:
     return _HAS_IS_REMOTE | _IS_REMOTE if parent and parent.is_remote else _HAS_IS_REMOTE
 
 
-def _encode_attributes(target: Any, attributes: Mapping[str, Any]) -> None:
-    """Append each attribute to ``target`` (a repeated ``KeyValue``) where it will live; a value
-    that is not a plain string, bool, int64 or float goes through the exporters' own encoder
-    (a value it refuses is left out and logged, as the exporters do)."""
+_LOCAL_PARENT, _REMOTE_PARENT = (b"\x85\x01" + flags.to_bytes(4, "little")  # field 16, 4 bytes
+                                 for flags in (_HAS_IS_REMOTE, _HAS_IS_REMOTE | _IS_REMOTE))
+"""``Span.flags`` of a span whose parent is local (or which has none), and of one whose parent
+is remote."""
+
+
+_KEY_VALUES: dict[tuple[str, str], bytes] = {}
+"""Attributes with a short text value, encoded as a length and a ``KeyValue`` (the same few
+recur on every span)."""
+_MOST_KEY_VALUES = 4096
+_LONGEST_KEPT = 64
+
+
+def _attributes(encoded: list[bytes], tag: bytes, attributes: Mapping[str, Any]) -> None:
+    """Append each attribute as a ``KeyValue`` field ``tag``; a value that is not a plain
+    string, bool, int64 or float goes through the exporters' own encoder (a value it refuses
+    is left out and logged, as the exporters do)."""
+    kept = _KEY_VALUES
     for key, value in attributes.items():
         kind = type(value)
         if kind is str:
-            target.add(key=key).value.string_value = value
+            found = kept.get((key, value))
+            if found is not None:
+                encoded += (tag, found)
+                continue
+            text = value.encode()
+            any_value = b"\x0a" + _varint(len(text)) + text
         elif kind is bool:
-            target.add(key=key).value.bool_value = value
+            any_value = b"\x10\x01" if value else b"\x10\x00"
         elif kind is int and _INT64[0] <= value < _INT64[1]:
-            target.add(key=key).value.int_value = value
+            any_value = b"\x18" + _varint(value & _UINT64)
         elif kind is float:
-            target.add(key=key).value.double_value = value
+            any_value = b"\x21" + _pack_double(value)
         else:
             try:
-                encoded = _encode_value(value)
+                any_value = _encode_value(value).SerializePartialToString()
             except Exception as error:
                 _logger.exception("Failed to encode key %s: %s", key, error)
                 continue
-            target.add(key=key, value=encoded)
+        key_value = _field(b"\x0a", key.encode()) + _field(b"\x12", any_value)
+        key_value = _varint(len(key_value)) + key_value
+        if kind is str and len(value) <= _LONGEST_KEPT:
+            if len(kept) >= _MOST_KEY_VALUES:
+                kept.clear()
+            kept[(key, value)] = key_value
+        encoded += (tag, key_value)
 
 
 def usable() -> bool:
@@ -216,7 +305,7 @@ class HttpSpanExporter(HttpExporter):
             return SpanExportResult.FAILURE
         with self._metrics.export_operation(len(spans)) as result:
             try:
-                serialized_data = encode_spans(spans).SerializePartialToString()
+                serialized_data = encode_request(spans)
             except Exception as error:
                 _logger.error("Failed to encode span batch: %s", error)
                 result.error = error
