@@ -66,7 +66,7 @@ def encode_request(spans: Sequence[ReadableSpan]) -> bytes:
     """``encode_spans(spans)`` serialized: the bytes the OTLP exporters send, written
     directly (spans grouped by resource, then scope, each in the order first seen)."""
     if not usable():
-        return bytes(_exporters_encode_spans(spans).SerializePartialToString())
+        return cast("bytes", _exporters_encode_spans(spans).SerializePartialToString())
     resources: dict[Any, dict[Any, list[bytes]]] = {}  # resource -> scope -> encoded spans
     seen: dict[tuple[int, int], list[bytes]] = {}  # (id(resource), id(scope)) -> the same
     for span in spans:
@@ -149,7 +149,6 @@ _SPAN_KINDS = {value: b"\x30" + _varint(kind) for value, kind in _KINDS.items()}
 """Each ``SpanKind`` value's ``Span.kind`` field."""
 _pack_double = struct.Struct("<d").pack
 _UINT64 = (1 << 64) - 1
-_NO_TRACE_STATE = DEFAULT_TRACE_STATE
 
 
 def _span(span: ReadableSpan) -> bytes:
@@ -162,7 +161,7 @@ def _span(span: ReadableSpan) -> bytes:
         trace_id, span_id = context.trace_id, context.span_id
     encoded = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
     trace_state = context.trace_state
-    if trace_state is not None and trace_state is not _NO_TRACE_STATE:
+    if trace_state is not None and trace_state is not DEFAULT_TRACE_STATE:
         text = ",".join([f"{key}={value}" for key, value in trace_state.items()])
         if text:
             encoded.append(_field(b"\x1a", text.encode()))
