@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import math
 import os
 import textwrap
@@ -21,6 +22,7 @@ import otel_exec
 from otel_exec import ExecutionStore
 from otel_exec.cli import main
 from otel_exec.trace_files import load
+from tests.conftest import needs_fast_encoder
 
 
 class Boom(Exception):
@@ -121,9 +123,16 @@ def test_nan_and_infinity_are_written_as_otlp_json_says_and_read_back(
     assert main(["tree", str(path)]) == 0
 
 
-def test_a_span_the_encoder_cannot_take_costs_that_span_only() -> None:
-    """A span made elsewhere with a text UTF-8 cannot carry: left out of the request (counted,
-    said once), every other span of the batch encoded."""
+@needs_fast_encoder
+def test_what_the_encoder_cannot_take_costs_that_attribute_or_that_span_only(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Spans made elsewhere with text UTF-8 cannot carry. In an attribute (its key or value),
+    that attribute is left out and logged, as the exporters' encoder does, and the span keeps
+    the others; in the span's name, the span is left out of the request (counted, said once)
+    and every other span of the batch is encoded (the exporters' encoder fails the batch)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
+        encode_spans as exporters_encode_spans,
+    )
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -138,16 +147,27 @@ def test_a_span_the_encoder_cannot_take_costs_that_span_only() -> None:
         with tracer.start_as_current_span(f"good {i}"):
             pass
         if i == 2:
-            with tracer.start_as_current_span("bad", attributes={"path": UNDECODABLE}):
+            with tracer.start_as_current_span("bad attributes", attributes={
+                    "path": UNDECODABLE, UNDECODABLE: "v", "kept": "yes"}):
                 pass
+            with tracer.start_as_current_span(f"bad name {UNDECODABLE}"):
+                pass
+    finished = exporter.get_finished_spans()
     before = otlp_encoder.left_out
-    request = otlp_encoder.encode_spans(exporter.get_finished_spans())
-    names = [span.name for group in request.resource_spans for scope in group.scope_spans
+    with caplog.at_level(logging.ERROR):
+        request = otlp_encoder.encode_spans(finished)
+    spans = [span for group in request.resource_spans for scope in group.scope_spans
              for span in scope.spans]
-    if otlp_encoder.usable():
-        assert names == [f"good {i}" for i in range(5)]
-        assert otlp_encoder.left_out == before + 1
+    assert [span.name for span in spans] == [
+        "good 0", "good 1", "good 2", "bad attributes", "good 3", "good 4"]
+    assert [(item.key, item.value.string_value) for item in spans[3].attributes] == [
+        ("kept", "yes")]
+    assert otlp_encoder.left_out == before + 1
+    assert caplog.text.count("Failed to encode key") == 2
     request.SerializeToString()  # what is left is a valid request
+    takeable = [span for span in finished if not span.name.startswith("bad name")]
+    assert otlp_encoder.encode_request(takeable) == exporters_encode_spans(
+        takeable).SerializePartialToString()
 
 
 class ReprExits:

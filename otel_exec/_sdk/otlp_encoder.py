@@ -228,31 +228,31 @@ _LONGEST_KEPT = 64
 
 def _attributes(encoded: list[bytes], tag: bytes, attributes: Mapping[str, Any]) -> None:
     """Append each attribute as a ``KeyValue`` field ``tag``; a value that is not a plain
-    string, bool, int64 or float goes through the exporters' own encoder (a value it refuses
-    is left out and logged, as the exporters do)."""
+    string, bool, int64 or float goes through the exporters' own encoder. An attribute that
+    cannot be encoded (a key or text UTF-8 cannot carry, a value of no OTLP type) is left out
+    and logged, as the exporters do: the span keeps the others."""
     kept = _KEY_VALUES
     for key, value in attributes.items():
         kind = type(value)
-        if kind is str:
-            found = kept.get((key, value))
-            if found is not None:
-                encoded += (tag, found)
-                continue
-            text = value.encode()
-            any_value = b"\x0a" + _varint(len(text)) + text
-        elif kind is bool:
-            any_value = b"\x10\x01" if value else b"\x10\x00"
-        elif kind is int and _INT64[0] <= value < _INT64[1]:
-            any_value = b"\x18" + _varint(value & _UINT64)
-        elif kind is float:
-            any_value = b"\x21" + _pack_double(value)
-        else:
-            try:
+        try:
+            if kind is str:
+                found = kept.get((key, value))
+                if found is not None:
+                    encoded += (tag, found)
+                    continue
+                any_value = _field(b"\x0a", value.encode())
+            elif kind is bool:
+                any_value = b"\x10\x01" if value else b"\x10\x00"
+            elif kind is int and _INT64[0] <= value < _INT64[1]:
+                any_value = b"\x18" + _varint(value & _UINT64)
+            elif kind is float:
+                any_value = b"\x21" + _pack_double(value)
+            else:
                 any_value = _encode_value(value).SerializePartialToString()
-            except Exception as error:
-                _logger.exception("Failed to encode key %s: %s", key, error)
-                continue
-        key_value = _field(b"\x0a", key.encode()) + _field(b"\x12", any_value)
+            key_value = _field(b"\x0a", str.encode(key)) + _field(b"\x12", any_value)
+        except Exception as error:
+            _logger.exception("Failed to encode key %s: %s", key, error)
+            continue
         key_value = _varint(len(key_value)) + key_value
         if kind is str and len(value) <= _LONGEST_KEPT:
             if len(kept) >= _MOST_KEY_VALUES:
