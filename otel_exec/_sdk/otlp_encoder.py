@@ -222,7 +222,7 @@ is remote."""
 _KEY_VALUES: dict[tuple[str, str], bytes] = {}
 """Attributes with a short text value, encoded as a length and a ``KeyValue`` (the same few
 recur on every span)."""
-_MOST_KEY_VALUES = 4096
+_MOST_KEY_VALUES = 1024
 _LONGEST_KEPT = 64
 
 
