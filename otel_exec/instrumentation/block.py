@@ -17,13 +17,12 @@ the execution is in every view. Nothing of ours ever raises into the block.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from otel_exec import semconv
 from otel_exec._context import current, instrumentation_enabled
 from otel_exec.execution import MISSING
-from otel_exec.instrumentation._wrappers import contained, leave
+from otel_exec.instrumentation._wrappers import failed, leave
 from otel_exec.spans import ExecutionSpan, get_tracer, write_value_texts
 from otel_exec.values import policy
 
@@ -62,16 +61,22 @@ class span:
         self._attributes = attributes
         self._values = values
         self._execution: ExecutionSpan | None = None
-        self._before = current()
         self.result: Any = MISSING
         """Set it inside the block to record a result."""
 
     def __enter__(self) -> span:
-        if instrumentation_enabled():
-            self._before = current()
-            self._execution = contained(self._start)
-            if self._execution is not None:
-                contained(self._execution.activate)
+        if not instrumentation_enabled():
+            return self
+        self._before = current()
+        try:  # each piece of ours contained as ``contained`` does, without its call
+            execution = self._execution = self._start()
+        except Exception:
+            failed(self._start)
+            return self
+        try:
+            execution.activate()
+        except Exception:
+            failed(execution.activate)
         return self
 
     def _start(self) -> ExecutionSpan:
@@ -89,7 +94,10 @@ class span:
         execution, self._execution = self._execution, None
         if execution is not None:
             leave(execution, self._before)
-            contained(partial(execution.finish, self.result, exception=exc))
+            try:
+                execution.finish(self.result, exception=exc)
+            except Exception:
+                failed(execution.finish)
 
     async def __aenter__(self) -> span:
         return self.__enter__()
