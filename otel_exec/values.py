@@ -414,14 +414,14 @@ class ValuePolicy:
         """A bounded, scrubbed repr of ``value``; never raises, costs O(max_length)."""
         try:
             kind = type(value)
-            if kind is int:
-                return _int_text(value)  # type: ignore[arg-type]
-            if kind in _PRIMITIVES:
-                return repr(value)
-            # the common case, a few short values, has a bounded builtin repr; any other
-            # is read as a plain str (a user's __repr__ may return a subclass overriding
-            # str's methods)
-            text = repr(value) if _small(value, 2) else str.__str__(self._repr.repr(value))
+            if kind is int or kind in _PRIMITIVES:
+                text = _int_text(value) if kind is int else repr(value)  # type: ignore[arg-type]
+                if len(text) < _SHORTEST_SECRET and self._only_built_in:
+                    return text  # a short number, True, None: no secret shape fits in it
+            elif _small(value, 2):  # the common case, a few short values: a bounded repr
+                text = repr(value)
+            else:  # read as a plain str (a user's __repr__ may return a str subclass
+                text = str.__str__(self._repr.repr(value))  # overriding its methods)
         except BaseException as exc:  # SystemExit from a __repr__ too: never the user's
             return f"<unrepresentable {type(value).__qualname__}: {type(exc).__name__}>"
         if self._only_built_in and len(text) <= self.max_length:  # all _export would do:
@@ -512,6 +512,9 @@ def _luhn(digits: str) -> bool:
 
 
 _PRIMITIVES = frozenset({float, bool, type(None)})
+_SHORTEST_SECRET = 12
+"""Fewer characters than any built-in secret shape can match in the text of a number, a bool
+or None (a card number's twelve digits at least)."""
 
 
 def _small(value: object, depth: int) -> bool:

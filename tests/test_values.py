@@ -105,6 +105,21 @@ def test_the_short_way_gives_the_full_way_s_text(value: object) -> None:
     assert policy.text(value) == ValuePolicy(max_length=64, scrub=str).text(value)
 
 
+@given(st.integers(-(10**30), 10**30) | st.floats(allow_nan=True) | st.booleans() | st.none())
+def test_a_number_s_text_is_redacted_and_scrubbed_as_any_text(value: object) -> None:
+    """A number, bool or None as an argument or result: its text goes through the same
+    redaction (a card number as an int too) and the policy's scrub hook as a string's."""
+    assert policy.text(value) == policy.redact(repr(value))
+    scrubbed = ValuePolicy(scrub=lambda text: text.replace("1", "one"))
+    assert scrubbed.text(value) == scrubbed.redact(repr(value)).replace("1", "one")
+
+
+def test_a_card_number_as_an_int_is_redacted() -> None:
+    assert policy.text(4111111111111111) == "[REDACTED]"
+    assert policy.text(4111111111111112) == "4111111111111112"  # no valid checksum: no card
+    assert policy.text(4111111111111111.0) == "[REDACTED].0"
+
+
 _WORDS = st.lists(st.text(alphabet="abk_-:/", min_size=1, max_size=6), min_size=1, max_size=12)
 
 
