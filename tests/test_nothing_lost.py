@@ -166,8 +166,12 @@ def test_what_the_encoder_cannot_take_costs_that_attribute_or_that_span_only(
     assert caplog.text.count("Failed to encode key") == 2
     request.SerializeToString()  # what is left is a valid request
     takeable = [span for span in finished if not span.name.startswith("bad name")]
-    assert otlp_encoder.encode_request(takeable) == exporters_encode_spans(
-        takeable).SerializePartialToString()
+    logging.disable(logging.ERROR)  # the exporters log the key as is, a lone surrogate in it
+    try:
+        theirs = exporters_encode_spans(takeable).SerializePartialToString()
+    finally:
+        logging.disable(logging.NOTSET)
+    assert otlp_encoder.encode_request(takeable) == theirs
 
 
 class ReprExits:

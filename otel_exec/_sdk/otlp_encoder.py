@@ -251,7 +251,7 @@ def _attributes(encoded: list[bytes], tag: bytes, attributes: Mapping[str, Any])
                 any_value = _encode_value(value).SerializePartialToString()
             key_value = _field(b"\x0a", str.encode(key)) + _field(b"\x12", any_value)
         except Exception as error:
-            _logger.exception("Failed to encode key %s: %s", key, error)
+            _logger.exception("Failed to encode key %r: %s", key, error)  # %r: shown literally
             continue
         key_value = _varint(len(key_value)) + key_value
         if kind is str and len(value) <= _LONGEST_KEPT:
