@@ -133,7 +133,7 @@ class _Plan:
             return ExecutionSpan(tracer, self.name, kind=self.kind, framework=self.framework,
                                  attributes=attributes, args=args, kwargs=kwargs)
         except Exception:
-            _logger.warning("otel_exec: could not start a span for %s", self.name, exc_info=True)
+            _logger.warning("otel_exec: could not start a span for %r", self.name, exc_info=True)
             return None
 
 
