@@ -429,14 +429,16 @@ class ValuePolicy:
         return self._export(text, self.max_length)
 
     def attribute(self, name: str, value: Any) -> Any:
-        """A span attribute the caller gave, as it may leave the process: a text bounded and
-        redacted (all of it under a sensitive name), each text of a sequence the same way;
-        numbers and booleans as they are."""
+        """A span attribute the caller gave, as it may leave the process: under a sensitive
+        name, redacted whole (a number too); else a text bounded and redacted, each item of a
+        sequence the same way, numbers and booleans as they are."""
         if isinstance(value, str):
             return REDACTED if self.is_sensitive(name) else self._export(
                 value, self.max_message_length)
         if isinstance(value, (list, tuple)):
             return tuple(self.attribute(name, item) for item in value)
+        if isinstance(value, (int, float)) and self.is_sensitive(name):  # bool too
+            return REDACTED
         return value
 
     def message(self, text: str) -> str:

@@ -21,6 +21,21 @@ def test_a_block_is_an_execution_with_its_values_and_result(store: ExecutionStor
     assert execution.result_text == "[1, 2, 3]"
 
 
+def test_attributes_under_a_sensitive_name_are_redacted_whole(store: ExecutionStore) -> None:
+    """Whatever their type: a password or a card number given as a number too; a number under an
+    ordinary name stays a number."""
+    with otel_exec.span("pay", attributes={"password": 1234, "card_number": 4111111111111111,
+                                           "api_key": "k-1", "passwords": [1, 2],
+                                           "amount": 12.5, "count": 4111111111111111}):
+        pass
+    (execution,) = store.executions()
+    attributes = execution.attributes
+    assert [attributes[name] for name in ("password", "card_number", "api_key")] == [
+        "[REDACTED]"] * 3
+    assert attributes["passwords"] == ("[REDACTED]", "[REDACTED]")
+    assert (attributes["amount"], attributes["count"]) == (12.5, 4111111111111111)
+
+
 def test_spans_inside_the_block_are_its_children(store: ExecutionStore) -> None:
     @otel_exec.traced
     def step() -> int:
