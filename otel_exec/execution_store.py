@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_exec import _context, semconv
-from otel_exec._sdk.readable import attributes_of, started
+from otel_exec._sdk.readable import started
 from otel_exec._sdk.span_path import LEAN
 from otel_exec.execution import MISSING, OUTCOME_ATTRIBUTE, Execution, Outcome
 from otel_exec.rows import (
@@ -62,12 +62,6 @@ it goes, while a store of a million keeps only rows, which the collector stops t
 
 Listener = Callable[[Execution], None]
 
-
-class _Unread:
-    """``ExecutionStore.record``'s default for a span not yet taken out of the running ones."""
-
-
-_UNREAD = _Unread()
 
 _STORES: weakref.WeakSet[ExecutionStore] = weakref.WeakSet()
 """Every live store, for the one at-fork hook (a store no longer used can be collected)."""
@@ -190,19 +184,16 @@ class ExecutionStore:
                 return running.pop(next(iter(running)))
         return None
 
-    def record(self, span: ReadableSpan, span_id: int | None = None,
-               live: Span | _Unread | None = _UNREAD,
+    def record(self, span: ReadableSpan, span_id: int | None = None, live: Span | None = None,
                attributes: Mapping[str, Any] | None = None) -> None:
         """Store a finished span as an execution and give it the next index (one lock: this
         runs in every ``on_end``); its row is made when the store is read. ``span_id``,
-        ``live`` (the span as tracked, taken out of the running ones) and ``attributes`` when
-        read already."""
-        if span_id is None:
-            span_id = started(span)[1] or 0  # 0: no context (and no span has that id)
-        if live is _UNREAD:
+        ``live`` (the span as tracked, taken out of the running ones) and ``attributes`` as
+        ``on_end`` read them, or none of them (read here)."""
+        if span_id is None or attributes is None:
+            _, found, _, attributes = started(span)
+            span_id = found or 0  # 0: no context (and no span has that id)
             live = self._running.pop(span_id, None)
-        if attributes is None:
-            attributes = attributes_of(span)
         lock = self._lock
         lock.acquire()
         try:

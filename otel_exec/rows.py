@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _EMPTY: tuple[Any, ...] = ()
-_IDS_BY_INDEX = IDS_BY_INDEX
 Row = tuple[Any, ...]
 """An execution as a store keeps it: an exact tuple of plain values (name, trace id, span id,
 parent id, start ns, end ns, attributes as one flat tuple of the keys then the values, events,
@@ -40,12 +39,12 @@ def span_row(span: ReadableSpan, index: int | None = None) -> Row:
      description, scope_name) = read_span(span)
     if context is None:
         trace_id = span_id = 0
-    elif _IDS_BY_INDEX and type(context) is SpanContext:
+    elif IDS_BY_INDEX and type(context) is SpanContext:
         trace_id, span_id = context[0], context[1]
     else:
         trace_id, span_id = context.trace_id, context.span_id
     if parent is not None:
-        parent = parent[1] if _IDS_BY_INDEX and type(parent) is SpanContext else parent.span_id
+        parent = parent[1] if IDS_BY_INDEX and type(parent) is SpanContext else parent.span_id
     return (name, trace_id, span_id, parent, start_ns or 0, end_ns,
             (*attributes, *attributes.values()),
             tuple(events) if events else _EMPTY, tuple(links) if links else _EMPTY,

@@ -357,6 +357,7 @@ class ExecutionSpan:
             return
         span = self.span
         final: dict[str, AttributeValue] = {}
+        handed_off = False
         try:
             if name is not None and name != getattr(span, "name", name):
                 span.update_name(utf8(name))
@@ -364,8 +365,8 @@ class ExecutionSpan:
             if texts:
                 self._args, self._kwargs = args, kwargs
             if span.is_recording():
-                self._describe(span, final, result, exception, status, attributes, description,
-                               texts)
+                handed_off = self._describe(span, final, result, exception, status, attributes,
+                                            description, texts)
             else:
                 _count_unrecorded()
         except BaseException:  # describing runs user code (__repr__, __str__)
@@ -377,19 +378,18 @@ class ExecutionSpan:
                 span.end(end_time)
         except Exception:
             _logger.warning("otel_exec: could not end span %r", self.span, exc_info=True)
-        try:
+        if handed_off:
             setattr(span, OUTCOME_ATTRIBUTE, None)  # released (see ``Outcome``)
-        except (AttributeError, TypeError):
-            return
 
     def _describe(self, span: Span, final: dict[str, AttributeValue], result: Any,
                   exception: BaseException | None, status: ExecStatus | None,
                   attributes: Mapping[str, AttributeValue] | None,
-                  description: str | None, texts: bool) -> None:
+                  description: str | None, texts: bool) -> bool:
         """Fill ``final`` (the attributes the span ends with) with the verdict first (so
         whatever fails after it, the span still says failed), then the result text, the
         arguments' texts (``texts``: given to ``finish``) and ``attributes``; add the
-        exception event; each text bounded and scrubbed."""
+        exception event; each text bounded and scrubbed. Whether the real objects were
+        handed off on the span (to be released once it has ended)."""
         values = policy()
         message = ""
         if status is None and exception is None:  # the common case, without enum lookups
@@ -422,12 +422,13 @@ class ExecutionSpan:
         args, kwargs = self._args, self._kwargs
         if (result is MISSING and exception is None and args is MISSING
                 and kwargs is MISSING):
-            return  # no real object: the stores keep nothing for it (a step, an arc)
+            return False  # no real object: the stores keep nothing for it (a step, an arc)
         try:  # handed to the stores (a tuple, made without a call of Python's)
             setattr(span, OUTCOME_ATTRIBUTE,
                     _tuple_new(Outcome, (result, exception, args, kwargs)))
         except (AttributeError, TypeError):  # not the SDK's span: nothing stores it in-process
-            return
+            return False
+        return True
 
 
 def add_event(span: Span, name: str, attributes: Mapping[str, AttributeValue] | None) -> None:

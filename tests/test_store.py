@@ -209,7 +209,7 @@ def test_a_row_is_the_same_whichever_way_the_span_is_read(
             "links", "status", "instrumentation_scope")})
     assert execution.span_row(public) == fast
     assert started(live)[:2] == started(public)[:2] == fast[1:3]
-    monkeypatch.setattr(execution, "_IDS_BY_INDEX", False)  # ids through the properties
+    monkeypatch.setattr(execution, "IDS_BY_INDEX", False)  # ids through the properties
     monkeypatch.setattr(readable, "IDS_BY_INDEX", False)
     assert execution.span_row(span) == fast
     assert started(live)[:2] == fast[1:3]

@@ -60,20 +60,6 @@ def read_span(span: ReadableSpan) -> SpanFields:
             getattr(getattr(span, "instrumentation_scope", None), "name", ""))
 
 
-def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
-    """The attributes of a span, started or finished, as a plain mapping: the SDK's own dict
-    where the gate is open (its public property, a proxy over a ``MutableMapping``, costs
-    more than the rest of a processor's ``on_start``)."""
-    if SPAN_READER.opened or (SPAN_READER.opened is None and SPAN_READER.open()):
-        attributes = getattr(span, "_attributes", None)
-        found = getattr(attributes, "_dict", None)
-        if type(found) is dict:
-            return found
-        if attributes is not None:
-            return attributes  # type: ignore[no-any-return]
-    return span.attributes or _EMPTY
-
-
 def started(span: ReadableSpan) -> tuple[int, int | None, Any, Mapping[str, Any]]:
     """(trace id, span id, parent context, attributes as a plain mapping) of a started span,
     (0, None, ...) without a context: what a processor's ``on_start`` reads, in one call."""
